@@ -1,0 +1,182 @@
+//! The command line. `main` only calls [`main`] here; each command is a
+//! thin call into the library.
+
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::Config;
+use crate::domain::{NationalId, mask_ids_in};
+use crate::intake::{ImportOptions, import_files};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// Exit code of `import` when some lines were rejected.
+pub const EXIT_REJECTED: u8 = 3;
+
+#[derive(Parser, Debug)]
+#[command(name = "hoursync", version, about = "Delivers certified learning hours to the registries that count them, exactly once.")]
+pub struct Cli {
+    /// Configuration file (default: config/hoursync.toml when present, else built-in defaults).
+    #[arg(long, global = true, env = "HOURSYNC_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the daemon: scheduled scans and continuous dispatch, until SIGTERM/SIGINT.
+    Run,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Import JSON Lines files of learning data (INTAKE.md).
+    Import {
+        /// Apply nothing of a file that has any bad line.
+        #[arg(long)]
+        strict: bool,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Run one scan pass now and print what it did.
+    Scan,
+    /// Show every completion × registry of one learner.
+    Status {
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+        national_id: String,
+    },
+    /// Serve the registry simulator (REGISTRY-API.md) for tests and demos.
+    Simulate(SimulateArgs),
+    /// Generate a realistic data set, start the simulator and the daemon on
+    /// SQLite, and report what reached each registry.
+    Demo(crate::demo::DemoArgs),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    crate::telemetry::init(&config.log);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    match runtime.block_on(execute(cli.command, config)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", mask_ids_in(&format!("{e:#}")));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
+    let clock: SharedClock = Arc::new(SystemClock);
+    match command {
+        Command::Run => {
+            let shutdown = CancellationToken::new();
+            let signal = shutdown.clone();
+            tokio::spawn(async move {
+                crate::daemon::shutdown_signal().await;
+                signal.cancel();
+            });
+            crate::daemon::run(config, clock, shutdown).await?;
+        }
+        Command::Migrate => {
+            crate::daemon::open_store(&config).await?;
+            println!("migrations applied");
+        }
+        Command::Import { strict, files } => {
+            let store = crate::daemon::open_store(&config).await?;
+            let opts = ImportOptions { strict, progress: true };
+            let report = import_files(store.as_ref(), clock.as_ref(), &files, opts).await?;
+            for e in &report.errors {
+                eprintln!("{e}");
+            }
+            if report.rejected > report.errors.len() {
+                eprintln!("… and {} more rejected lines", report.rejected - report.errors.len());
+            }
+            for f in &report.files_skipped {
+                eprintln!("{f}: nothing applied (--strict)");
+            }
+            println!(
+                "{} lines read, {} applied ({} rows changed), {} rejected",
+                report.lines, report.applied, report.changed, report.rejected
+            );
+            if report.rejected > 0 {
+                return Ok(ExitCode::from(EXIT_REJECTED));
+            }
+        }
+        Command::Scan => {
+            let store = crate::daemon::open_store(&config).await?;
+            let report = crate::scan::scan_once(store.as_ref(), clock.as_ref()).await?;
+            println!("{}", serde_json::to_string(&report)?);
+        }
+        Command::Status { json, national_id } => {
+            let id = NationalId::parse(&national_id).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let store = crate::daemon::open_store(&config).await?;
+            let lines = crate::status::person_status(store.as_ref(), &id).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&lines)?);
+            } else {
+                print!("{}", crate::status::render_text(&id, &lines));
+            }
+        }
+        Command::Simulate(args) => simulate(args).await?,
+        Command::Demo(args) => crate::demo::run(args, config).await?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SimulateArgs {
+    /// Address to listen on; port 0 picks a free port (printed on start).
+    #[arg(long, default_value = "127.0.0.1:8700")]
+    pub listen: std::net::SocketAddr,
+    /// File holding the bearer token the simulated registries accept.
+    #[arg(long, default_value = "config/tokens/lifelong.token")]
+    pub token_file: PathBuf,
+    /// Requests per second each registry allows (0: unlimited).
+    #[arg(long, default_value_t = 20)]
+    pub rate: u32,
+    #[arg(long, default_value_t = 40)]
+    pub burst: u32,
+    #[arg(long, default_value_t = 500)]
+    pub max_batch: usize,
+    /// Share of batches answered 503 without committing.
+    #[arg(long, default_value_t = 0.0)]
+    pub error_rate: f64,
+    /// Share of batches committed, then answered by a dropped connection.
+    #[arg(long, default_value_t = 0.0)]
+    pub drop_rate: f64,
+    /// Delay added to every answer.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+}
+
+async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
+    let token = crate::config::read_secret(&args.token_file)?;
+    let config = crate::simulator::SimConfig {
+        token,
+        max_batch: args.max_batch,
+        rate_per_second: args.rate,
+        burst: args.burst,
+        faults: crate::simulator::Faults {
+            error_rate: args.error_rate,
+            drop_rate: args.drop_rate,
+            latency_ms: args.latency_ms,
+            reject_courses: Vec::new(),
+        },
+    };
+    let shutdown = CancellationToken::new();
+    let signal = shutdown.clone();
+    tokio::spawn(async move {
+        crate::daemon::shutdown_signal().await;
+        signal.cancel();
+    });
+    crate::simulator::run(args.listen, config, shutdown).await
+}

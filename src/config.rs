@@ -1,0 +1,306 @@
+//! Typed, layered configuration: built-in defaults (enough for `cargo run`
+//! on a fresh machine with the embedded SQLite), then a TOML file, then
+//! `HOURSYNC_<SECTION>__<KEY>` environment variables. Secrets are never in
+//! here: a registry token is read from `token_file`, which must not be
+//! readable by others.
+
+use crate::domain::RegistryKind;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The file read when `--config` is not given, if it exists.
+pub const DEFAULT_CONFIG_PATH: &str = "config/hoursync.toml";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub schedule: ScheduleConfig,
+    pub retry: RetryConfig,
+    pub dispatch: DispatchConfig,
+    pub log: LogConfig,
+    pub registries: BTreeMap<RegistryKind, RegistryConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH?mode=rwc` (embedded default) or `postgres://…`.
+    pub url: String,
+    pub max_connections: u32,
+    /// How long a writer waits for SQLite's lock before giving up.
+    pub busy_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScheduleConfig {
+    /// Zone the cron expressions are read in.
+    pub timezone: String,
+    /// Six-field cron expression (with seconds) for the scan.
+    pub scan: String,
+}
+
+/// The durable retry policy: delay = min(max, base · 2^(attempt-1)), with
+/// full jitter on the upper half, never shorter than a `Retry-After`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetryConfig {
+    pub base_ms: u64,
+    pub max_ms: u64,
+    /// After this many failed attempts a delivery is `failed` and waits for a person.
+    pub max_attempts: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DispatchConfig {
+    /// How long a claimed batch stays ours; a crashed daemon's rows come
+    /// back after this. Must exceed the registry timeout.
+    pub lease_ms: u64,
+    /// Pause between polls when nothing is due.
+    pub idle_poll_ms: u64,
+    /// How often the token file of a registry that answered 401/403 is re-read.
+    pub auth_recheck_ms: u64,
+    /// How long in-flight batches may take to finish on shutdown.
+    pub shutdown_grace_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: String,
+    /// An `EnvFilter` directive; `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegistryConfig {
+    pub enabled: bool,
+    pub base_url: String,
+    pub token_file: PathBuf,
+    pub max_batch: usize,
+    pub rate_per_second: u32,
+    pub timeout_ms: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self { url: "sqlite://hoursync.db?mode=rwc".into(), max_connections: 8, busy_timeout_ms: 30_000 }
+    }
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        Self { timezone: "Asia/Taipei".into(), scan: "0 */5 * * * *".into() }
+    }
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self { base_ms: 30_000, max_ms: 21_600_000, max_attempts: 20 }
+    }
+}
+
+impl Default for DispatchConfig {
+    fn default() -> Self {
+        Self { lease_ms: 60_000, idle_poll_ms: 1_000, auth_recheck_ms: 30_000, shutdown_grace_ms: 8_000 }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { format: "text".into(), level: "info".into() }
+    }
+}
+
+impl RegistryConfig {
+    fn default_for(kind: RegistryKind) -> Self {
+        Self {
+            enabled: true,
+            base_url: format!("http://127.0.0.1:8700/{kind}"),
+            token_file: PathBuf::from(format!("config/tokens/{kind}.token")),
+            max_batch: 500,
+            rate_per_second: 20,
+            timeout_ms: 10_000,
+        }
+    }
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        Self::default_for(RegistryKind::Lifelong)
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database: DatabaseConfig::default(),
+            schedule: ScheduleConfig::default(),
+            retry: RetryConfig::default(),
+            dispatch: DispatchConfig::default(),
+            log: LogConfig::default(),
+            registries: RegistryKind::ALL.into_iter().map(|k| (k, RegistryConfig::default_for(k))).collect(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Invalid(String),
+    #[error("configuration file {0} does not exist")]
+    Missing(PathBuf),
+    #[error(transparent)]
+    Figment(#[from] Box<figment::Error>),
+}
+
+impl Config {
+    /// Loads defaults, then `path` (or the default file when present), then
+    /// the environment.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        match path {
+            Some(p) if !p.exists() => return Err(ConfigError::Missing(p.to_path_buf())),
+            Some(p) => fig = fig.merge(Toml::file(p)),
+            None if Path::new(DEFAULT_CONFIG_PATH).exists() => fig = fig.merge(Toml::file(DEFAULT_CONFIG_PATH)),
+            None => {}
+        }
+        fig = fig.merge(Env::prefixed("HOURSYNC_").split("__"));
+        let mut config: Config = fig.extract().map_err(Box::new)?;
+        // A registry table named in TOML replaces its defaults field by field
+        // through figment; fill any registry not named at all.
+        for kind in RegistryKind::ALL {
+            config.registries.entry(kind).or_insert_with(|| RegistryConfig::default_for(kind));
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if self.schedule.timezone.parse::<chrono_tz::Tz>().is_err() {
+            return bad(format!("schedule.timezone {:?} is not a known time zone", self.schedule.timezone));
+        }
+        if self.retry.max_attempts == 0 || self.retry.base_ms == 0 || self.retry.max_ms < self.retry.base_ms {
+            return bad("retry: max_attempts and base_ms must be positive and max_ms ≥ base_ms".into());
+        }
+        for (kind, r) in &self.registries {
+            if r.max_batch == 0 || r.max_batch > 500 {
+                return bad(format!("registries.{kind}.max_batch must be between 1 and 500"));
+            }
+            if r.lease_too_short(self.dispatch.lease_ms) {
+                return bad(format!(
+                    "dispatch.lease_ms ({}) must be longer than registries.{kind}.timeout_ms ({})",
+                    self.dispatch.lease_ms, r.timeout_ms
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl RegistryConfig {
+    fn lease_too_short(&self, lease_ms: u64) -> bool {
+        lease_ms <= self.timeout_ms
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("cannot read secret file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("secret file {0} is readable by other users; run `chmod 600` on it")]
+    TooOpen(PathBuf),
+    #[error("secret file {0} is empty")]
+    Empty(PathBuf),
+}
+
+/// Reads a secret (a bearer token) from a file, refusing one that other
+/// users can read. A relative path is looked up in `$CREDENTIALS_DIRECTORY`
+/// first (systemd's `LoadCredential`), then as given.
+pub fn read_secret(path: &Path) -> Result<String, SecretError> {
+    let path = resolve_credential(path);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(&path).map_err(|source| SecretError::Read { path: path.clone(), source })?;
+        if meta.permissions().mode() & 0o004 != 0 {
+            return Err(SecretError::TooOpen(path));
+        }
+    }
+    let text = std::fs::read_to_string(&path).map_err(|source| SecretError::Read { path: path.clone(), source })?;
+    let token = text.trim().to_string();
+    if token.is_empty() {
+        return Err(SecretError::Empty(path));
+    }
+    Ok(token)
+}
+
+fn resolve_credential(path: &Path) -> PathBuf {
+    if path.is_relative()
+        && let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY")
+    {
+        let candidate = Path::new(&dir).join(path.file_name().unwrap_or(path.as_os_str()));
+        if candidate.exists() {
+            return candidate;
+        }
+    }
+    path.to_path_buf()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_describe_the_embedded_setup() {
+        let c = Config::default();
+        assert!(c.database.url.starts_with("sqlite://"));
+        assert_eq!(c.registries.len(), 3);
+        assert_eq!(c.registries[&RegistryKind::Teacher].base_url, "http://127.0.0.1:8700/teacher");
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn a_toml_file_overrides_defaults_field_by_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.toml");
+        std::fs::write(&path, "[retry]\nmax_attempts = 3\n[registries.enved]\nmax_batch = 100\n").unwrap();
+        let c = Config::load(Some(&path)).unwrap();
+        assert_eq!(c.retry.max_attempts, 3);
+        assert_eq!(c.retry.base_ms, 30_000);
+        assert_eq!(c.registries[&RegistryKind::Enved].max_batch, 100);
+        assert_eq!(c.registries[&RegistryKind::Enved].rate_per_second, 20);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.toml");
+        std::fs::write(&path, "[retry]\nmax_atempts = 3\n").unwrap();
+        let err = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(err.contains("max_atempts"), "{err}");
+        std::fs::write(&path, "[registries.lifelong]\nmax_batch = 900\n").unwrap();
+        let err = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(err.contains("max_batch"), "{err}");
+    }
+
+    #[test]
+    fn a_token_file_readable_by_others_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.token");
+        std::fs::write(&path, "secret\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(read_secret(&path), Err(SecretError::TooOpen(_))));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(read_secret(&path).unwrap(), "secret");
+    }
+}

@@ -1,0 +1,150 @@
+//! `hoursync run`: the scheduled scan, one dispatch loop per registry, and
+//! shutdown on SIGTERM/SIGINT. Shutdown is an input (a
+//! `CancellationToken`): loops stop taking work, in-flight batches get
+//! `dispatch.shutdown_grace_ms` to finish, and anything abandoned is safe
+//! because its lease expires and it is resent under the same key.
+
+use crate::clock::SharedClock;
+use crate::config::{Config, read_secret};
+use crate::dispatch::{DispatchOutcome, DispatchSettings, Dispatcher};
+use crate::registry::RegistryClient;
+use crate::scan::scan_once;
+use crate::store::{self, SharedStore};
+use anyhow::Context;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_cron_scheduler::{Job, JobScheduler};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{error, info, warn};
+
+/// Opens the configured store and applies migrations.
+pub async fn open_store(config: &Config) -> anyhow::Result<SharedStore> {
+    let store = store::open(&config.database.url, config.database.max_connections, config.database.busy_timeout_ms)
+        .await
+        .with_context(|| format!("opening database {}", redact_url(&config.database.url)))?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// A URL without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
+        _ => url.to_string(),
+    }
+}
+
+/// Runs until `shutdown` is cancelled.
+pub async fn run(config: Config, clock: SharedClock, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let store = open_store(&config).await?;
+    let owner = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
+    let tracker = TaskTracker::new();
+
+    for (kind, rc) in config.registries.iter().filter(|(_, r)| r.enabled) {
+        let token = read_secret(&rc.token_file).with_context(|| format!("registry {kind}: token_file"))?;
+        let client = RegistryClient::new(*kind, &rc.base_url, token, Duration::from_millis(rc.timeout_ms))
+            .with_context(|| format!("registry {kind}: HTTP client"))?;
+        let settings = DispatchSettings {
+            registry: *kind,
+            max_batch: rc.max_batch,
+            rate_per_second: rc.rate_per_second,
+            lease_ms: config.dispatch.lease_ms,
+            auth_recheck_ms: config.dispatch.auth_recheck_ms,
+            token_file: Some(rc.token_file.clone()),
+            retry: config.retry.clone(),
+        };
+        let dispatcher = Dispatcher::new(store.clone(), clock.clone(), Arc::new(client), settings, owner.clone());
+        tracker.spawn(dispatch_loop(dispatcher, clock.clone(), config.dispatch.idle_poll_ms, shutdown.clone()));
+    }
+
+    let trigger = Arc::new(Notify::new());
+    let mut scheduler = schedule_scan(&config, trigger.clone()).await?;
+    tracker.spawn(scan_loop(store.clone(), clock.clone(), trigger, shutdown.clone()));
+    info!(owner, database = %redact_url(&config.database.url), scan = %config.schedule.scan,
+          timezone = %config.schedule.timezone, "hoursync running");
+
+    shutdown.cancelled().await;
+    info!("shutting down: no new work; waiting for in-flight batches");
+    scheduler.shutdown().await.ok();
+    tracker.close();
+    let grace = Duration::from_millis(config.dispatch.shutdown_grace_ms);
+    if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+        warn!(grace_ms = grace.as_millis() as u64, "in-flight work abandoned; its leases expire and it is resent under the same keys");
+    }
+    info!("stopped");
+    Ok(())
+}
+
+/// The cron trigger, read in `schedule.timezone`. It only pokes the scan
+/// loop: a scan missed while the daemon was down is caught up by the next
+/// one, because the scan reads everything after its stored cursor.
+async fn schedule_scan(config: &Config, trigger: Arc<Notify>) -> anyhow::Result<JobScheduler> {
+    let tz: chrono_tz::Tz = config.schedule.timezone.parse().map_err(|e| anyhow::anyhow!("schedule.timezone: {e}"))?;
+    let scheduler = JobScheduler::new().await.context("starting the scheduler")?;
+    let job = Job::new_async_tz(config.schedule.scan.as_str(), tz, move |_, _| {
+        let trigger = trigger.clone();
+        Box::pin(async move { trigger.notify_one() })
+    })
+    .map_err(|e| anyhow::anyhow!("schedule.scan {:?} is not a six-field cron expression: {e}", config.schedule.scan))?;
+    scheduler.add(job).await.context("scheduling the scan")?;
+    scheduler.start().await.context("starting the scheduler")?;
+    Ok(scheduler)
+}
+
+async fn scan_loop(store: SharedStore, clock: SharedClock, trigger: Arc<Notify>, shutdown: CancellationToken) {
+    // Catch up at once on start, then on every trigger.
+    loop {
+        if let Err(e) = scan_once(store.as_ref(), clock.as_ref()).await {
+            error!(error = %e, retryable = e.is_retryable(), "scan failed; the next trigger retries from the same cursor");
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = trigger.notified() => {}
+        }
+    }
+}
+
+async fn dispatch_loop(mut d: Dispatcher, clock: SharedClock, idle_poll_ms: u64, shutdown: CancellationToken) {
+    let idle = Duration::from_millis(idle_poll_ms);
+    let mut store_errors = 0u32;
+    while !shutdown.is_cancelled() {
+        let pause = match d.dispatch_once().await {
+            Ok(DispatchOutcome::Sent(_)) => {
+                store_errors = 0;
+                continue;
+            }
+            Ok(DispatchOutcome::Idle) => idle,
+            Ok(DispatchOutcome::Held { until_ms }) => {
+                Duration::from_millis((until_ms - clock.now_ms()).clamp(10, 60_000) as u64)
+            }
+            Err(e) => {
+                store_errors += 1;
+                error!(registry = %d.registry(), error = %e, "dispatch could not use the database");
+                idle * store_errors.min(30)
+            }
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(pause) => {}
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "hoursync".into())
+}
+
+/// Resolves when SIGTERM or SIGINT arrives.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM received"),
+        _ = int.recv() => info!("SIGINT received"),
+    }
+}

@@ -1,0 +1,275 @@
+//! Dispatch: claims due deliveries of one registry under a lease, sends them
+//! as one batch through the registry client, and records each record's
+//! outcome (REGISTRY-API.md) — only while the lease is still ours.
+//!
+//! [`Dispatcher::dispatch_once`] is one unit of work; the loop around it in
+//! the daemon only sleeps when it says there was nothing to do.
+
+use crate::clock::SharedClock;
+use crate::config::{RetryConfig, read_secret};
+use crate::domain::RegistryKind;
+use crate::registry::adapter::batch_body;
+use crate::registry::retry::{give_up, next_delay};
+use crate::registry::{RecordStatus, RegistryClient, SendError};
+use crate::store::{Claimed, Outcome, SharedStore, StoreError};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+use tracing::{error, info, warn};
+
+/// What one call to [`Dispatcher::dispatch_once`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DispatchOutcome {
+    /// Nothing was due.
+    #[default]
+    Idle,
+    /// A batch went out; counts by result.
+    Sent(Tally),
+    /// The registry asked us to wait (429), or our token is refused: no
+    /// request before this instant.
+    Held { until_ms: i64 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Tally {
+    pub delivered: usize,
+    pub rejected: usize,
+    pub retrying: usize,
+    pub failed: usize,
+    pub released: usize,
+}
+
+/// Settings of one registry's dispatcher.
+#[derive(Debug, Clone)]
+pub struct DispatchSettings {
+    pub registry: RegistryKind,
+    pub max_batch: usize,
+    pub rate_per_second: u32,
+    pub lease_ms: u64,
+    pub auth_recheck_ms: u64,
+    pub token_file: Option<PathBuf>,
+    pub retry: RetryConfig,
+}
+
+pub struct Dispatcher {
+    store: SharedStore,
+    clock: SharedClock,
+    client: Arc<RegistryClient>,
+    settings: DispatchSettings,
+    owner: String,
+    gate: RateGate,
+    /// Shrinks after a 413, so the next batches fit.
+    batch_limit: usize,
+    /// Set after a 401/403: no request until then, unless the token changes.
+    auth_blocked_until_ms: Option<i64>,
+}
+
+impl Dispatcher {
+    pub fn new(store: SharedStore, clock: SharedClock, client: Arc<RegistryClient>, settings: DispatchSettings, owner: String) -> Self {
+        let gate = RateGate::new(settings.rate_per_second);
+        let batch_limit = settings.max_batch;
+        Self { store, clock, client, settings, owner, gate, batch_limit, auth_blocked_until_ms: None }
+    }
+
+    pub fn registry(&self) -> RegistryKind {
+        self.settings.registry
+    }
+
+    /// Claims one batch, sends it, records what happened.
+    #[tracing::instrument(skip_all, fields(registry = %self.settings.registry))]
+    pub async fn dispatch_once(&mut self) -> Result<DispatchOutcome, StoreError> {
+        if let Some(until) = self.auth_blocked_until_ms {
+            if self.clock.now_ms() < until && !self.token_replaced() {
+                return Ok(DispatchOutcome::Held { until_ms: until });
+            }
+            self.auth_blocked_until_ms = None;
+        }
+        if let Some(until_ms) = self.gate.held_until_ms(self.clock.now_ms()) {
+            return Ok(DispatchOutcome::Held { until_ms });
+        }
+        let now = self.clock.now_ms();
+        let lease_until = now + self.settings.lease_ms as i64;
+        let claimed = self.store.claim(self.settings.registry, &self.owner, now, lease_until, self.batch_limit).await?;
+        if claimed.is_empty() {
+            return Ok(DispatchOutcome::Idle);
+        }
+        let mut outcomes = Vec::with_capacity(claimed.len());
+        let mut held = None;
+        self.send(&claimed, &mut outcomes, &mut held).await;
+        let tally = tally(&outcomes);
+        self.store.record_outcomes(&self.owner, &outcomes, self.clock.now_ms()).await?;
+        Ok(match held {
+            Some(until_ms) if tally.released == claimed.len() => DispatchOutcome::Held { until_ms },
+            _ => DispatchOutcome::Sent(tally),
+        })
+    }
+
+    /// Sends `records`, splitting on 413 (and on 400, to isolate the record
+    /// the registry can not read), and pushes one outcome per record.
+    async fn send(&mut self, records: &[Claimed], out: &mut Vec<Outcome>, held: &mut Option<i64>) {
+        // Work list instead of recursion: halves of a split batch go back on it.
+        let mut work: Vec<&[Claimed]> = vec![records];
+        while let Some(batch) = work.pop() {
+            if held.is_some() {
+                out.extend(batch.iter().map(|c| release(c, held.unwrap(), None)));
+                continue;
+            }
+            self.gate.wait().await;
+            let request_id = uuid::Uuid::new_v4().to_string();
+            let body = batch_body(batch.iter().map(|c| c.payload.as_str()));
+            let started = std::time::Instant::now();
+            let result = self.client.post_batch(body, &request_id).await;
+            let now = self.clock.now_ms();
+            tracing::debug!(request_id, records = batch.len(), elapsed_ms = started.elapsed().as_millis() as u64, "batch sent");
+            match result {
+                Ok(results) => self.apply_results(batch, results, now, out),
+                Err(SendError::TooLarge) if batch.len() > 1 => {
+                    self.batch_limit = (batch.len() / 2).max(1);
+                    warn!(registry = %self.settings.registry, new_limit = self.batch_limit, "registry answered 413: splitting batches");
+                    let (a, b) = batch.split_at(batch.len() / 2);
+                    work.push(b);
+                    work.push(a);
+                }
+                Err(SendError::BadRequest { status, message }) if batch.len() > 1 => {
+                    warn!(registry = %self.settings.registry, status, message, "registry refused the batch: splitting to find the record");
+                    let (a, b) = batch.split_at(batch.len() / 2);
+                    work.push(b);
+                    work.push(a);
+                }
+                Err(e @ (SendError::TooLarge | SendError::BadRequest { .. })) => {
+                    error!(registry = %self.settings.registry, request_id, error = %e, "the registry can not take this record as sent; it waits for a person");
+                    out.extend(batch.iter().map(|c| Outcome::Failed { id: c.id, next_attempt_at: now, error: e.to_string(), give_up: true }));
+                }
+                Err(SendError::RateLimited { retry_after }) => {
+                    let until = now + retry_after.as_millis() as i64;
+                    self.gate.hold_until(until, now);
+                    warn!(registry = %self.settings.registry, retry_after_ms = retry_after.as_millis() as u64, "registry rate limit: holding back");
+                    *held = Some(until);
+                    out.extend(batch.iter().map(|c| release(c, until, None)));
+                }
+                Err(e @ SendError::Unauthorized { .. }) => {
+                    let until = now + self.settings.auth_recheck_ms as i64;
+                    error!(registry = %self.settings.registry, error = %e, "registry refused our token: sending to it stops until the token file is replaced");
+                    self.auth_blocked_until_ms = Some(until);
+                    *held = Some(until);
+                    out.extend(batch.iter().map(|c| release(c, until, Some(e.to_string()))));
+                }
+                Err(SendError::Transient { message, retry_after }) => {
+                    warn!(registry = %self.settings.registry, request_id, error = %message, records = batch.len(), "batch outcome unknown: will resend with the same keys");
+                    for c in batch {
+                        out.push(self.failed_attempt(c, &message, retry_after, now));
+                    }
+                }
+            }
+        }
+    }
+
+    fn apply_results(&self, batch: &[Claimed], results: Vec<crate::registry::RecordResult>, now: i64, out: &mut Vec<Outcome>) {
+        let mut by_key: HashMap<String, crate::registry::RecordResult> =
+            results.into_iter().map(|r| (r.idempotency_key.clone(), r)).collect();
+        for c in batch {
+            let outcome = match by_key.remove(&c.idempotency_key) {
+                Some(r) if r.status != RecordStatus::Rejected => match r.receipt_id {
+                    Some(receipt_id) => Outcome::Delivered { id: c.id, receipt_id, credited_tenths: c.hours_tenths },
+                    None => self.failed_attempt(c, "registry credited the record without a receipt", None, now),
+                },
+                Some(r) => Outcome::Rejected {
+                    id: c.id,
+                    code: r.code.unwrap_or_else(|| "rejected".into()),
+                    message: r.message.unwrap_or_default(),
+                },
+                None => self.failed_attempt(c, "registry answer had no result for this record", None, now),
+            };
+            out.push(outcome);
+        }
+    }
+
+    fn failed_attempt(&self, c: &Claimed, error: &str, retry_after: Option<Duration>, now: i64) -> Outcome {
+        let attempts = u32::try_from(c.attempts + 1).unwrap_or(u32::MAX);
+        let delay = next_delay(&self.settings.retry, attempts, retry_after, rand::random::<f64>());
+        Outcome::Failed {
+            id: c.id,
+            next_attempt_at: now + delay.as_millis() as i64,
+            error: error.to_string(),
+            give_up: give_up(&self.settings.retry, attempts),
+        }
+    }
+
+    /// Re-reads the token file; true (and the client updated) when it holds
+    /// a new token.
+    fn token_replaced(&self) -> bool {
+        let Some(path) = &self.settings.token_file else { return false };
+        match read_secret(path) {
+            Ok(token) if !self.client.token_matches(&token) => {
+                info!(registry = %self.settings.registry, "token file changed: resuming");
+                self.client.set_token(token);
+                true
+            }
+            Ok(_) => false,
+            Err(e) => {
+                warn!(registry = %self.settings.registry, error = %e, "cannot re-read the token file");
+                false
+            }
+        }
+    }
+}
+
+fn release(c: &Claimed, until: i64, error: Option<String>) -> Outcome {
+    Outcome::Released { id: c.id, next_attempt_at: until, error }
+}
+
+fn tally(outcomes: &[Outcome]) -> Tally {
+    let mut t = Tally::default();
+    for o in outcomes {
+        match o {
+            Outcome::Delivered { .. } => t.delivered += 1,
+            Outcome::Rejected { .. } => t.rejected += 1,
+            Outcome::Failed { give_up: true, .. } => t.failed += 1,
+            Outcome::Failed { .. } => t.retrying += 1,
+            Outcome::Released { .. } => t.released += 1,
+        }
+    }
+    t
+}
+
+/// Paces requests to at most `rate` per second and honours a hold (a
+/// `Retry-After`). Uses tokio's clock, so paused-time tests see it.
+pub struct RateGate {
+    interval: Duration,
+    next: Instant,
+    hold_until_ms: Option<i64>,
+}
+
+impl RateGate {
+    pub fn new(rate_per_second: u32) -> Self {
+        let interval = if rate_per_second == 0 { Duration::ZERO } else { Duration::from_secs(1) / rate_per_second };
+        Self { interval, next: Instant::now(), hold_until_ms: None }
+    }
+
+    /// Waits for the next request slot.
+    pub async fn wait(&mut self) {
+        let now = Instant::now();
+        if self.next > now {
+            tokio::time::sleep_until(self.next).await;
+        }
+        self.next = self.next.max(now) + self.interval;
+    }
+
+    pub fn hold_until(&mut self, until_ms: i64, now_ms: i64) {
+        self.hold_until_ms = Some(self.hold_until_ms.unwrap_or(0).max(until_ms));
+        let wait = Duration::from_millis((until_ms - now_ms).max(0) as u64);
+        self.next = self.next.max(Instant::now() + wait);
+    }
+
+    pub fn held_until_ms(&mut self, now_ms: i64) -> Option<i64> {
+        match self.hold_until_ms {
+            Some(t) if t > now_ms => Some(t),
+            _ => {
+                self.hold_until_ms = None;
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! One line of INTAKE.md into a valid domain object, or a reason naming
+//! what is wrong. Checks that need no other line live here; references
+//! between objects are checked by the importer.
+
+use crate::domain::{
+    Account, AccountKind, Completion, CompletionStatus, Course, Hours, Identity, LearningMode, NationalId, Person, Unit,
+    mask_ids_in,
+};
+use serde::Deserialize;
+
+/// A valid intake object.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Object {
+    Unit(Unit),
+    Person(Person),
+    Account(Account),
+    Course(Course),
+    Completion(Completion),
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+enum Raw {
+    Unit { code: String, name: String },
+    Person {
+        national_id: String,
+        #[serde(default)]
+        personnel_category: Option<String>,
+        #[serde(default)]
+        enved_account: Option<String>,
+        #[serde(default)]
+        service_unit_code: Option<String>,
+    },
+    Account {
+        account_id: String,
+        national_id: String,
+        kind: String,
+        #[serde(default)]
+        identity: Option<String>,
+        #[serde(default)]
+        bound_to: Option<String>,
+    },
+    Course {
+        course_code: String,
+        name: String,
+        learning_mode: i64,
+        category_code: String,
+        digital_hours: String,
+        classroom_hours: String,
+        certified: RawCertified,
+    },
+    Completion { completion_id: String, account_id: String, course_code: String, completed_at: String, status: String },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCertified {
+    #[serde(default)]
+    lifelong: Option<String>,
+    #[serde(default)]
+    teacher: Option<String>,
+    #[serde(default)]
+    enved: Option<String>,
+}
+
+/// Parses and checks one line. The error never carries a whole national ID.
+pub fn parse_line(line: &str) -> Result<Object, String> {
+    if line.contains('\0') {
+        return Err("line is not valid UTF-8 text".into());
+    }
+    let raw: Raw = serde_json::from_str(line).map_err(|e| mask_ids_in(&describe_json_error(&e)))?;
+    match raw {
+        Raw::Unit { code, name } => Ok(Object::Unit(Unit { code: key("code", code)?, name })),
+        Raw::Person { national_id, personnel_category, enved_account, service_unit_code } => {
+            if let Some(c) = &personnel_category
+                && !(c.len() == 2 && c.bytes().all(|b| b.is_ascii_digit()))
+            {
+                return Err(format!("personnel_category {c:?} must be two digits or null"));
+            }
+            Ok(Object::Person(Person {
+                national_id: national_id_field(&national_id)?,
+                personnel_category,
+                enved_account: non_blank(enved_account),
+                service_unit_code: non_blank(service_unit_code),
+            }))
+        }
+        Raw::Account { account_id, national_id, kind, identity, bound_to } => {
+            let kind = AccountKind::parse(&kind).ok_or_else(|| {
+                format!("unknown account kind {kind:?} (expected ecpa, mygov, member, facebook, google or certificate)")
+            })?;
+            let identity = match (kind.has_identity(), identity) {
+                (true, None) => return Err(format!("a {} account needs an identity", kind.as_str())),
+                (true, Some(i)) => Some(Identity::parse(&i).ok_or_else(|| {
+                    format!("unknown identity {i:?} (expected civil_servant, natural_person or pending_conversion)")
+                })?),
+                (false, None) => None,
+                (false, Some(_)) => return Err(format!("a {} account has no identity; remove the field", kind.as_str())),
+            };
+            if kind == AccountKind::Ecpa && identity != Some(Identity::CivilServant) {
+                return Err("an ecpa account is a civil-servant account: its identity must be civil_servant".into());
+            }
+            if bound_to.is_some() && kind != AccountKind::Certificate {
+                return Err("bound_to is only for certificate accounts".into());
+            }
+            Ok(Object::Account(Account {
+                account_id: key("account_id", account_id)?,
+                national_id: national_id_field(&national_id)?,
+                kind,
+                identity,
+                bound_to: non_blank(bound_to),
+            }))
+        }
+        Raw::Course { course_code, name, learning_mode, category_code, digital_hours, classroom_hours, certified } => {
+            let learning_mode = LearningMode::from_code(learning_mode)
+                .ok_or_else(|| format!("learning_mode {learning_mode} must be 1 (digital), 2 (classroom) or 3 (blended)"))?;
+            let digital_hours = hours_field("digital_hours", &digital_hours)?;
+            let classroom_hours = hours_field("classroom_hours", &classroom_hours)?;
+            let certified_field = |name: &str, v: Option<String>| v.map(|s| hours_field(name, &s)).transpose();
+            let course = Course {
+                course_code: key("course_code", course_code)?,
+                name,
+                learning_mode,
+                category_code: key("category_code", category_code)?,
+                digital_hours,
+                classroom_hours,
+                lifelong: certified_field("certified.lifelong", certified.lifelong)?,
+                teacher: certified_field("certified.teacher", certified.teacher)?,
+                enved: certified_field("certified.enved", certified.enved)?,
+            };
+            if let Some(lifelong) = course.lifelong.filter(|h| !h.is_zero()) {
+                let split = digital_hours.checked_add(classroom_hours);
+                if split != Some(lifelong) {
+                    return Err(format!(
+                        "digital_hours {digital_hours} + classroom_hours {classroom_hours} must equal certified.lifelong {lifelong}"
+                    ));
+                }
+            }
+            Ok(Object::Course(course))
+        }
+        Raw::Completion { completion_id, account_id, course_code, completed_at, status } => {
+            let completed_at = chrono::DateTime::parse_from_rfc3339(&completed_at)
+                .map_err(|_| format!("completed_at {completed_at:?} is not an RFC 3339 time with an offset"))?;
+            let status = match status.as_str() {
+                "completed" => CompletionStatus::Completed,
+                "revoked" => CompletionStatus::Revoked,
+                other => return Err(format!("unknown completion status {other:?} (expected completed or revoked)")),
+            };
+            Ok(Object::Completion(Completion {
+                completion_id: key("completion_id", completion_id)?,
+                account_id: key("account_id", account_id)?,
+                course_code: key("course_code", course_code)?,
+                completed_at,
+                status,
+            }))
+        }
+    }
+}
+
+fn describe_json_error(e: &serde_json::Error) -> String {
+    match e.classify() {
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => format!("not valid JSON: {e}"),
+        _ => {
+            // serde names the variant "unknown variant `x`" for an unknown `type`.
+            let msg = e.to_string();
+            if msg.starts_with("unknown variant") {
+                format!("unknown object type: {msg} (expected unit, person, account, course or completion)")
+            } else {
+                msg
+            }
+        }
+    }
+}
+
+fn key(field: &str, value: String) -> Result<String, String> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Err(format!("{field} must not be empty"));
+    }
+    if v.len() > 200 {
+        return Err(format!("{field} is longer than 200 characters"));
+    }
+    Ok(v.to_string())
+}
+
+fn non_blank(v: Option<String>) -> Option<String> {
+    v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+fn national_id_field(raw: &str) -> Result<NationalId, String> {
+    NationalId::parse(raw).map_err(|e| format!("national_id: {e}"))
+}
+
+fn hours_field(field: &str, raw: &str) -> Result<Hours, String> {
+    Hours::parse(raw).map_err(|e| format!("{field}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(line: &str) -> String {
+        parse_line(line).unwrap_err()
+    }
+
+    #[test]
+    fn the_examples_of_the_intake_page_parse() {
+        for line in [
+            r#"{"type":"unit","code":"313000000G","name":"行政院人事行政總處"}"#,
+            r#"{"type":"person","national_id":"A123456789","personnel_category":"10","enved_account":"EE-20931","service_unit_code":"313000000G"}"#,
+            r#"{"type":"account","account_id":"acc-1","national_id":"A123456789","kind":"ecpa","identity":"civil_servant"}"#,
+            r#"{"type":"account","account_id":"acc-2","national_id":"A123456789","kind":"mygov","identity":"natural_person"}"#,
+            r#"{"type":"account","account_id":"acc-3","national_id":"A123456789","kind":"certificate","bound_to":"acc-1"}"#,
+            r#"{"type":"course","course_code":"C-2026-0042","name":"環境教育：淨零生活","learning_mode":1,"category_code":"A1","digital_hours":"2.0","classroom_hours":"0.0","certified":{"lifelong":"2.0","teacher":"2.0","enved":"2.0"}}"#,
+            r#"{"type":"completion","completion_id":"cmp-9001","account_id":"acc-1","course_code":"C-2026-0042","completed_at":"2026-11-20T10:15:00+08:00","status":"completed"}"#,
+        ] {
+            parse_line(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+        }
+    }
+
+    #[test]
+    fn each_kind_of_bad_line_says_what_is_wrong() {
+        assert!(err("{not json").starts_with("not valid JSON"));
+        assert!(err(r#"{"type":"teacher","x":1}"#).contains("unknown object type"));
+        let e = err(r#"{"type":"person","national_id":"A123456788"}"#);
+        assert!(e.contains("check digit") && !e.contains("A123456788"), "{e}");
+        assert!(err(r#"{"type":"account","account_id":"a","national_id":"A123456789","kind":"line"}"#).contains("unknown account kind"));
+        assert!(err(r#"{"type":"account","account_id":"a","national_id":"A123456789","kind":"mygov","identity":"alien"}"#).contains("unknown identity"));
+        assert!(err(r#"{"type":"account","account_id":"a","national_id":"A123456789","kind":"mygov"}"#).contains("needs an identity"));
+        let neg = r#"{"type":"course","course_code":"C","name":"n","learning_mode":1,"category_code":"A","digital_hours":"-1.0","classroom_hours":"0.0","certified":{}}"#;
+        assert!(err(neg).contains("negative"), "{}", err(neg));
+        let split = r#"{"type":"course","course_code":"C","name":"n","learning_mode":1,"category_code":"A","digital_hours":"1.0","classroom_hours":"0.0","certified":{"lifelong":"2.0"}}"#;
+        assert!(err(split).contains("must equal certified.lifelong"));
+        let when = r#"{"type":"completion","completion_id":"c","account_id":"a","course_code":"C","completed_at":"2026-11-20 10:15","status":"completed"}"#;
+        assert!(err(when).contains("RFC 3339"));
+        let status = r#"{"type":"completion","completion_id":"c","account_id":"a","course_code":"C","completed_at":"2026-11-20T10:15:00+08:00","status":"done"}"#;
+        assert!(err(status).contains("unknown completion status"));
+        assert!(err(r#"{"type":"unit","code":"U","name":"n","colour":"red"}"#).contains("unknown field"));
+    }
+
+    #[test]
+    fn a_json_type_error_does_not_echo_a_national_id() {
+        let e = err(r#"{"type":"unit","code":"A123456789","name":5}"#);
+        assert!(!e.contains("A123456789"), "{e}");
+    }
+}

@@ -1,0 +1,32 @@
+//! hoursync: delivers every certified learning hour to the registries that
+//! count it, exactly once.
+//!
+//! Module map, in the order data flows through the daemon:
+//!
+//! - [`domain`]: parsed types (`NationalId`, `Hours`, registries, accounts).
+//! - [`intake`]: `hoursync import` and the JSON Lines format of INTAKE.md.
+//! - [`eligibility`]: the rules of DOMAIN.md, pure.
+//! - [`scan`]: turns changed learning data into delivery rows.
+//! - [`dispatch`]: claims due deliveries and sends them through [`registry`].
+//! - [`registry`]: the wire contract, retry policy, one adapter per registry.
+//! - [`store`]: the `Store` trait and its backends; all SQL lives there.
+//! - [`daemon`]: `hoursync run`: schedule, dispatch loops, shutdown.
+//! - [`simulator`]: a registry peer speaking REGISTRY-API.md, for tests and demos.
+//! - [`config`], [`clock`], [`telemetry`], [`cli`]: the edges.
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod daemon;
+pub mod dataset;
+pub mod demo;
+pub mod dispatch;
+pub mod domain;
+pub mod eligibility;
+pub mod intake;
+pub mod registry;
+pub mod scan;
+pub mod simulator;
+pub mod status;
+pub mod store;
+pub mod telemetry;

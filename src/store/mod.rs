@@ -1,0 +1,116 @@
+//! Persistence. The [`Store`] trait is everything the daemon asks of a
+//! database; each backend implements it and all SQL lives in this module.
+//! Instants are bound as parameters (milliseconds, from the caller's
+//! [`Clock`](crate::clock::Clock)), never read from the database's clock.
+
+mod rowmap;
+mod sqlite;
+mod types;
+
+pub use sqlite::SqliteStore;
+pub use types::*;
+
+use crate::domain::RegistryKind;
+use async_trait::async_trait;
+use std::sync::Arc;
+
+/// A database failure. `Busy` and `Unavailable` are worth retrying (a lock
+/// held too long, a connection lost); `Fatal` is not.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database busy: {0}")]
+    Busy(String),
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Fatal(String),
+    #[error("database migration failed: {0}")]
+    Migration(String),
+}
+
+impl StoreError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Busy(_) | Self::Unavailable(_))
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
+                Self::Unavailable(e.to_string())
+            }
+            sqlx::Error::Database(db) if db.message().contains("locked") || db.message().contains("busy") => {
+                Self::Busy(e.to_string())
+            }
+            _ => Self::Fatal(e.to_string()),
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+pub type SharedStore = Arc<dyn Store>;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies pending migrations; safe to call on every start.
+    async fn migrate(&self) -> Result<()>;
+
+    // ---- intake ----
+
+    /// Which of the referenced keys already exist, for reference checks.
+    async fn known_keys(&self, wanted: &KeyQuery) -> Result<KnownKeys>;
+
+    /// Applies one chunk of intake objects in one transaction, stamping what
+    /// really changed with a fresh change sequence. Returns how many rows
+    /// changed (identical content changes nothing).
+    async fn apply_intake(&self, chunk: &IntakeChunk, now_ms: i64) -> Result<u64>;
+
+    // ---- scan ----
+
+    /// The scan cursor and the highest committed change sequence.
+    async fn scan_window(&self) -> Result<(i64, i64)>;
+
+    /// Internal ids of completions touched by changes in `(from, to]`.
+    async fn changed_completions(&self, from: i64, to: i64) -> Result<Vec<i64>>;
+
+    /// Loads the facts of `ids` and their deliveries, lets `plan` decide the
+    /// writes, and writes them, all in one write transaction so that
+    /// dispatch can not change a row between the read and the write.
+    async fn scan_chunk(&self, ids: &[i64], now_ms: i64, plan: &mut (dyn FnMut(Vec<ScanRow>) -> Vec<DeliveryWrite> + Send)) -> Result<usize>;
+
+    /// Moves the scan cursor after a complete pass.
+    async fn finish_scan(&self, to: i64, now_ms: i64) -> Result<()>;
+
+    // ---- dispatch ----
+
+    /// Leases up to `limit` due deliveries of `registry` to `owner`.
+    async fn claim(&self, registry: RegistryKind, owner: &str, now_ms: i64, lease_until_ms: i64, limit: usize) -> Result<Vec<Claimed>>;
+
+    /// Records the outcome of sent records; a row is written only while
+    /// `owner` still holds its lease. Returns how many rows were written.
+    async fn record_outcomes(&self, owner: &str, outcomes: &[Outcome], now_ms: i64) -> Result<u64>;
+
+    // ---- support ----
+
+    /// Every completion of the person and its deliveries, for `status`.
+    async fn person_records(&self, national_id: &str) -> Result<Vec<PersonRecord>>;
+
+    /// Deliveries counted by registry, state and reason.
+    async fn delivery_counts(&self) -> Result<Vec<StateCount>>;
+
+    /// Whether the database answers.
+    async fn ping(&self) -> Result<()>;
+}
+
+/// Opens the store a URL names: `sqlite://…` today (PostgreSQL is issue 6).
+pub async fn open(url: &str, max_connections: u32, busy_timeout_ms: u64) -> Result<SharedStore> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::open(url, max_connections, busy_timeout_ms).await?))
+    } else {
+        Err(StoreError::Fatal(format!(
+            "unsupported database URL scheme in {:?}: expected sqlite://",
+            url.split(':').next().unwrap_or("")
+        )))
+    }
+}

@@ -1,0 +1,546 @@
+//! The embedded SQLite backend: one file, WAL, a busy timeout, and
+//! `BEGIN IMMEDIATE` for every transaction that writes, so a writer takes
+//! the lock up front and waits for it instead of failing half-way with
+//! "database is locked". Bulk work goes through `json_each` so each chunk is
+//! one statement, not one per row.
+
+use super::*;
+use crate::domain::{Account, Completion, Course, Person, Unit};
+use serde_json::json;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool, Transaction};
+use std::str::FromStr;
+use std::time::Duration;
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+type Tx = Transaction<'static, sqlx::Sqlite>;
+
+impl SqliteStore {
+    pub async fn open(url: &str, max_connections: u32, busy_timeout_ms: u64) -> Result<Self> {
+        let opts = SqliteConnectOptions::from_str(url)?
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_millis(busy_timeout_ms))
+            .pragma("cache_size", "-16000");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_millis(busy_timeout_ms.max(1000)))
+            .connect_with(opts)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    async fn write_tx(&self) -> Result<Tx> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+fn ids_json(ids: &[i64]) -> String {
+    serde_json::to_string(ids).expect("ids serialize")
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn migrate(&self) -> Result<()> {
+        sqlx::migrate!("migrations/sqlite")
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Migration(e.to_string()))
+    }
+
+    async fn known_keys(&self, wanted: &KeyQuery) -> Result<KnownKeys> {
+        let mut known = KnownKeys::default();
+        for chunk in wanted.persons.chunks(10_000) {
+            let rows = sqlx::query("SELECT national_id FROM persons WHERE national_id IN (SELECT value FROM json_each(?1))")
+                .bind(serde_json::to_string(chunk).unwrap())
+                .fetch_all(&self.pool)
+                .await?;
+            known.persons.extend(rows.iter().map(|r| r.get::<String, _>(0)));
+        }
+        for chunk in wanted.accounts.chunks(10_000) {
+            let rows = sqlx::query(
+                "SELECT account_id, kind, national_id FROM accounts WHERE account_id IN (SELECT value FROM json_each(?1))",
+            )
+            .bind(serde_json::to_string(chunk).unwrap())
+            .fetch_all(&self.pool)
+            .await?;
+            for r in rows {
+                known.accounts.insert(r.get(0), KnownAccount { kind: r.get(1), national_id: r.get(2) });
+            }
+        }
+        for chunk in wanted.courses.chunks(10_000) {
+            let rows = sqlx::query("SELECT course_code FROM courses WHERE course_code IN (SELECT value FROM json_each(?1))")
+                .bind(serde_json::to_string(chunk).unwrap())
+                .fetch_all(&self.pool)
+                .await?;
+            known.courses.extend(rows.iter().map(|r| r.get::<String, _>(0)));
+        }
+        Ok(known)
+    }
+
+    async fn apply_intake(&self, chunk: &IntakeChunk, now_ms: i64) -> Result<u64> {
+        if chunk.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.write_tx().await?;
+        let seq: i64 = sqlx::query_scalar("UPDATE change_seq SET value = value + 1 WHERE id = 1 RETURNING value")
+            .fetch_one(&mut *tx)
+            .await?;
+        let mut changed = 0;
+        for (sql, json) in intake_statements(chunk) {
+            if json == "[]" {
+                continue;
+            }
+            changed += sqlx::query(sql).bind(json).bind(seq).bind(now_ms).execute(&mut *tx).await?.rows_affected();
+        }
+        if changed == 0 {
+            // Nothing differed: leave the change sequence where it was.
+            tx.rollback().await?;
+        } else {
+            tx.commit().await?;
+        }
+        Ok(changed)
+    }
+
+    async fn scan_window(&self) -> Result<(i64, i64)> {
+        let row = sqlx::query(
+            "SELECT COALESCE((SELECT seq FROM cursors WHERE name = 'scan'), 0), (SELECT value FROM change_seq WHERE id = 1)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.get(0), row.get(1)))
+    }
+
+    async fn changed_completions(&self, from: i64, to: i64) -> Result<Vec<i64>> {
+        Ok(sqlx::query_scalar(CHANGED_COMPLETIONS).bind(from).bind(to).fetch_all(&self.pool).await?)
+    }
+
+    async fn scan_chunk(
+        &self,
+        ids: &[i64],
+        now_ms: i64,
+        plan: &mut (dyn FnMut(Vec<ScanRow>) -> Vec<DeliveryWrite> + Send),
+    ) -> Result<usize> {
+        let mut tx = self.write_tx().await?;
+        let ids = ids_json(ids);
+        let mut rows = Vec::new();
+        let mut index = std::collections::HashMap::new();
+        for r in sqlx::query(SCAN_FACTS).bind(&ids).fetch_all(&mut *tx).await? {
+            let row = scan_row(&r)?;
+            index.insert(row.completion.completion_id.clone(), rows.len());
+            rows.push(row);
+        }
+        for r in sqlx::query(SCAN_DELIVERIES).bind(&ids).fetch_all(&mut *tx).await? {
+            let completion_id: String = r.get(0);
+            if let Some(&i) = index.get(&completion_id) {
+                rows[i].deliveries.push(ExistingDelivery {
+                    registry: parse_registry(&r.get::<String, _>(1))?,
+                    state: parse_state(&r.get::<String, _>(2))?,
+                    reason: r.get(3),
+                    payload: r.get(4),
+                    revision: r.get(5),
+                    eligible_since: r.get(6),
+                    next_attempt_at: r.get(7),
+                });
+            }
+        }
+        let writes = plan(rows);
+        let n = writes.len();
+        if n > 0 {
+            let json = serde_json::to_string(&writes).expect("writes serialize");
+            sqlx::query(UPSERT_DELIVERIES).bind(json).bind(now_ms).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn finish_scan(&self, to: i64, now_ms: i64) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query(
+            "INSERT INTO cursors (name, seq, last_run_at) VALUES ('scan', ?1, ?2)
+             ON CONFLICT (name) DO UPDATE SET seq = MAX(cursors.seq, excluded.seq), last_run_at = excluded.last_run_at",
+        )
+        .bind(to)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn claim(
+        &self,
+        registry: RegistryKind,
+        owner: &str,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Claimed>> {
+        let mut tx = self.write_tx().await?;
+        let rows = sqlx::query(
+            "UPDATE deliveries SET lease_owner = ?1, lease_until = ?2
+             WHERE id IN (
+                SELECT id FROM deliveries
+                WHERE registry = ?3 AND state IN ('pending', 'retrying') AND next_attempt_at <= ?4
+                  AND (lease_until IS NULL OR lease_until < ?4)
+                ORDER BY next_attempt_at, id LIMIT ?5)
+             RETURNING id, idempotency_key, payload, attempts, hours_tenths",
+        )
+        .bind(owner)
+        .bind(lease_until_ms)
+        .bind(registry.as_str())
+        .bind(now_ms)
+        .bind(limit as i64)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut claimed: Vec<Claimed> = rows
+            .iter()
+            .map(|r| Claimed {
+                id: r.get(0),
+                idempotency_key: r.get(1),
+                payload: r.get(2),
+                attempts: r.get(3),
+                hours_tenths: r.get::<i64, _>(4) as u32,
+            })
+            .collect();
+        claimed.sort_by_key(|c| c.id);
+        Ok(claimed)
+    }
+
+    async fn record_outcomes(&self, owner: &str, outcomes: &[Outcome], now_ms: i64) -> Result<u64> {
+        let (mut delivered, mut rejected, mut failed, mut released) = (vec![], vec![], vec![], vec![]);
+        for o in outcomes {
+            match o {
+                Outcome::Delivered { id, receipt_id, credited_tenths } => {
+                    delivered.push(json!({"id": id, "receipt": receipt_id, "credited": credited_tenths}))
+                }
+                Outcome::Rejected { id, code, message } => {
+                    rejected.push(json!({"id": id, "code": code, "message": message}))
+                }
+                Outcome::Failed { id, next_attempt_at, error, give_up } => failed.push(
+                    json!({"id": id, "next": next_attempt_at, "error": error, "state": if *give_up {"failed"} else {"retrying"}}),
+                ),
+                Outcome::Released { id, next_attempt_at, error } => {
+                    released.push(json!({"id": id, "next": next_attempt_at, "error": error}))
+                }
+            }
+        }
+        let mut tx = self.write_tx().await?;
+        let mut written = 0;
+        for (sql, rows) in [
+            (RECORD_DELIVERED, delivered),
+            (RECORD_REJECTED, rejected),
+            (RECORD_FAILED, failed),
+            (RECORD_RELEASED, released),
+        ] {
+            if rows.is_empty() {
+                continue;
+            }
+            written += sqlx::query(sql)
+                .bind(serde_json::Value::Array(rows).to_string())
+                .bind(now_ms)
+                .bind(owner)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(written)
+    }
+
+    async fn person_records(&self, national_id: &str) -> Result<Vec<PersonRecord>> {
+        let rows = sqlx::query(
+            "SELECT c.completion_id, c.course_code, d.id, d.registry, d.state, d.reason, d.hours_tenths,
+                    d.eligible_since, d.receipt_id, d.attempts, d.last_error
+             FROM completions c
+             JOIN accounts a ON a.account_id = c.account_id
+             LEFT JOIN deliveries d ON d.completion_id = c.completion_id
+             WHERE a.national_id = ?1
+             ORDER BY c.completed_at, c.completion_id, d.registry",
+        )
+        .bind(national_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let delivery = match r.get::<Option<i64>, _>(2) {
+                    None => None,
+                    Some(id) => Some(DeliveryView {
+                        id,
+                        registry: parse_registry(&r.get::<String, _>(3))?,
+                        state: parse_state(&r.get::<String, _>(4))?,
+                        reason: r.get(5),
+                        hours_tenths: r.get::<Option<i64>, _>(6).map(|h| h as u32),
+                        eligible_since: r.get(7),
+                        receipt_id: r.get(8),
+                        attempts: r.get(9),
+                        last_error: r.get(10),
+                    }),
+                };
+                Ok(PersonRecord { completion_id: r.get(0), course_code: r.get(1), delivery })
+            })
+            .collect()
+    }
+
+    async fn delivery_counts(&self) -> Result<Vec<StateCount>> {
+        let rows = sqlx::query(
+            "SELECT registry, state, reason, COUNT(*) FROM deliveries GROUP BY registry, state, reason ORDER BY 1, 2, 3",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StateCount {
+                    registry: parse_registry(&r.get::<String, _>(0))?,
+                    state: parse_state(&r.get::<String, _>(1))?,
+                    reason: r.get(2),
+                    count: r.get(3),
+                })
+            })
+            .collect()
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+fn parse_registry(s: &str) -> Result<RegistryKind> {
+    s.parse().map_err(|e: crate::domain::UnknownRegistry| StoreError::Fatal(format!("stored data: {e}")))
+}
+
+fn parse_state(s: &str) -> Result<State> {
+    State::parse(s).ok_or_else(|| StoreError::Fatal(format!("stored data: unknown delivery state {s:?}")))
+}
+
+/// The upserts of an intake chunk, each with its rows as one JSON array.
+/// An upsert only touches a row whose content differs, so importing the
+/// same data twice changes nothing and advances no sequence.
+fn intake_statements(chunk: &IntakeChunk) -> [(&'static str, String); 5] {
+    let units: Vec<_> = chunk.units.iter().map(unit_json).collect();
+    let persons: Vec<_> = chunk.persons.iter().map(person_json).collect();
+    let accounts: Vec<_> = chunk.accounts.iter().map(account_json).collect();
+    let courses: Vec<_> = chunk.courses.iter().map(course_json).collect();
+    let completions: Vec<_> = chunk.completions.iter().map(completion_json).collect();
+    let s = |v: Vec<serde_json::Value>| serde_json::Value::Array(v).to_string();
+    [
+        (UPSERT_UNITS, s(units)),
+        (UPSERT_PERSONS, s(persons)),
+        (UPSERT_ACCOUNTS, s(accounts)),
+        (UPSERT_COURSES, s(courses)),
+        (UPSERT_COMPLETIONS, s(completions)),
+    ]
+}
+
+pub(crate) fn unit_json(u: &Unit) -> serde_json::Value {
+    json!([u.code, u.name])
+}
+
+pub(crate) fn person_json(p: &Person) -> serde_json::Value {
+    json!([p.national_id.expose(), p.personnel_category, p.enved_account, p.service_unit_code])
+}
+
+pub(crate) fn account_json(a: &Account) -> serde_json::Value {
+    json!([a.account_id, a.national_id.expose(), a.kind.as_str(), a.identity.map(|i| i.as_str()), a.bound_to])
+}
+
+pub(crate) fn course_json(c: &Course) -> serde_json::Value {
+    let t = |h: Option<crate::domain::Hours>| h.map(|h| h.tenths());
+    json!([
+        c.course_code,
+        c.name,
+        c.learning_mode.code(),
+        c.category_code,
+        c.digital_hours.tenths(),
+        c.classroom_hours.tenths(),
+        t(c.lifelong),
+        t(c.teacher),
+        t(c.enved)
+    ])
+}
+
+pub(crate) fn completion_json(c: &Completion) -> serde_json::Value {
+    json!([
+        c.completion_id,
+        c.account_id,
+        c.course_code,
+        c.completed_at.timestamp_millis(),
+        crate::domain::taipei_date(&c.completed_at),
+        c.status.as_str()
+    ])
+}
+
+fn scan_row(r: &sqlx::sqlite::SqliteRow) -> Result<ScanRow> {
+    use super::rowmap::*;
+    let completion = completion_from(r.get(0), r.get(1), r.get(2), r.get(3), &r.get::<String, _>(5))?;
+    let account = account_from(r.get(6), &r.get::<String, _>(7), &r.get::<String, _>(8), r.get(9), r.get(10))?;
+    let bound = match r.get::<Option<String>, _>(11) {
+        Some(id) => Some(account_from(id, &r.get::<String, _>(12), &r.get::<String, _>(13), r.get(14), None)?),
+        None => None,
+    };
+    let person = person_from(&r.get::<String, _>(15), r.get(16), r.get(17), r.get(18))?;
+    let course = course_from(
+        r.get(20),
+        r.get(21),
+        r.get(22),
+        r.get(23),
+        [r.get(24), r.get(25)],
+        [r.get(26), r.get(27), r.get(28)],
+    )?;
+    Ok(ScanRow {
+        completion,
+        completed_on: r.get(4),
+        account,
+        bound,
+        person,
+        unit_known: r.get::<i64, _>(19) != 0,
+        course,
+        latest_change_ms: r.get(29),
+        deliveries: Vec::new(),
+    })
+}
+
+const UPSERT_UNITS: &str = "
+INSERT INTO units (code, name, seq, changed_at)
+SELECT j.value->>0, j.value->>1, ?2, ?3 FROM json_each(?1) AS j WHERE true
+ON CONFLICT (code) DO UPDATE SET name = excluded.name, seq = excluded.seq, changed_at = excluded.changed_at
+WHERE units.name IS NOT excluded.name";
+
+const UPSERT_PERSONS: &str = "
+INSERT INTO persons (national_id, personnel_category, enved_account, service_unit_code, seq, changed_at)
+SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, ?2, ?3 FROM json_each(?1) AS j WHERE true
+ON CONFLICT (national_id) DO UPDATE SET
+    personnel_category = excluded.personnel_category, enved_account = excluded.enved_account,
+    service_unit_code = excluded.service_unit_code, seq = excluded.seq, changed_at = excluded.changed_at
+WHERE persons.personnel_category IS NOT excluded.personnel_category
+   OR persons.enved_account IS NOT excluded.enved_account
+   OR persons.service_unit_code IS NOT excluded.service_unit_code";
+
+const UPSERT_ACCOUNTS: &str = "
+INSERT INTO accounts (account_id, national_id, kind, identity, bound_to, seq, changed_at)
+SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, ?2, ?3 FROM json_each(?1) AS j WHERE true
+ON CONFLICT (account_id) DO UPDATE SET
+    national_id = excluded.national_id, kind = excluded.kind, identity = excluded.identity,
+    bound_to = excluded.bound_to, seq = excluded.seq, changed_at = excluded.changed_at
+WHERE accounts.national_id IS NOT excluded.national_id OR accounts.kind IS NOT excluded.kind
+   OR accounts.identity IS NOT excluded.identity OR accounts.bound_to IS NOT excluded.bound_to";
+
+const UPSERT_COURSES: &str = "
+INSERT INTO courses (course_code, name, learning_mode, category_code, digital_tenths, classroom_tenths,
+                     lifelong_tenths, teacher_tenths, enved_tenths, seq, changed_at)
+SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, j.value->>5,
+       j.value->>6, j.value->>7, j.value->>8, ?2, ?3 FROM json_each(?1) AS j WHERE true
+ON CONFLICT (course_code) DO UPDATE SET
+    name = excluded.name, learning_mode = excluded.learning_mode, category_code = excluded.category_code,
+    digital_tenths = excluded.digital_tenths, classroom_tenths = excluded.classroom_tenths,
+    lifelong_tenths = excluded.lifelong_tenths, teacher_tenths = excluded.teacher_tenths,
+    enved_tenths = excluded.enved_tenths, seq = excluded.seq, changed_at = excluded.changed_at
+WHERE courses.name IS NOT excluded.name OR courses.learning_mode IS NOT excluded.learning_mode
+   OR courses.category_code IS NOT excluded.category_code
+   OR courses.digital_tenths IS NOT excluded.digital_tenths OR courses.classroom_tenths IS NOT excluded.classroom_tenths
+   OR courses.lifelong_tenths IS NOT excluded.lifelong_tenths OR courses.teacher_tenths IS NOT excluded.teacher_tenths
+   OR courses.enved_tenths IS NOT excluded.enved_tenths";
+
+const UPSERT_COMPLETIONS: &str = "
+INSERT INTO completions (completion_id, account_id, course_code, completed_at, completed_on, status, seq, changed_at)
+SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, j.value->>5, ?2, ?3
+FROM json_each(?1) AS j WHERE true
+ON CONFLICT (completion_id) DO UPDATE SET
+    account_id = excluded.account_id, course_code = excluded.course_code, completed_at = excluded.completed_at,
+    completed_on = excluded.completed_on, status = excluded.status, seq = excluded.seq, changed_at = excluded.changed_at
+WHERE completions.account_id IS NOT excluded.account_id OR completions.course_code IS NOT excluded.course_code
+   OR completions.completed_at IS NOT excluded.completed_at OR completions.status IS NOT excluded.status";
+
+/// Every completion a change in `(?1, ?2]` can affect: its own row, its
+/// account, the account a certificate is bound to, its person, the person's
+/// service unit, its course.
+const CHANGED_COMPLETIONS: &str = "
+WITH changed_persons AS (
+    SELECT national_id FROM persons WHERE seq > ?1 AND seq <= ?2
+    UNION
+    SELECT p.national_id FROM units u JOIN persons p ON p.service_unit_code = u.code
+    WHERE u.seq > ?1 AND u.seq <= ?2
+), changed_accounts AS (
+    SELECT account_id FROM accounts WHERE seq > ?1 AND seq <= ?2
+    UNION
+    SELECT a.account_id FROM changed_persons cp JOIN accounts a ON a.national_id = cp.national_id
+), affected_accounts AS (
+    SELECT account_id FROM changed_accounts
+    UNION
+    SELECT a.account_id FROM changed_accounts ca JOIN accounts a ON a.bound_to = ca.account_id
+)
+SELECT id FROM completions WHERE seq > ?1 AND seq <= ?2
+UNION
+SELECT c.id FROM affected_accounts aa JOIN completions c ON c.account_id = aa.account_id
+UNION
+SELECT c.id FROM courses k JOIN completions c ON c.course_code = k.course_code
+WHERE k.seq > ?1 AND k.seq <= ?2
+ORDER BY 1";
+
+const SCAN_FACTS: &str = "
+SELECT c.completion_id, c.account_id, c.course_code, c.completed_at, c.completed_on, c.status,
+       a.account_id, a.national_id, a.kind, a.identity, a.bound_to,
+       b.account_id, b.national_id, b.kind, b.identity,
+       p.national_id, p.personnel_category, p.enved_account, p.service_unit_code,
+       u.code IS NOT NULL,
+       k.course_code, k.name, k.learning_mode, k.category_code, k.digital_tenths, k.classroom_tenths,
+       k.lifelong_tenths, k.teacher_tenths, k.enved_tenths,
+       MAX(c.changed_at, a.changed_at, COALESCE(b.changed_at, 0), p.changed_at,
+           COALESCE(u.changed_at, 0), k.changed_at)
+FROM completions c
+JOIN accounts a ON a.account_id = c.account_id
+LEFT JOIN accounts b ON a.kind = 'certificate' AND b.account_id = a.bound_to
+JOIN persons p ON p.national_id = COALESCE(b.national_id, a.national_id)
+JOIN courses k ON k.course_code = c.course_code
+LEFT JOIN units u ON u.code = p.service_unit_code
+WHERE c.id IN (SELECT value FROM json_each(?1))";
+
+const SCAN_DELIVERIES: &str = "
+SELECT d.completion_id, d.registry, d.state, d.reason, d.payload, d.revision, d.eligible_since, d.next_attempt_at
+FROM completions c JOIN deliveries d ON d.completion_id = c.completion_id
+WHERE c.id IN (SELECT value FROM json_each(?1))";
+
+/// Inserts or replaces the scan's decisions. `reset_attempts` starts the
+/// attempt count and last error over (a new or changed record).
+const UPSERT_DELIVERIES: &str = "
+INSERT INTO deliveries (completion_id, registry, national_id, course_code, state, reason, hours_tenths,
+                        revision, idempotency_key, payload, eligible_since, next_attempt_at, attempts, updated_at)
+SELECT j.value->>'completion_id', j.value->>'registry', j.value->>'national_id', j.value->>'course_code',
+       j.value->>'state', j.value->>'reason', j.value->>'hours_tenths', j.value->>'revision',
+       j.value->>'idempotency_key', j.value->>'payload', j.value->>'eligible_since', j.value->>'next_attempt_at',
+       CASE WHEN j.value->>'reset_attempts' THEN 0 ELSE -1 END, ?2
+FROM json_each(?1) AS j WHERE true
+ON CONFLICT (completion_id, registry) DO UPDATE SET
+    national_id = excluded.national_id, course_code = excluded.course_code, state = excluded.state,
+    reason = excluded.reason, hours_tenths = excluded.hours_tenths, revision = excluded.revision,
+    idempotency_key = excluded.idempotency_key, payload = excluded.payload,
+    eligible_since = excluded.eligible_since, next_attempt_at = excluded.next_attempt_at,
+    attempts = CASE WHEN excluded.attempts < 0 THEN deliveries.attempts ELSE 0 END,
+    last_error = CASE WHEN excluded.attempts < 0 THEN deliveries.last_error ELSE NULL END,
+    updated_at = excluded.updated_at";
+
+const RECORD_DELIVERED: &str = "
+UPDATE deliveries SET state = 'delivered', receipt_id = j.value->>'receipt', credited_tenths = j.value->>'credited',
+    delivered_at = ?2, attempts = attempts + 1, reason = NULL, last_error = NULL, next_attempt_at = NULL,
+    lease_owner = NULL, lease_until = NULL, updated_at = ?2
+FROM json_each(?1) AS j WHERE deliveries.id = j.value->>'id' AND deliveries.lease_owner = ?3";
+
+const RECORD_REJECTED: &str = "
+UPDATE deliveries SET state = 'rejected', reason = j.value->>'code', last_error = j.value->>'message',
+    attempts = attempts + 1, next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL, updated_at = ?2
+FROM json_each(?1) AS j WHERE deliveries.id = j.value->>'id' AND deliveries.lease_owner = ?3";
+
+const RECORD_FAILED: &str = "
+UPDATE deliveries SET state = j.value->>'state', last_error = j.value->>'error', next_attempt_at = j.value->>'next',
+    attempts = attempts + 1, lease_owner = NULL, lease_until = NULL, updated_at = ?2
+FROM json_each(?1) AS j WHERE deliveries.id = j.value->>'id' AND deliveries.lease_owner = ?3";
+
+const RECORD_RELEASED: &str = "
+UPDATE deliveries SET next_attempt_at = j.value->>'next', last_error = COALESCE(j.value->>'error', last_error),
+    lease_owner = NULL, lease_until = NULL, updated_at = ?2
+FROM json_each(?1) AS j WHERE deliveries.id = j.value->>'id' AND deliveries.lease_owner = ?3";

@@ -1,0 +1,190 @@
+//! The values that cross the store boundary.
+
+use crate::domain::{Account, Completion, Course, Person, RegistryKind, Unit};
+use std::collections::{HashMap, HashSet};
+
+/// Keys an intake chunk refers to, to check against what is stored.
+#[derive(Debug, Default, Clone)]
+pub struct KeyQuery {
+    pub persons: Vec<String>,
+    pub accounts: Vec<String>,
+    pub courses: Vec<String>,
+}
+
+/// What [`KeyQuery`] found: stored persons and courses, and stored accounts
+/// with their kind and person (a certificate may only bind to an eCPA or
+/// My e-Gov account of the same person).
+#[derive(Debug, Default, Clone)]
+pub struct KnownKeys {
+    pub persons: HashSet<String>,
+    pub accounts: HashMap<String, KnownAccount>,
+    pub courses: HashSet<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownAccount {
+    pub kind: String,
+    pub national_id: String,
+}
+
+/// Valid intake objects to upsert together.
+#[derive(Debug, Default, Clone)]
+pub struct IntakeChunk {
+    pub units: Vec<Unit>,
+    pub persons: Vec<Person>,
+    pub accounts: Vec<Account>,
+    pub courses: Vec<Course>,
+    pub completions: Vec<Completion>,
+}
+
+impl IntakeChunk {
+    pub fn len(&self) -> usize {
+        self.units.len() + self.persons.len() + self.accounts.len() + self.courses.len() + self.completions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The state of a delivery row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Not sent, with a reason; may become eligible later.
+    Ineligible,
+    /// Eligible, waiting for its first attempt.
+    Pending,
+    /// An attempt failed in a way a retry can fix; `next_attempt_at` says when.
+    Retrying,
+    /// The registry credited it (accepted or duplicate), with a receipt.
+    Delivered,
+    /// The registry refused it; needs a person or a data fix.
+    Rejected,
+    /// Gave up after `retry.max_attempts`; needs a person.
+    Failed,
+}
+
+impl State {
+    pub const ALL: [State; 6] =
+        [Self::Ineligible, Self::Pending, Self::Retrying, Self::Delivered, Self::Rejected, Self::Failed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ineligible => "ineligible",
+            Self::Pending => "pending",
+            Self::Retrying => "retrying",
+            Self::Delivered => "delivered",
+            Self::Rejected => "rejected",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<State> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+/// A completion with everything eligibility and the adapters look at.
+#[derive(Debug, Clone)]
+pub struct ScanRow {
+    pub completion: Completion,
+    /// The Asia/Taipei date of completion, `YYYY-MM-DD`.
+    pub completed_on: String,
+    pub account: Account,
+    /// For a certificate, the account it is bound to (if it exists).
+    pub bound: Option<Account>,
+    /// The person the hours are credited to (the bound account's, for a
+    /// certificate).
+    pub person: Person,
+    pub unit_known: bool,
+    pub course: Course,
+    /// The latest `changed_at` among the rows above: when the newest fact
+    /// this decision rests on arrived.
+    pub latest_change_ms: i64,
+    pub deliveries: Vec<ExistingDelivery>,
+}
+
+/// A delivery row as the scan sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExistingDelivery {
+    pub registry: RegistryKind,
+    pub state: State,
+    pub reason: Option<String>,
+    pub payload: Option<String>,
+    pub revision: i64,
+    pub eligible_since: Option<i64>,
+    pub next_attempt_at: Option<i64>,
+}
+
+/// The scan's decision for one (completion, registry), written whole.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DeliveryWrite {
+    pub completion_id: String,
+    pub registry: RegistryKind,
+    pub national_id: String,
+    pub course_code: String,
+    pub state: State,
+    pub reason: Option<String>,
+    pub hours_tenths: Option<u32>,
+    pub revision: i64,
+    pub idempotency_key: Option<String>,
+    pub payload: Option<String>,
+    pub eligible_since: Option<i64>,
+    /// When to attempt (now, for a fresh or re-fixed record).
+    pub next_attempt_at: Option<i64>,
+    /// Reset attempts and last error (a new or changed record starts over).
+    pub reset_attempts: bool,
+}
+
+/// A leased delivery, ready to send.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub id: i64,
+    pub idempotency_key: String,
+    pub payload: String,
+    pub attempts: i64,
+    pub hours_tenths: u32,
+}
+
+/// What happened to one sent (or held back) record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Accepted or duplicate: credited, with its receipt.
+    Delivered { id: i64, receipt_id: String, credited_tenths: u32 },
+    /// Refused for good by the registry.
+    Rejected { id: i64, code: String, message: String },
+    /// A failed attempt: try again at `next_attempt_at`, or give up (`failed`).
+    Failed { id: i64, next_attempt_at: i64, error: String, give_up: bool },
+    /// Not attempted (rate limit, auth, shutdown): release the lease and wait.
+    Released { id: i64, next_attempt_at: i64, error: Option<String> },
+}
+
+/// One line of a person's status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonRecord {
+    pub completion_id: String,
+    pub course_code: String,
+    pub delivery: Option<DeliveryView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryView {
+    pub id: i64,
+    pub registry: RegistryKind,
+    pub state: State,
+    pub reason: Option<String>,
+    pub hours_tenths: Option<u32>,
+    pub eligible_since: Option<i64>,
+    pub receipt_id: Option<String>,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StateCount {
+    pub registry: RegistryKind,
+    pub state: State,
+    pub reason: Option<String>,
+    pub count: i64,
+}
