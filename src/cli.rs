@@ -52,6 +52,8 @@ pub enum Command {
     /// Generate a realistic data set, start the simulator and the daemon on
     /// SQLite, and report what reached each registry.
     Demo(crate::demo::DemoArgs),
+    /// Measure import, scan and end-to-end drain throughput and peak memory.
+    Bench(crate::bench::BenchArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -128,6 +130,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         }
         Command::Simulate(args) => simulate(args).await?,
         Command::Demo(args) => crate::demo::run(args, config).await?,
+        Command::Bench(args) => crate::bench::run(args, config).await?,
     }
     Ok(ExitCode::SUCCESS)
 }

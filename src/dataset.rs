@@ -25,6 +25,9 @@ pub struct DatasetSpec {
     pub courses: usize,
     pub seed: u64,
     pub profile: Profile,
+    /// Numbering of accounts and completions starts here, so that several
+    /// generated files can describe different learners.
+    pub offset: usize,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -71,7 +74,7 @@ pub fn write(spec: DatasetSpec, path: &Path) -> std::io::Result<DatasetSummary> 
     for c in 0..courses {
         line(&mut out, course(&mut rng, c, spec.profile))?;
     }
-    let mut completion_no = 0usize;
+    let mut completion_no = spec.offset * spec.completions_per_person;
     let mut seen_ids = std::collections::HashSet::new();
     for p in 0..spec.persons {
         let nid = loop {
@@ -81,11 +84,14 @@ pub fn write(spec: DatasetSpec, path: &Path) -> std::io::Result<DatasetSummary> 
             }
         };
         line(&mut out, person(&mut rng, &nid, spec.profile))?;
-        let accounts = accounts(&mut rng, p, &nid, spec.profile);
+        let accounts = accounts(&mut rng, spec.offset + p, &nid, spec.profile);
         for a in &accounts {
             line(&mut out, a.clone())?;
         }
         sum.accounts += accounts.len();
+        // Distinct courses per learner: the registries refuse the same
+        // person, course and date twice (`already_credited`).
+        let first_course = rng.random_range(0..courses);
         for i in 0..spec.completions_per_person {
             let account = &accounts[i % accounts.len()];
             completion_no += 1;
@@ -98,7 +104,7 @@ pub fn write(spec: DatasetSpec, path: &Path) -> std::io::Result<DatasetSummary> 
                     "type": "completion",
                     "completion_id": format!("cmp-{completion_no:08}"),
                     "account_id": account["account_id"],
-                    "course_code": format!("C-2026-{:04}", rng.random_range(0..courses)),
+                    "course_code": format!("C-2026-{:04}", (first_course + i) % courses),
                     "completed_at": format!("2026-11-{day:02}T{hour:02}:15:00+08:00"),
                     "status": if revoked { "revoked" } else { "completed" },
                 }),
@@ -108,7 +114,7 @@ pub fn write(spec: DatasetSpec, path: &Path) -> std::io::Result<DatasetSummary> 
     out.flush()?;
     sum.persons = spec.persons;
     sum.courses = courses;
-    sum.completions = completion_no;
+    sum.completions = completion_no - spec.offset * spec.completions_per_person;
     Ok(sum)
 }
 
@@ -203,7 +209,7 @@ mod tests {
     fn every_generated_line_parses() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("d.jsonl");
-        let spec = DatasetSpec { persons: 300, completions_per_person: 3, courses: 20, seed: 1, profile: Profile::Realistic };
+        let spec = DatasetSpec { persons: 300, completions_per_person: 3, courses: 20, seed: 1, profile: Profile::Realistic, offset: 0 };
         let sum = write(spec, &path).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), sum.lines);

@@ -45,7 +45,7 @@ pub async fn run(args: DemoArgs, base: Config) -> anyhow::Result<()> {
     write_secret(&token_file, &token)?;
 
     let data = dir.join("learning-data.jsonl");
-    let spec = DatasetSpec { persons: args.persons, completions_per_person: 4, courses: 120, seed: 2026, profile: Profile::Realistic };
+    let spec = DatasetSpec { persons: args.persons, completions_per_person: 4, courses: 120, seed: 2026, profile: Profile::Realistic, offset: 0 };
     let summary = crate::dataset::write(spec, &data)?;
     println!(
         "1. wrote {} ({} lines: {} learners, {} accounts, {} courses, {} completions)",

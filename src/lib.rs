@@ -14,6 +14,7 @@
 //! - [`simulator`]: a registry peer speaking REGISTRY-API.md, for tests and demos.
 //! - [`config`], [`clock`], [`telemetry`], [`cli`]: the edges.
 
+pub mod bench;
 pub mod cli;
 pub mod clock;
 pub mod config;

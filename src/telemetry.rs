@@ -6,7 +6,9 @@ use crate::config::LogConfig;
 use tracing_subscriber::EnvFilter;
 
 pub fn init(cfg: &LogConfig) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.level));
+    // The scheduler logs its own life cycle at info; only its warnings matter here.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("{},tokio_cron_scheduler=warn", cfg.level)));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     // A second init (tests, or `demo` starting the daemon in-process) is harmless.
     let _ = if cfg.format == "json" {

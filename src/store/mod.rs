@@ -99,6 +99,10 @@ pub trait Store: Send + Sync + 'static {
     /// Deliveries counted by registry, state and reason.
     async fn delivery_counts(&self) -> Result<Vec<StateCount>>;
 
+    /// Rows per table and the change sequence: what an import changed, and
+    /// what a copy between databases must preserve.
+    async fn table_counts(&self) -> Result<TableCounts>;
+
     /// Whether the database answers.
     async fn ping(&self) -> Result<()>;
 }

@@ -304,6 +304,25 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn table_counts(&self) -> Result<TableCounts> {
+        let r = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM units), (SELECT COUNT(*) FROM persons), (SELECT COUNT(*) FROM accounts),
+                    (SELECT COUNT(*) FROM courses), (SELECT COUNT(*) FROM completions),
+                    (SELECT COUNT(*) FROM deliveries), (SELECT value FROM change_seq WHERE id = 1)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(TableCounts {
+            units: r.get(0),
+            persons: r.get(1),
+            accounts: r.get(2),
+            courses: r.get(3),
+            completions: r.get(4),
+            deliveries: r.get(5),
+            change_seq: r.get(6),
+        })
+    }
+
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())

@@ -188,3 +188,14 @@ pub struct StateCount {
     pub reason: Option<String>,
     pub count: i64,
 }
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TableCounts {
+    pub units: i64,
+    pub persons: i64,
+    pub accounts: i64,
+    pub courses: i64,
+    pub completions: i64,
+    pub deliveries: i64,
+    pub change_seq: i64,
+}

@@ -1,0 +1,177 @@
+//! Shared harness of the whole-app tests: a fresh database per test, the
+//! registry simulator as a real HTTP peer on port 0, the daemon in-process
+//! or as a real process, and a few waiting helpers.
+#![allow(dead_code)]
+
+pub mod fixture;
+
+use hoursync::clock::{SharedClock, SystemClock};
+use hoursync::config::Config;
+use hoursync::intake::{ImportOptions, ImportReport, import_files};
+use hoursync::simulator::{Faults, SimConfig, Simulator};
+use hoursync::store::{SharedStore, State};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+pub const TOKEN: &str = "test-token-1c9f";
+
+/// A temporary directory with a database, a token file and data files.
+pub struct TestEnv {
+    pub dir: tempfile::TempDir,
+    pub db_url: String,
+    pub token_file: PathBuf,
+}
+
+impl TestEnv {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let token_file = dir.path().join("registry.token");
+        std::fs::write(&token_file, TOKEN).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let db_url = format!("sqlite://{}?mode=rwc", dir.path().join("hoursync.db").display());
+        Self { dir, db_url, token_file }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write(&self, name: &str, lines: &[String]) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+        p
+    }
+
+    /// A configuration for fast tests: scans every second, quick retries,
+    /// short leases, every registry pointing at `sim`.
+    pub fn config(&self, sim: &Simulator) -> Config {
+        let mut c = Config::default();
+        c.database.url = self.db_url.clone();
+        c.schedule.scan = "* * * * * *".into();
+        c.retry.base_ms = 50;
+        c.retry.max_ms = 400;
+        c.retry.max_attempts = 1000;
+        c.dispatch.idle_poll_ms = 50;
+        c.dispatch.lease_ms = 3_000;
+        c.dispatch.shutdown_grace_ms = 3_000;
+        for (kind, r) in c.registries.iter_mut() {
+            r.base_url = sim.base_url(kind.as_str());
+            r.token_file = self.token_file.clone();
+            r.timeout_ms = 2_000;
+            r.rate_per_second = 200;
+        }
+        c
+    }
+
+    /// The same configuration as environment variables, for a daemon or
+    /// CLI started as its own process.
+    pub fn env_vars(&self, sim: &Simulator) -> Vec<(String, String)> {
+        let c = self.config(sim);
+        let mut v = vec![
+            ("HOURSYNC_DATABASE__URL".into(), c.database.url.clone()),
+            ("HOURSYNC_SCHEDULE__SCAN".into(), c.schedule.scan.clone()),
+            ("HOURSYNC_RETRY__BASE_MS".into(), c.retry.base_ms.to_string()),
+            ("HOURSYNC_RETRY__MAX_MS".into(), c.retry.max_ms.to_string()),
+            ("HOURSYNC_RETRY__MAX_ATTEMPTS".into(), c.retry.max_attempts.to_string()),
+            ("HOURSYNC_DISPATCH__IDLE_POLL_MS".into(), c.dispatch.idle_poll_ms.to_string()),
+            ("HOURSYNC_DISPATCH__LEASE_MS".into(), c.dispatch.lease_ms.to_string()),
+            ("HOURSYNC_LOG__LEVEL".into(), "warn".into()),
+        ];
+        for (kind, r) in &c.registries {
+            let k = kind.as_str().to_uppercase();
+            v.push((format!("HOURSYNC_REGISTRIES__{k}__BASE_URL"), r.base_url.clone()));
+            v.push((format!("HOURSYNC_REGISTRIES__{k}__TOKEN_FILE"), r.token_file.display().to_string()));
+            v.push((format!("HOURSYNC_REGISTRIES__{k}__TIMEOUT_MS"), r.timeout_ms.to_string()));
+            v.push((format!("HOURSYNC_REGISTRIES__{k}__RATE_PER_SECOND"), r.rate_per_second.to_string()));
+        }
+        v
+    }
+
+    pub async fn store(&self) -> SharedStore {
+        let mut c = Config::default();
+        c.database.url = self.db_url.clone();
+        hoursync::daemon::open_store(&c).await.expect("store")
+    }
+
+    /// `hoursync ARGS…` as a process, with this environment's settings.
+    pub fn command(&self, sim: &Simulator, args: &[&str]) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_hoursync"));
+        cmd.args(args).envs(self.env_vars(sim)).env_remove("RUST_LOG").current_dir(self.dir.path());
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        cmd
+    }
+}
+
+pub async fn simulator(faults: Faults) -> Simulator {
+    simulator_with(SimConfig { token: TOKEN.into(), faults, rate_per_second: 0, ..SimConfig::default() }).await
+}
+
+pub async fn simulator_with(config: SimConfig) -> Simulator {
+    Simulator::start("127.0.0.1:0".parse().unwrap(), config).await.expect("simulator")
+}
+
+pub fn clock() -> SharedClock {
+    Arc::new(SystemClock)
+}
+
+pub async fn import(store: &SharedStore, files: &[PathBuf]) -> ImportReport {
+    import_files(store.as_ref(), clock().as_ref(), files, ImportOptions::default()).await.expect("import")
+}
+
+/// The daemon running in this process until the returned token is cancelled.
+pub struct InProcessDaemon {
+    pub shutdown: CancellationToken,
+    pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl InProcessDaemon {
+    pub fn start(config: Config) -> Self {
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(hoursync::daemon::run(config, clock(), shutdown.clone()));
+        Self { shutdown, task }
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.expect("daemon task").expect("daemon run");
+    }
+}
+
+/// Polls `check` until it returns true, failing after `limit` with `what`.
+pub async fn wait_for<F, Fut>(limit: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Rows in `pending` or `retrying`.
+pub async fn open_deliveries(store: &SharedStore) -> i64 {
+    count_where(store, |s| matches!(s, State::Pending | State::Retrying)).await
+}
+
+pub async fn count_where(store: &SharedStore, f: impl Fn(State) -> bool) -> i64 {
+    store.delivery_counts().await.unwrap().iter().filter(|c| f(c.state)).map(|c| c.count).sum()
+}
+
+/// Waits until the scan has judged something and nothing is left to send.
+pub async fn wait_drained(store: &SharedStore, limit: Duration) {
+    wait_for(limit, "the backlog to drain", || async {
+        let counts = store.delivery_counts().await.unwrap();
+        !counts.is_empty() && counts.iter().all(|c| !matches!(c.state, State::Pending | State::Retrying))
+    })
+    .await;
+}
+
+pub fn exists(p: &Path) -> bool {
+    p.exists()
+}
