@@ -81,7 +81,10 @@ impl Dispatcher {
     #[tracing::instrument(skip_all, fields(registry = %self.settings.registry))]
     pub async fn dispatch_once(&mut self) -> Result<DispatchOutcome, StoreError> {
         if let Some(until) = self.auth_blocked_until_ms {
-            if self.clock.now_ms() < until && !self.token_replaced() {
+            // Re-read the token file every time: a new token ends the block at
+            // once, and an unchanged one is tried again only after the pause.
+            let replaced = self.token_replaced();
+            if !replaced && self.clock.now_ms() < until {
                 return Ok(DispatchOutcome::Held { until_ms: until });
             }
             self.auth_blocked_until_ms = None;
