@@ -2,6 +2,7 @@
 //! lines never applied, `--strict`, re-imports that change nothing, and no
 //! whole national ID in what it prints.
 
+#[macro_use]
 mod common;
 
 use common::fixture::{self, id};
@@ -31,9 +32,8 @@ async fn counts(env: &TestEnv) -> TableCounts {
     env.store().await.table_counts().await.unwrap()
 }
 
-#[tokio::test]
-async fn bad_lines_are_reported_by_number_and_leave_the_database_as_it_was() {
-    let env = TestEnv::new();
+async fn bad_lines_are_reported_by_number_and_leave_the_database_as_it_was(backend: Backend) {
+    let env = TestEnv::new(backend).await;
     let store = env.store().await;
     import(&store, &[env.write("fixture.jsonl", &fixture::lines())]).await;
     let before = counts(&env).await;
@@ -63,9 +63,8 @@ async fn bad_lines_are_reported_by_number_and_leave_the_database_as_it_was() {
     assert_eq!(teacher.state, "pending");
 }
 
-#[tokio::test]
-async fn strict_mode_applies_nothing_of_a_file_with_a_bad_line() {
-    let env = TestEnv::new();
+async fn strict_mode_applies_nothing_of_a_file_with_a_bad_line(backend: Backend) {
+    let env = TestEnv::new(backend).await;
     let store = env.store().await;
     import(&store, &[env.write("fixture.jsonl", &fixture::lines())]).await;
     let before = counts(&env).await;
@@ -82,9 +81,8 @@ async fn strict_mode_applies_nothing_of_a_file_with_a_bad_line() {
     assert_eq!((report.rejected, report.applied), (0, 3));
 }
 
-#[tokio::test]
-async fn importing_the_same_file_twice_changes_nothing_and_a_real_change_is_seen() {
-    let env = TestEnv::new();
+async fn importing_the_same_file_twice_changes_nothing_and_a_real_change_is_seen(backend: Backend) {
+    let env = TestEnv::new(backend).await;
     let store = env.store().await;
     let file = env.write("fixture.jsonl", &fixture::lines());
     let first = import(&store, std::slice::from_ref(&file)).await;
@@ -97,9 +95,8 @@ async fn importing_the_same_file_twice_changes_nothing_and_a_real_change_is_seen
     assert_eq!(change.changed, 1);
 }
 
-#[tokio::test]
-async fn a_certificate_must_bind_to_a_real_account_of_the_same_person() {
-    let env = TestEnv::new();
+async fn a_certificate_must_bind_to_a_real_account_of_the_same_person(backend: Backend) {
+    let env = TestEnv::new(backend).await;
     let store = env.store().await;
     import(&store, &[env.write("fixture.jsonl", &fixture::lines())]).await;
     let lines = vec![
@@ -117,9 +114,8 @@ async fn a_certificate_must_bind_to_a_real_account_of_the_same_person() {
     assert!(reasons[3].contains("no person") && !reasons[3].contains(&id(77)));
 }
 
-#[tokio::test]
-async fn the_import_command_names_each_bad_line_masks_ids_and_exits_non_zero() {
-    let env = TestEnv::new();
+async fn the_import_command_names_each_bad_line_masks_ids_and_exits_non_zero(backend: Backend) {
+    let env = TestEnv::new(backend).await;
     let sim = simulator(Default::default()).await;
     let fixture_file = env.write("fixture.jsonl", &fixture::lines());
     let out = env.command(&sim, &["import", fixture_file.to_str().unwrap()]).output().await.unwrap();
@@ -144,3 +140,11 @@ async fn the_import_command_names_each_bad_line_masks_ids_and_exits_non_zero() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("nothing applied"));
     assert_eq!(counts(&env).await, before);
 }
+
+backend_tests!(
+    bad_lines_are_reported_by_number_and_leave_the_database_as_it_was,
+    strict_mode_applies_nothing_of_a_file_with_a_bad_line,
+    importing_the_same_file_twice_changes_nothing_and_a_real_change_is_seen,
+    a_certificate_must_bind_to_a_real_account_of_the_same_person,
+    the_import_command_names_each_bad_line_masks_ids_and_exits_non_zero,
+);

@@ -2,6 +2,7 @@
 //! daemon running against the registry simulator over real HTTP, and the
 //! support view read through the `hoursync status` command.
 
+#[macro_use]
 mod common;
 
 use common::fixture::{self, id};
@@ -24,9 +25,8 @@ async fn status_json(env: &TestEnv, sim: &hoursync::simulator::Simulator, nation
     serde_json::from_str(&stdout).unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_eligible_hour_reaches_its_registry_once_through_faults_and_every_other_pair_says_why() {
-    let env = TestEnv::new();
+async fn every_eligible_hour_reaches_its_registry_once_through_faults_and_every_other_pair_says_why(backend: Backend) {
+    let env = TestEnv::new(backend).await;
     let faults = Faults { error_rate: 0.2, drop_rate: 0.1, latency_ms: 0, reject_courses: vec![] };
     let sim = simulator_with(hoursync::simulator::SimConfig {
         token: TOKEN.into(),
@@ -139,9 +139,8 @@ async fn every_eligible_hour_reaches_its_registry_once_through_faults_and_every_
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_conversion_imported_later_sends_the_earlier_hours_and_nothing_else_again() {
-    let env = TestEnv::new();
+async fn a_conversion_imported_later_sends_the_earlier_hours_and_nothing_else_again(backend: Backend) {
+    let env = TestEnv::new(backend).await;
     let sim = simulator(Faults::default()).await;
     let store = env.store().await;
     import(&store, &[env.write("fixture.jsonl", &fixture::lines())]).await;
@@ -180,9 +179,8 @@ async fn a_conversion_imported_later_sends_the_earlier_hours_and_nothing_else_ag
     assert_eq!(stats.registries.values().map(|s| s.duplicates).sum::<u64>(), 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_registry_rejection_is_kept_with_its_code_and_not_retried() {
-    let env = TestEnv::new();
+async fn a_registry_rejection_is_kept_with_its_code_and_not_retried(backend: Backend) {
+    let env = TestEnv::new(backend).await;
     let faults = Faults { reject_courses: vec!["LL".into()], ..Faults::default() };
     let sim = simulator(faults).await;
     let store = env.store().await;
@@ -196,3 +194,9 @@ async fn a_registry_rejection_is_kept_with_its_code_and_not_retried() {
     assert_eq!((c2["state"].as_str(), c2["reason"].as_str()), (Some("rejected"), Some("unknown_course")));
     assert_eq!(sim.stats().registry("lifelong").rejected, 1, "a rejected record is not sent again");
 }
+
+backend_tests!(
+    every_eligible_hour_reaches_its_registry_once_through_faults_and_every_other_pair_says_why,
+    a_conversion_imported_later_sends_the_earlier_hours_and_nothing_else_again,
+    a_registry_rejection_is_kept_with_its_code_and_not_retried,
+);

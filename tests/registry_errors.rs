@@ -2,6 +2,7 @@
 //! 413 splits the batch; 401/403 stops that registry until its token file
 //! holds a token the registry accepts.
 
+#[macro_use]
 mod common;
 
 use common::fixture;
@@ -12,9 +13,8 @@ use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_batch_too_large_for_the_registry_is_split_and_everything_arrives() {
-    let env = TestEnv::new();
+async fn a_batch_too_large_for_the_registry_is_split_and_everything_arrives(backend: Backend) {
+    let env = TestEnv::new(backend).await;
     let sim = simulator_with(SimConfig { token: TOKEN.into(), max_batch: 3, rate_per_second: 0, ..Default::default() }).await;
     let store = env.store().await;
     let generated = env.path("g.jsonl");
@@ -31,9 +31,8 @@ async fn a_batch_too_large_for_the_registry_is_split_and_everything_arrives() {
     assert_eq!(sim.credited("teacher").len(), 40);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refused_token_stops_sending_until_the_token_file_is_replaced() {
-    let env = TestEnv::new();
+async fn a_refused_token_stops_sending_until_the_token_file_is_replaced(backend: Backend) {
+    let env = TestEnv::new(backend).await;
     let sim = simulator(Default::default()).await;
     std::fs::write(&env.token_file, "expired-token").unwrap();
     let store = env.store().await;
@@ -57,3 +56,8 @@ async fn a_refused_token_stops_sending_until_the_token_file_is_replaced() {
     daemon.stop().await;
     assert_eq!(sim.credited("lifelong").len(), 4);
 }
+
+backend_tests!(
+    a_batch_too_large_for_the_registry_is_split_and_everything_arrives,
+    a_refused_token_stops_sending_until_the_token_file_is_replaced,
+);

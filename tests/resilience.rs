@@ -2,6 +2,7 @@
 //! and restarted, an import running while it drains, and a clean stop on
 //! SIGTERM. The daemon runs as a real process here.
 
+#[macro_use]
 mod common;
 
 use common::*;
@@ -43,9 +44,8 @@ async fn assert_each_credited_once(env: &TestEnv, sim: &Simulator, expected: usi
     assert_eq!(credited_total(sim), expected, "records the registries hold");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_daemon_killed_mid_drain_and_restarted_loses_nothing_and_sends_nothing_twice() {
-    let env = TestEnv::new();
+async fn a_daemon_killed_mid_drain_and_restarted_loses_nothing_and_sends_nothing_twice(backend: Backend) {
+    let env = TestEnv::new(backend).await;
     let sim = simulator(Faults { latency_ms: 25, ..Faults::default() }).await;
     let store = env.store().await;
     let report = import(&store, &[eligible_file(&env, "d.jsonl", 1_500, 0, 5)]).await;
@@ -66,9 +66,8 @@ async fn a_daemon_killed_mid_drain_and_restarted_loses_nothing_and_sends_nothing
     assert_each_credited_once(&env, &sim, expected).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_import_while_the_daemon_drains_a_backlog_finishes_without_lock_errors() {
-    let env = TestEnv::new();
+async fn an_import_while_the_daemon_drains_a_backlog_finishes_without_lock_errors(backend: Backend) {
+    let env = TestEnv::new(backend).await;
     let sim = simulator(Faults { latency_ms: 30, ..Faults::default() }).await;
     let store = env.store().await;
     import(&store, &[eligible_file(&env, "first.jsonl", 1_500, 0, 7)]).await;
@@ -89,9 +88,8 @@ async fn an_import_while_the_daemon_drains_a_backlog_finishes_without_lock_error
     assert_each_credited_once(&env, &sim, 36_000).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_stops_the_daemon_cleanly_within_ten_seconds_even_mid_batch() {
-    let env = TestEnv::new();
+async fn sigterm_stops_the_daemon_cleanly_within_ten_seconds_even_mid_batch(backend: Backend) {
+    let env = TestEnv::new(backend).await;
     // Slow answers, so a batch is in flight when the signal comes.
     let sim = simulator(Faults { latency_ms: 1_500, ..Faults::default() }).await;
     let store = env.store().await;
@@ -114,3 +112,9 @@ async fn sigterm_stops_the_daemon_cleanly_within_ten_seconds_even_mid_batch() {
     daemon.wait().await.unwrap();
     assert_each_credited_once(&env, &sim, 200 * 4 * 3).await;
 }
+
+backend_tests!(
+    a_daemon_killed_mid_drain_and_restarted_loses_nothing_and_sends_nothing_twice,
+    an_import_while_the_daemon_drains_a_backlog_finishes_without_lock_errors,
+    sigterm_stops_the_daemon_cleanly_within_ten_seconds_even_mid_batch,
+);

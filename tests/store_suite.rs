@@ -2,6 +2,7 @@
 //! owner's exclusive right to finish a row, the retry schedule, and the
 //! incremental scan. Time is a `ManualClock`, never the wall clock.
 
+#[macro_use]
 mod common;
 
 use common::fixture;
@@ -24,9 +25,8 @@ async fn scanned_store(env: &TestEnv) -> (SharedStore, std::sync::Arc<ManualCloc
 
 const L: RegistryKind = RegistryKind::Lifelong;
 
-#[tokio::test]
-async fn a_claimed_row_is_not_claimed_again_until_its_lease_expires() {
-    let env = TestEnv::new();
+async fn a_claimed_row_is_not_claimed_again_until_its_lease_expires(backend: Backend) {
+    let env = TestEnv::new(backend).await;
     let (store, clock) = scanned_store(&env).await;
     let now = clock.now_ms();
     let a = store.claim(L, "a", now, now + 1_000, 100).await.unwrap();
@@ -38,9 +38,8 @@ async fn a_claimed_row_is_not_claimed_again_until_its_lease_expires() {
     assert_eq!(b[0].payload, a[0].payload, "and the same record");
 }
 
-#[tokio::test]
-async fn only_the_holder_of_the_lease_finishes_a_row() {
-    let env = TestEnv::new();
+async fn only_the_holder_of_the_lease_finishes_a_row(backend: Backend) {
+    let env = TestEnv::new(backend).await;
     let (store, clock) = scanned_store(&env).await;
     let now = clock.now_ms();
     let stale = store.claim(L, "old", now, now + 1_000, 1).await.unwrap();
@@ -56,9 +55,8 @@ async fn only_the_holder_of_the_lease_finishes_a_row() {
     assert_eq!(count_where(&store, |s| s == State::Delivered).await, 1);
 }
 
-#[tokio::test]
-async fn a_failed_attempt_waits_for_its_time_and_giving_up_leaves_it_for_a_person() {
-    let env = TestEnv::new();
+async fn a_failed_attempt_waits_for_its_time_and_giving_up_leaves_it_for_a_person(backend: Backend) {
+    let env = TestEnv::new(backend).await;
     let (store, clock) = scanned_store(&env).await;
     let now = clock.now_ms();
     let rows = store.claim(L, "a", now, now + 1_000, 2).await.unwrap();
@@ -75,9 +73,8 @@ async fn a_failed_attempt_waits_for_its_time_and_giving_up_leaves_it_for_a_perso
     assert_eq!(count_where(&store, |s| s == State::Failed).await, 1);
 }
 
-#[tokio::test]
-async fn a_scan_reads_only_what_changed_and_a_repeat_scan_writes_nothing() {
-    let env = TestEnv::new();
+async fn a_scan_reads_only_what_changed_and_a_repeat_scan_writes_nothing(backend: Backend) {
+    let env = TestEnv::new(backend).await;
     let (store, clock) = scanned_store(&env).await;
     let again = scan_once(store.as_ref(), clock.as_ref()).await.unwrap();
     assert_eq!((again.completions, again.rows_written), (0, 0));
@@ -89,9 +86,8 @@ async fn a_scan_reads_only_what_changed_and_a_repeat_scan_writes_nothing() {
     assert_eq!(report.rows_written, 2, "lifelong and teacher become pending; enved was already");
 }
 
-#[tokio::test]
-async fn a_changed_record_that_was_rejected_goes_back_to_pending_with_a_fresh_start() {
-    let env = TestEnv::new();
+async fn a_changed_record_that_was_rejected_goes_back_to_pending_with_a_fresh_start(backend: Backend) {
+    let env = TestEnv::new(backend).await;
     let (store, clock) = scanned_store(&env).await;
     let now = clock.now_ms();
     let rows = store.claim(RegistryKind::Enved, "a", now, now + 1_000, 100).await.unwrap();
@@ -114,3 +110,11 @@ async fn a_changed_record_that_was_rejected_goes_back_to_pending_with_a_fresh_st
     assert_eq!(again[0].attempts, 0);
     assert!(again[0].payload.contains("EE-1-fixed"));
 }
+
+backend_tests!(
+    a_claimed_row_is_not_claimed_again_until_its_lease_expires,
+    only_the_holder_of_the_lease_finishes_a_row,
+    a_failed_attempt_waits_for_its_time_and_giving_up_leaves_it_for_a_person,
+    a_scan_reads_only_what_changed_and_a_repeat_scan_writes_nothing,
+    a_changed_record_that_was_rejected_goes_back_to_pending_with_a_fresh_start,
+);

@@ -3,10 +3,12 @@
 //! Instants are bound as parameters (milliseconds, from the caller's
 //! [`Clock`](crate::clock::Clock)), never read from the database's clock.
 
+mod postgres;
 mod rowmap;
 mod sqlite;
 mod types;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use types::*;
 
@@ -40,8 +42,17 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
                 Self::Unavailable(e.to_string())
             }
-            sqlx::Error::Database(db) if db.message().contains("locked") || db.message().contains("busy") => {
+            // SQLite's lock, PostgreSQL's serialization failure and deadlock.
+            sqlx::Error::Database(db)
+                if db.message().contains("locked")
+                    || db.message().contains("busy")
+                    || matches!(db.code().as_deref(), Some("40001" | "40P01")) =>
+            {
                 Self::Busy(e.to_string())
+            }
+            // PostgreSQL going away: admin shutdown, crash, cannot connect now.
+            sqlx::Error::Database(db) if db.code().as_deref().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")) => {
+                Self::Unavailable(e.to_string())
             }
             _ => Self::Fatal(e.to_string()),
         }
@@ -107,13 +118,15 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> Result<()>;
 }
 
-/// Opens the store a URL names: `sqlite://…` today (PostgreSQL is issue 6).
+/// Opens the store a URL names: `sqlite://…` or `postgres://…`.
 pub async fn open(url: &str, max_connections: u32, busy_timeout_ms: u64) -> Result<SharedStore> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::open(url, max_connections, busy_timeout_ms).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PostgresStore::open(url, max_connections, busy_timeout_ms).await?))
     } else {
         Err(StoreError::Fatal(format!(
-            "unsupported database URL scheme in {:?}: expected sqlite://",
+            "unsupported database URL scheme {:?}: expected sqlite:// or postgres://",
             url.split(':').next().unwrap_or("")
         )))
     }

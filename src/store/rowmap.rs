@@ -2,7 +2,8 @@
 //! was written, so a failure here means the database was changed behind our
 //! back: it is reported as such, never papered over.
 
-use super::{Result, StoreError};
+use super::{IntakeChunk, Outcome, Result, StoreError};
+use serde_json::json;
 use crate::domain::{
     Account, AccountKind, Completion, CompletionStatus, Course, Hours, Identity, LearningMode, NationalId, Person,
 };
@@ -86,3 +87,75 @@ pub fn course_from(
         enved: opt(enved)?,
     })
 }
+
+/// An intake chunk as five JSON arrays of arrays (units, persons, accounts,
+/// courses, completions), the form both backends unpack in one statement.
+pub fn intake_rows(chunk: &IntakeChunk) -> [String; 5] {
+    fn array<T>(items: &[T], f: impl Fn(&T) -> serde_json::Value) -> String {
+        serde_json::Value::Array(items.iter().map(f).collect()).to_string()
+    }
+    let tenths = |h: Option<Hours>| h.map(|h| h.tenths());
+    [
+        array(&chunk.units, |u| json!([u.code, u.name])),
+        array(&chunk.persons, |p| {
+            json!([p.national_id.expose(), p.personnel_category, p.enved_account, p.service_unit_code])
+        }),
+        array(&chunk.accounts, |a| {
+            json!([a.account_id, a.national_id.expose(), a.kind.as_str(), a.identity.map(|i| i.as_str()), a.bound_to])
+        }),
+        array(&chunk.courses, |c| {
+            json!([
+                c.course_code,
+                c.name,
+                c.learning_mode.code(),
+                c.category_code,
+                c.digital_hours.tenths(),
+                c.classroom_hours.tenths(),
+                tenths(c.lifelong),
+                tenths(c.teacher),
+                tenths(c.enved)
+            ])
+        }),
+        array(&chunk.completions, |c| {
+            json!([
+                c.completion_id,
+                c.account_id,
+                c.course_code,
+                c.completed_at.timestamp_millis(),
+                crate::domain::taipei_date(&c.completed_at),
+                c.status.as_str()
+            ])
+        }),
+    ]
+}
+
+/// Outcomes grouped by kind, each kind as one JSON array for one UPDATE:
+/// delivered, rejected, failed, released.
+pub fn outcome_rows(outcomes: &[Outcome]) -> [String; 4] {
+    let (mut delivered, mut rejected, mut failed, mut released) = (vec![], vec![], vec![], vec![]);
+    for o in outcomes {
+        match o {
+            Outcome::Delivered { id, receipt_id, credited_tenths } => {
+                delivered.push(json!({"id": id, "receipt": receipt_id, "credited": credited_tenths}))
+            }
+            Outcome::Rejected { id, code, message } => rejected.push(json!({"id": id, "code": code, "message": message})),
+            Outcome::Failed { id, next_attempt_at, error, give_up } => failed.push(json!({
+                "id": id, "next": next_attempt_at, "error": error,
+                "state": if *give_up { "failed" } else { "retrying" }
+            })),
+            Outcome::Released { id, next_attempt_at, error } => {
+                released.push(json!({"id": id, "next": next_attempt_at, "error": error}))
+            }
+        }
+    }
+    [delivered, rejected, failed, released].map(|v| serde_json::Value::Array(v).to_string())
+}
+
+pub fn parse_registry(s: &str) -> Result<crate::domain::RegistryKind> {
+    s.parse().map_err(|e: crate::domain::UnknownRegistry| StoreError::Fatal(format!("stored data: {e}")))
+}
+
+pub fn parse_state(s: &str) -> Result<super::State> {
+    super::State::parse(s).ok_or_else(|| StoreError::Fatal(format!("stored data: unknown delivery state {s:?}")))
+}
+

@@ -4,9 +4,8 @@
 //! "database is locked". Bulk work goes through `json_each` so each chunk is
 //! one statement, not one per row.
 
+use super::rowmap::{parse_registry, parse_state};
 use super::*;
-use crate::domain::{Account, Completion, Course, Person, Unit};
-use serde_json::json;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool, Transaction};
 use std::str::FromStr;
@@ -212,41 +211,14 @@ impl Store for SqliteStore {
     }
 
     async fn record_outcomes(&self, owner: &str, outcomes: &[Outcome], now_ms: i64) -> Result<u64> {
-        let (mut delivered, mut rejected, mut failed, mut released) = (vec![], vec![], vec![], vec![]);
-        for o in outcomes {
-            match o {
-                Outcome::Delivered { id, receipt_id, credited_tenths } => {
-                    delivered.push(json!({"id": id, "receipt": receipt_id, "credited": credited_tenths}))
-                }
-                Outcome::Rejected { id, code, message } => {
-                    rejected.push(json!({"id": id, "code": code, "message": message}))
-                }
-                Outcome::Failed { id, next_attempt_at, error, give_up } => failed.push(
-                    json!({"id": id, "next": next_attempt_at, "error": error, "state": if *give_up {"failed"} else {"retrying"}}),
-                ),
-                Outcome::Released { id, next_attempt_at, error } => {
-                    released.push(json!({"id": id, "next": next_attempt_at, "error": error}))
-                }
-            }
-        }
+        let rows = super::rowmap::outcome_rows(outcomes);
         let mut tx = self.write_tx().await?;
         let mut written = 0;
-        for (sql, rows) in [
-            (RECORD_DELIVERED, delivered),
-            (RECORD_REJECTED, rejected),
-            (RECORD_FAILED, failed),
-            (RECORD_RELEASED, released),
-        ] {
-            if rows.is_empty() {
+        for (sql, json) in [RECORD_DELIVERED, RECORD_REJECTED, RECORD_FAILED, RECORD_RELEASED].into_iter().zip(rows) {
+            if json == "[]" {
                 continue;
             }
-            written += sqlx::query(sql)
-                .bind(serde_json::Value::Array(rows).to_string())
-                .bind(now_ms)
-                .bind(owner)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+            written += sqlx::query(sql).bind(json).bind(now_ms).bind(owner).execute(&mut *tx).await?.rows_affected();
         }
         tx.commit().await?;
         Ok(written)
@@ -329,69 +301,18 @@ impl Store for SqliteStore {
     }
 }
 
-fn parse_registry(s: &str) -> Result<RegistryKind> {
-    s.parse().map_err(|e: crate::domain::UnknownRegistry| StoreError::Fatal(format!("stored data: {e}")))
-}
-
-fn parse_state(s: &str) -> Result<State> {
-    State::parse(s).ok_or_else(|| StoreError::Fatal(format!("stored data: unknown delivery state {s:?}")))
-}
-
 /// The upserts of an intake chunk, each with its rows as one JSON array.
 /// An upsert only touches a row whose content differs, so importing the
 /// same data twice changes nothing and advances no sequence.
 fn intake_statements(chunk: &IntakeChunk) -> [(&'static str, String); 5] {
-    let units: Vec<_> = chunk.units.iter().map(unit_json).collect();
-    let persons: Vec<_> = chunk.persons.iter().map(person_json).collect();
-    let accounts: Vec<_> = chunk.accounts.iter().map(account_json).collect();
-    let courses: Vec<_> = chunk.courses.iter().map(course_json).collect();
-    let completions: Vec<_> = chunk.completions.iter().map(completion_json).collect();
-    let s = |v: Vec<serde_json::Value>| serde_json::Value::Array(v).to_string();
+    let [units, persons, accounts, courses, completions] = super::rowmap::intake_rows(chunk);
     [
-        (UPSERT_UNITS, s(units)),
-        (UPSERT_PERSONS, s(persons)),
-        (UPSERT_ACCOUNTS, s(accounts)),
-        (UPSERT_COURSES, s(courses)),
-        (UPSERT_COMPLETIONS, s(completions)),
+        (UPSERT_UNITS, units),
+        (UPSERT_PERSONS, persons),
+        (UPSERT_ACCOUNTS, accounts),
+        (UPSERT_COURSES, courses),
+        (UPSERT_COMPLETIONS, completions),
     ]
-}
-
-pub(crate) fn unit_json(u: &Unit) -> serde_json::Value {
-    json!([u.code, u.name])
-}
-
-pub(crate) fn person_json(p: &Person) -> serde_json::Value {
-    json!([p.national_id.expose(), p.personnel_category, p.enved_account, p.service_unit_code])
-}
-
-pub(crate) fn account_json(a: &Account) -> serde_json::Value {
-    json!([a.account_id, a.national_id.expose(), a.kind.as_str(), a.identity.map(|i| i.as_str()), a.bound_to])
-}
-
-pub(crate) fn course_json(c: &Course) -> serde_json::Value {
-    let t = |h: Option<crate::domain::Hours>| h.map(|h| h.tenths());
-    json!([
-        c.course_code,
-        c.name,
-        c.learning_mode.code(),
-        c.category_code,
-        c.digital_hours.tenths(),
-        c.classroom_hours.tenths(),
-        t(c.lifelong),
-        t(c.teacher),
-        t(c.enved)
-    ])
-}
-
-pub(crate) fn completion_json(c: &Completion) -> serde_json::Value {
-    json!([
-        c.completion_id,
-        c.account_id,
-        c.course_code,
-        c.completed_at.timestamp_millis(),
-        crate::domain::taipei_date(&c.completed_at),
-        c.status.as_str()
-    ])
 }
 
 fn scan_row(r: &sqlx::sqlite::SqliteRow) -> Result<ScanRow> {

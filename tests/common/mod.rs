@@ -18,22 +18,99 @@ use tokio_util::sync::CancellationToken;
 
 pub const TOKEN: &str = "test-token-1c9f";
 
-/// A temporary directory with a database, a token file and data files.
+/// The database a test runs on. Every whole-app and store test runs once
+/// per backend (see [`backend_tests!`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL server tests create their databases on.
+pub fn postgres_admin_url() -> String {
+    std::env::var("HOURSYNC_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+impl Backend {
+    /// Whether PostgreSQL tests can run. Under CI (`CI=true`) an unreachable
+    /// server fails the test; elsewhere the test says it is skipped.
+    pub async fn postgres_ready() -> bool {
+        let url = postgres_admin_url();
+        let attempt = tokio::time::timeout(Duration::from_secs(5), sqlx::PgPool::connect(&url)).await;
+        match attempt {
+            Ok(Ok(pool)) => {
+                pool.close().await;
+                true
+            }
+            failure => {
+                let why = match failure {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => "timed out".into(),
+                };
+                assert!(std::env::var("CI").as_deref() != Ok("true"), "PostgreSQL is required under CI: {url}: {why}");
+                eprintln!("SKIPPED: PostgreSQL not reachable at {url} ({why}); set HOURSYNC_TEST_POSTGRES_URL");
+                false
+            }
+        }
+    }
+}
+
+/// Runs each named `async fn name(backend: Backend)` as two tests,
+/// `sqlite::name` and `postgres::name`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(crate::common::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if crate::common::Backend::postgres_ready().await {
+                        super::$name(crate::common::Backend::Postgres).await
+                    }
+                }
+            )*
+        }
+    };
+}
+
+/// A temporary directory with a database of its own, a token file and data
+/// files. A PostgreSQL database is dropped with it.
 pub struct TestEnv {
     pub dir: tempfile::TempDir,
+    pub backend: Backend,
     pub db_url: String,
     pub token_file: PathBuf,
+    pg_database: Option<String>,
 }
 
 impl TestEnv {
-    pub fn new() -> Self {
+    pub async fn new(backend: Backend) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let token_file = dir.path().join("registry.token");
         std::fs::write(&token_file, TOKEN).unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let db_url = format!("sqlite://{}?mode=rwc", dir.path().join("hoursync.db").display());
-        Self { dir, db_url, token_file }
+        let (db_url, pg_database) = match backend {
+            Backend::Sqlite => (format!("sqlite://{}?mode=rwc", dir.path().join("hoursync.db").display()), None),
+            Backend::Postgres => {
+                let name = format!("hs_test_{}", uuid::Uuid::new_v4().simple());
+                let admin = sqlx::PgPool::connect(&postgres_admin_url()).await.expect("PostgreSQL");
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.unwrap();
+                admin.close().await;
+                let base = postgres_admin_url();
+                let server = &base[..base.rfind('/').expect("URL with a database")];
+                (format!("{server}/{name}"), Some(name))
+            }
+        };
+        Self { dir, backend, db_url, token_file, pg_database }
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -51,6 +128,7 @@ impl TestEnv {
     pub fn config(&self, sim: &Simulator) -> Config {
         let mut c = Config::default();
         c.database.url = self.db_url.clone();
+        c.database.max_connections = 4;
         c.schedule.scan = "* * * * * *".into();
         c.retry.base_ms = 50;
         c.retry.max_ms = 400;
@@ -73,6 +151,7 @@ impl TestEnv {
         let c = self.config(sim);
         let mut v = vec![
             ("HOURSYNC_DATABASE__URL".into(), c.database.url.clone()),
+            ("HOURSYNC_DATABASE__MAX_CONNECTIONS".into(), c.database.max_connections.to_string()),
             ("HOURSYNC_SCHEDULE__SCAN".into(), c.schedule.scan.clone()),
             ("HOURSYNC_RETRY__BASE_MS".into(), c.retry.base_ms.to_string()),
             ("HOURSYNC_RETRY__MAX_MS".into(), c.retry.max_ms.to_string()),
@@ -94,6 +173,7 @@ impl TestEnv {
     pub async fn store(&self) -> SharedStore {
         let mut c = Config::default();
         c.database.url = self.db_url.clone();
+        c.database.max_connections = 4;
         hoursync::daemon::open_store(&c).await.expect("store")
     }
 
@@ -174,4 +254,22 @@ pub async fn wait_drained(store: &SharedStore, limit: Duration) {
 
 pub fn exists(p: &Path) -> bool {
     p.exists()
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        let Some(name) = self.pg_database.take() else { return };
+        // Drop is not async: a thread of its own with a small runtime.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                if let Ok(admin) = sqlx::PgPool::connect(&postgres_admin_url()).await {
+                    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&admin).await;
+                    admin.close().await;
+                }
+            })
+        })
+        .join();
+    }
 }

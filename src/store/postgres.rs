@@ -1,0 +1,457 @@
+//! The PostgreSQL backend, for several daemons on one database. The same
+//! contract as SQLite; the differences are PostgreSQL's own tools: claims
+//! with `FOR UPDATE SKIP LOCKED`, bulk statements over `jsonb`, row locks on
+//! the deliveries a scan chunk rewrites.
+
+use super::rowmap::{parse_registry, parse_state};
+use super::*;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{PgPool, Row};
+use std::str::FromStr;
+use std::time::Duration;
+
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    pub async fn open(url: &str, max_connections: u32, acquire_timeout_ms: u64) -> Result<Self> {
+        let opts = PgConnectOptions::from_str(url)?.application_name("hoursync");
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_millis(acquire_timeout_ms.max(1000)))
+            .connect_with(opts)
+            .await?;
+        Ok(Self { pool })
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn migrate(&self) -> Result<()> {
+        // sqlx takes an advisory lock: daemons starting together migrate once.
+        sqlx::migrate!("migrations/postgres")
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Migration(e.to_string()))
+    }
+
+    async fn known_keys(&self, wanted: &KeyQuery) -> Result<KnownKeys> {
+        let mut known = KnownKeys::default();
+        for chunk in wanted.persons.chunks(10_000) {
+            let rows: Vec<String> = sqlx::query_scalar("SELECT national_id FROM persons WHERE national_id = ANY($1)")
+                .bind(chunk)
+                .fetch_all(&self.pool)
+                .await?;
+            known.persons.extend(rows);
+        }
+        for chunk in wanted.accounts.chunks(10_000) {
+            let rows = sqlx::query("SELECT account_id, kind, national_id FROM accounts WHERE account_id = ANY($1)")
+                .bind(chunk)
+                .fetch_all(&self.pool)
+                .await?;
+            for r in rows {
+                known.accounts.insert(r.get(0), KnownAccount { kind: r.get(1), national_id: r.get(2) });
+            }
+        }
+        for chunk in wanted.courses.chunks(10_000) {
+            let rows: Vec<String> = sqlx::query_scalar("SELECT course_code FROM courses WHERE course_code = ANY($1)")
+                .bind(chunk)
+                .fetch_all(&self.pool)
+                .await?;
+            known.courses.extend(rows);
+        }
+        Ok(known)
+    }
+
+    async fn apply_intake(&self, chunk: &IntakeChunk, now_ms: i64) -> Result<u64> {
+        if chunk.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.pool.begin().await?;
+        // Locks the sequence row until commit (see the migration).
+        let seq: i64 = sqlx::query_scalar("UPDATE change_seq SET value = value + 1 WHERE id = 1 RETURNING value")
+            .fetch_one(&mut *tx)
+            .await?;
+        let mut changed = 0;
+        let statements = [UPSERT_UNITS, UPSERT_PERSONS, UPSERT_ACCOUNTS, UPSERT_COURSES, UPSERT_COMPLETIONS];
+        for (sql, json) in statements.into_iter().zip(super::rowmap::intake_rows(chunk)) {
+            if json == "[]" {
+                continue;
+            }
+            changed += sqlx::query(sql).bind(json).bind(seq).bind(now_ms).execute(&mut *tx).await?.rows_affected();
+        }
+        if changed == 0 {
+            tx.rollback().await?;
+        } else {
+            tx.commit().await?;
+        }
+        Ok(changed)
+    }
+
+    async fn scan_window(&self) -> Result<(i64, i64)> {
+        let row = sqlx::query(
+            "SELECT COALESCE((SELECT seq FROM cursors WHERE name = 'scan'), 0), (SELECT value FROM change_seq WHERE id = 1)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.get(0), row.get(1)))
+    }
+
+    async fn changed_completions(&self, from: i64, to: i64) -> Result<Vec<i64>> {
+        Ok(sqlx::query_scalar(CHANGED_COMPLETIONS).bind(from).bind(to).fetch_all(&self.pool).await?)
+    }
+
+    async fn scan_chunk(
+        &self,
+        ids: &[i64],
+        now_ms: i64,
+        plan: &mut (dyn FnMut(Vec<ScanRow>) -> Vec<DeliveryWrite> + Send),
+    ) -> Result<usize> {
+        let mut tx = self.pool.begin().await?;
+        let mut rows = Vec::new();
+        let mut index = std::collections::HashMap::new();
+        for r in sqlx::query(SCAN_FACTS).bind(ids).fetch_all(&mut *tx).await? {
+            let row = scan_row(&r)?;
+            index.insert(row.completion.completion_id.clone(), rows.len());
+            rows.push(row);
+        }
+        // Row locks: dispatch can not finish one of these rows between our
+        // read and our write.
+        for r in sqlx::query(SCAN_DELIVERIES).bind(ids).fetch_all(&mut *tx).await? {
+            let completion_id: String = r.get(0);
+            if let Some(&i) = index.get(&completion_id) {
+                rows[i].deliveries.push(ExistingDelivery {
+                    registry: parse_registry(&r.get::<String, _>(1))?,
+                    state: parse_state(&r.get::<String, _>(2))?,
+                    reason: r.get(3),
+                    payload: r.get(4),
+                    revision: r.get(5),
+                    eligible_since: r.get(6),
+                    next_attempt_at: r.get(7),
+                });
+            }
+        }
+        let writes = plan(rows);
+        let n = writes.len();
+        if n > 0 {
+            let json = serde_json::to_string(&writes).expect("writes serialize");
+            sqlx::query(UPSERT_DELIVERIES).bind(json).bind(now_ms).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn finish_scan(&self, to: i64, now_ms: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO cursors (name, seq, last_run_at) VALUES ('scan', $1, $2)
+             ON CONFLICT (name) DO UPDATE SET seq = GREATEST(cursors.seq, excluded.seq), last_run_at = excluded.last_run_at",
+        )
+        .bind(to)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn claim(
+        &self,
+        registry: RegistryKind,
+        owner: &str,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Claimed>> {
+        let rows = sqlx::query(
+            "UPDATE deliveries SET lease_owner = $1, lease_until = $2
+             WHERE id IN (
+                SELECT id FROM deliveries
+                WHERE registry = $3 AND state IN ('pending', 'retrying') AND next_attempt_at <= $4
+                  AND (lease_until IS NULL OR lease_until < $4)
+                ORDER BY next_attempt_at, id LIMIT $5
+                FOR UPDATE SKIP LOCKED)
+             RETURNING id, idempotency_key, payload, attempts, hours_tenths",
+        )
+        .bind(owner)
+        .bind(lease_until_ms)
+        .bind(registry.as_str())
+        .bind(now_ms)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut claimed: Vec<Claimed> = rows
+            .iter()
+            .map(|r| Claimed {
+                id: r.get(0),
+                idempotency_key: r.get(1),
+                payload: r.get(2),
+                attempts: r.get(3),
+                hours_tenths: r.get::<i64, _>(4) as u32,
+            })
+            .collect();
+        claimed.sort_by_key(|c| c.id);
+        Ok(claimed)
+    }
+
+    async fn record_outcomes(&self, owner: &str, outcomes: &[Outcome], now_ms: i64) -> Result<u64> {
+        let rows = super::rowmap::outcome_rows(outcomes);
+        let mut tx = self.pool.begin().await?;
+        let mut written = 0;
+        for (sql, json) in [RECORD_DELIVERED, RECORD_REJECTED, RECORD_FAILED, RECORD_RELEASED].into_iter().zip(rows) {
+            if json == "[]" {
+                continue;
+            }
+            written += sqlx::query(sql).bind(json).bind(now_ms).bind(owner).execute(&mut *tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(written)
+    }
+
+    async fn person_records(&self, national_id: &str) -> Result<Vec<PersonRecord>> {
+        let rows = sqlx::query(
+            "SELECT c.completion_id, c.course_code, d.id, d.registry, d.state, d.reason, d.hours_tenths,
+                    d.eligible_since, d.receipt_id, d.attempts, d.last_error
+             FROM completions c
+             JOIN accounts a ON a.account_id = c.account_id
+             LEFT JOIN deliveries d ON d.completion_id = c.completion_id
+             WHERE a.national_id = $1
+             ORDER BY c.completed_at, c.completion_id, d.registry",
+        )
+        .bind(national_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let delivery = match r.get::<Option<i64>, _>(2) {
+                    None => None,
+                    Some(id) => Some(DeliveryView {
+                        id,
+                        registry: parse_registry(&r.get::<String, _>(3))?,
+                        state: parse_state(&r.get::<String, _>(4))?,
+                        reason: r.get(5),
+                        hours_tenths: r.get::<Option<i64>, _>(6).map(|h| h as u32),
+                        eligible_since: r.get(7),
+                        receipt_id: r.get(8),
+                        attempts: r.get(9),
+                        last_error: r.get(10),
+                    }),
+                };
+                Ok(PersonRecord { completion_id: r.get(0), course_code: r.get(1), delivery })
+            })
+            .collect()
+    }
+
+    async fn delivery_counts(&self) -> Result<Vec<StateCount>> {
+        let rows = sqlx::query(
+            "SELECT registry, state, reason, COUNT(*) FROM deliveries GROUP BY registry, state, reason ORDER BY 1, 2, 3",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StateCount {
+                    registry: parse_registry(&r.get::<String, _>(0))?,
+                    state: parse_state(&r.get::<String, _>(1))?,
+                    reason: r.get(2),
+                    count: r.get(3),
+                })
+            })
+            .collect()
+    }
+
+    async fn table_counts(&self) -> Result<TableCounts> {
+        let r = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM units), (SELECT COUNT(*) FROM persons), (SELECT COUNT(*) FROM accounts),
+                    (SELECT COUNT(*) FROM courses), (SELECT COUNT(*) FROM completions),
+                    (SELECT COUNT(*) FROM deliveries), (SELECT value FROM change_seq WHERE id = 1)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(TableCounts {
+            units: r.get(0),
+            persons: r.get(1),
+            accounts: r.get(2),
+            courses: r.get(3),
+            completions: r.get(4),
+            deliveries: r.get(5),
+            change_seq: r.get(6),
+        })
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+fn scan_row(r: &PgRow) -> Result<ScanRow> {
+    use super::rowmap::*;
+    let completion = completion_from(r.get(0), r.get(1), r.get(2), r.get(3), &r.get::<String, _>(5))?;
+    let account = account_from(r.get(6), &r.get::<String, _>(7), &r.get::<String, _>(8), r.get(9), r.get(10))?;
+    let bound = match r.get::<Option<String>, _>(11) {
+        Some(id) => Some(account_from(id, &r.get::<String, _>(12), &r.get::<String, _>(13), r.get(14), None)?),
+        None => None,
+    };
+    let person = person_from(&r.get::<String, _>(15), r.get(16), r.get(17), r.get(18))?;
+    let course = course_from(
+        r.get(20),
+        r.get(21),
+        r.get(22),
+        r.get(23),
+        [r.get(24), r.get(25)],
+        [r.get(26), r.get(27), r.get(28)],
+    )?;
+    Ok(ScanRow {
+        completion,
+        completed_on: r.get(4),
+        account,
+        bound,
+        person,
+        unit_known: r.get::<bool, _>(19),
+        course,
+        latest_change_ms: r.get(29),
+        deliveries: Vec::new(),
+    })
+}
+
+const UPSERT_UNITS: &str = "
+INSERT INTO units (code, name, seq, changed_at)
+SELECT j->>0, j->>1, $2, $3 FROM jsonb_array_elements($1::jsonb) AS j
+ON CONFLICT (code) DO UPDATE SET name = excluded.name, seq = excluded.seq, changed_at = excluded.changed_at
+WHERE units.name IS DISTINCT FROM excluded.name";
+
+const UPSERT_PERSONS: &str = "
+INSERT INTO persons (national_id, personnel_category, enved_account, service_unit_code, seq, changed_at)
+SELECT j->>0, j->>1, j->>2, j->>3, $2, $3 FROM jsonb_array_elements($1::jsonb) AS j
+ON CONFLICT (national_id) DO UPDATE SET
+    personnel_category = excluded.personnel_category, enved_account = excluded.enved_account,
+    service_unit_code = excluded.service_unit_code, seq = excluded.seq, changed_at = excluded.changed_at
+WHERE (persons.personnel_category, persons.enved_account, persons.service_unit_code)
+      IS DISTINCT FROM (excluded.personnel_category, excluded.enved_account, excluded.service_unit_code)";
+
+const UPSERT_ACCOUNTS: &str = "
+INSERT INTO accounts (account_id, national_id, kind, identity, bound_to, seq, changed_at)
+SELECT j->>0, j->>1, j->>2, j->>3, j->>4, $2, $3 FROM jsonb_array_elements($1::jsonb) AS j
+ON CONFLICT (account_id) DO UPDATE SET
+    national_id = excluded.national_id, kind = excluded.kind, identity = excluded.identity,
+    bound_to = excluded.bound_to, seq = excluded.seq, changed_at = excluded.changed_at
+WHERE (accounts.national_id, accounts.kind, accounts.identity, accounts.bound_to)
+      IS DISTINCT FROM (excluded.national_id, excluded.kind, excluded.identity, excluded.bound_to)";
+
+const UPSERT_COURSES: &str = "
+INSERT INTO courses (course_code, name, learning_mode, category_code, digital_tenths, classroom_tenths,
+                     lifelong_tenths, teacher_tenths, enved_tenths, seq, changed_at)
+SELECT j->>0, j->>1, (j->>2)::bigint, j->>3, (j->>4)::bigint, (j->>5)::bigint,
+       (j->>6)::bigint, (j->>7)::bigint, (j->>8)::bigint, $2, $3
+FROM jsonb_array_elements($1::jsonb) AS j
+ON CONFLICT (course_code) DO UPDATE SET
+    name = excluded.name, learning_mode = excluded.learning_mode, category_code = excluded.category_code,
+    digital_tenths = excluded.digital_tenths, classroom_tenths = excluded.classroom_tenths,
+    lifelong_tenths = excluded.lifelong_tenths, teacher_tenths = excluded.teacher_tenths,
+    enved_tenths = excluded.enved_tenths, seq = excluded.seq, changed_at = excluded.changed_at
+WHERE (courses.name, courses.learning_mode, courses.category_code, courses.digital_tenths,
+       courses.classroom_tenths, courses.lifelong_tenths, courses.teacher_tenths, courses.enved_tenths)
+      IS DISTINCT FROM (excluded.name, excluded.learning_mode, excluded.category_code, excluded.digital_tenths,
+       excluded.classroom_tenths, excluded.lifelong_tenths, excluded.teacher_tenths, excluded.enved_tenths)";
+
+const UPSERT_COMPLETIONS: &str = "
+INSERT INTO completions (completion_id, account_id, course_code, completed_at, completed_on, status, seq, changed_at)
+SELECT j->>0, j->>1, j->>2, (j->>3)::bigint, j->>4, j->>5, $2, $3 FROM jsonb_array_elements($1::jsonb) AS j
+ON CONFLICT (completion_id) DO UPDATE SET
+    account_id = excluded.account_id, course_code = excluded.course_code, completed_at = excluded.completed_at,
+    completed_on = excluded.completed_on, status = excluded.status, seq = excluded.seq, changed_at = excluded.changed_at
+WHERE (completions.account_id, completions.course_code, completions.completed_at, completions.status)
+      IS DISTINCT FROM (excluded.account_id, excluded.course_code, excluded.completed_at, excluded.status)";
+
+/// See the SQLite twin for what each branch catches.
+const CHANGED_COMPLETIONS: &str = "
+WITH changed_persons AS (
+    SELECT national_id FROM persons WHERE seq > $1 AND seq <= $2
+    UNION
+    SELECT p.national_id FROM units u JOIN persons p ON p.service_unit_code = u.code
+    WHERE u.seq > $1 AND u.seq <= $2
+), changed_accounts AS (
+    SELECT account_id FROM accounts WHERE seq > $1 AND seq <= $2
+    UNION
+    SELECT a.account_id FROM changed_persons cp JOIN accounts a ON a.national_id = cp.national_id
+), affected_accounts AS (
+    SELECT account_id FROM changed_accounts
+    UNION
+    SELECT a.account_id FROM changed_accounts ca JOIN accounts a ON a.bound_to = ca.account_id
+)
+SELECT id FROM completions WHERE seq > $1 AND seq <= $2
+UNION
+SELECT c.id FROM affected_accounts aa JOIN completions c ON c.account_id = aa.account_id
+UNION
+SELECT c.id FROM courses k JOIN completions c ON c.course_code = k.course_code
+WHERE k.seq > $1 AND k.seq <= $2
+ORDER BY 1";
+
+const SCAN_FACTS: &str = "
+SELECT c.completion_id, c.account_id, c.course_code, c.completed_at, c.completed_on, c.status,
+       a.account_id, a.national_id, a.kind, a.identity, a.bound_to,
+       b.account_id, b.national_id, b.kind, b.identity,
+       p.national_id, p.personnel_category, p.enved_account, p.service_unit_code,
+       u.code IS NOT NULL,
+       k.course_code, k.name, k.learning_mode, k.category_code, k.digital_tenths, k.classroom_tenths,
+       k.lifelong_tenths, k.teacher_tenths, k.enved_tenths,
+       GREATEST(c.changed_at, a.changed_at, COALESCE(b.changed_at, 0), p.changed_at,
+                COALESCE(u.changed_at, 0), k.changed_at)
+FROM completions c
+JOIN accounts a ON a.account_id = c.account_id
+LEFT JOIN accounts b ON a.kind = 'certificate' AND b.account_id = a.bound_to
+JOIN persons p ON p.national_id = COALESCE(b.national_id, a.national_id)
+JOIN courses k ON k.course_code = c.course_code
+LEFT JOIN units u ON u.code = p.service_unit_code
+WHERE c.id = ANY($1)";
+
+const SCAN_DELIVERIES: &str = "
+SELECT d.completion_id, d.registry, d.state, d.reason, d.payload, d.revision, d.eligible_since, d.next_attempt_at
+FROM completions c JOIN deliveries d ON d.completion_id = c.completion_id
+WHERE c.id = ANY($1)
+ORDER BY d.id
+FOR UPDATE OF d";
+
+const UPSERT_DELIVERIES: &str = "
+INSERT INTO deliveries (completion_id, registry, national_id, course_code, state, reason, hours_tenths,
+                        revision, idempotency_key, payload, eligible_since, next_attempt_at, attempts, updated_at)
+SELECT r.completion_id, r.registry, r.national_id, r.course_code, r.state, r.reason, r.hours_tenths,
+       r.revision, r.idempotency_key, r.payload, r.eligible_since, r.next_attempt_at,
+       CASE WHEN r.reset_attempts THEN 0 ELSE -1 END, $2
+FROM jsonb_to_recordset($1::jsonb) AS r(
+    completion_id text, registry text, national_id text, course_code text, state text, reason text,
+    hours_tenths bigint, revision bigint, idempotency_key text, payload text, eligible_since bigint,
+    next_attempt_at bigint, reset_attempts boolean)
+ON CONFLICT (completion_id, registry) DO UPDATE SET
+    national_id = excluded.national_id, course_code = excluded.course_code, state = excluded.state,
+    reason = excluded.reason, hours_tenths = excluded.hours_tenths, revision = excluded.revision,
+    idempotency_key = excluded.idempotency_key, payload = excluded.payload,
+    eligible_since = excluded.eligible_since, next_attempt_at = excluded.next_attempt_at,
+    attempts = CASE WHEN excluded.attempts < 0 THEN deliveries.attempts ELSE 0 END,
+    last_error = CASE WHEN excluded.attempts < 0 THEN deliveries.last_error ELSE NULL END,
+    updated_at = excluded.updated_at";
+
+const RECORD_DELIVERED: &str = "
+UPDATE deliveries d SET state = 'delivered', receipt_id = r.receipt, credited_tenths = r.credited,
+    delivered_at = $2, attempts = d.attempts + 1, reason = NULL, last_error = NULL, next_attempt_at = NULL,
+    lease_owner = NULL, lease_until = NULL, updated_at = $2
+FROM jsonb_to_recordset($1::jsonb) AS r(id bigint, receipt text, credited bigint)
+WHERE d.id = r.id AND d.lease_owner = $3";
+
+const RECORD_REJECTED: &str = "
+UPDATE deliveries d SET state = 'rejected', reason = r.code, last_error = r.message,
+    attempts = d.attempts + 1, next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL, updated_at = $2
+FROM jsonb_to_recordset($1::jsonb) AS r(id bigint, code text, message text)
+WHERE d.id = r.id AND d.lease_owner = $3";
+
+const RECORD_FAILED: &str = "
+UPDATE deliveries d SET state = r.state, last_error = r.error, next_attempt_at = r.next,
+    attempts = d.attempts + 1, lease_owner = NULL, lease_until = NULL, updated_at = $2
+FROM jsonb_to_recordset($1::jsonb) AS r(id bigint, next bigint, error text, state text)
+WHERE d.id = r.id AND d.lease_owner = $3";
+
+const RECORD_RELEASED: &str = "
+UPDATE deliveries d SET next_attempt_at = r.next, last_error = COALESCE(r.error, d.last_error),
+    lease_owner = NULL, lease_until = NULL, updated_at = $2
+FROM jsonb_to_recordset($1::jsonb) AS r(id bigint, next bigint, error text)
+WHERE d.id = r.id AND d.lease_owner = $3";
