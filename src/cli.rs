@@ -15,7 +15,11 @@ use tokio_util::sync::CancellationToken;
 pub const EXIT_REJECTED: u8 = 3;
 
 #[derive(Parser, Debug)]
-#[command(name = "hoursync", version, about = "Delivers certified learning hours to the registries that count them, exactly once.")]
+#[command(
+    name = "hoursync",
+    version,
+    about = "Delivers certified learning hours to the registries that count them, exactly once."
+)]
 pub struct Cli {
     /// Configuration file (default: config/hoursync.toml when present, else built-in defaults).
     #[arg(long, global = true, env = "HOURSYNC_CONFIG")]
@@ -66,7 +70,10 @@ pub fn main() -> ExitCode {
         }
     };
     crate::telemetry::init(&config.log);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     match runtime.block_on(execute(cli.command, config)) {
         Ok(code) => code,
         Err(e) => {
@@ -94,13 +101,19 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         }
         Command::Import { strict, files } => {
             let store = crate::daemon::open_store(&config).await?;
-            let opts = ImportOptions { strict, progress: true };
+            let opts = ImportOptions {
+                strict,
+                progress: true,
+            };
             let report = import_files(store.as_ref(), clock.as_ref(), &files, opts).await?;
             for e in &report.errors {
                 eprintln!("{e}");
             }
             if report.rejected > report.errors.len() {
-                eprintln!("… and {} more rejected lines", report.rejected - report.errors.len());
+                eprintln!(
+                    "… and {} more rejected lines",
+                    report.rejected - report.errors.len()
+                );
             }
             for f in &report.files_skipped {
                 eprintln!("{f}: nothing applied (--strict)");

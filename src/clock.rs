@@ -46,7 +46,8 @@ impl ManualClock {
 
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
-        Utc.timestamp_millis_opt(self.0.load(Ordering::SeqCst)).unwrap()
+        Utc.timestamp_millis_opt(self.0.load(Ordering::SeqCst))
+            .unwrap()
     }
 }
 
@@ -58,5 +59,7 @@ pub fn from_ms(ms: i64) -> DateTime<Utc> {
 
 /// An instant as RFC 3339 in Asia/Taipei, the zone learners and staff read.
 pub fn taipei_rfc3339(ms: i64) -> String {
-    from_ms(ms).with_timezone(&chrono_tz::Asia::Taipei).to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+    from_ms(ms)
+        .with_timezone(&chrono_tz::Asia::Taipei)
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
 }

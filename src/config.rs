@@ -91,31 +91,50 @@ pub struct RegistryConfig {
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        Self { url: "sqlite://hoursync.db?mode=rwc".into(), max_connections: 8, busy_timeout_ms: 30_000 }
+        Self {
+            url: "sqlite://hoursync.db?mode=rwc".into(),
+            max_connections: 8,
+            busy_timeout_ms: 30_000,
+        }
     }
 }
 
 impl Default for ScheduleConfig {
     fn default() -> Self {
-        Self { timezone: "Asia/Taipei".into(), scan: "0 */5 * * * *".into() }
+        Self {
+            timezone: "Asia/Taipei".into(),
+            scan: "0 */5 * * * *".into(),
+        }
     }
 }
 
 impl Default for RetryConfig {
     fn default() -> Self {
-        Self { base_ms: 30_000, max_ms: 21_600_000, max_attempts: 20 }
+        Self {
+            base_ms: 30_000,
+            max_ms: 21_600_000,
+            max_attempts: 20,
+        }
     }
 }
 
 impl Default for DispatchConfig {
     fn default() -> Self {
-        Self { lease_ms: 60_000, idle_poll_ms: 1_000, auth_recheck_ms: 30_000, shutdown_grace_ms: 8_000 }
+        Self {
+            lease_ms: 60_000,
+            idle_poll_ms: 1_000,
+            auth_recheck_ms: 30_000,
+            shutdown_grace_ms: 8_000,
+        }
     }
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { format: "text".into(), level: "info".into() }
+        Self {
+            format: "text".into(),
+            level: "info".into(),
+        }
     }
 }
 
@@ -146,7 +165,10 @@ impl Default for Config {
             retry: RetryConfig::default(),
             dispatch: DispatchConfig::default(),
             log: LogConfig::default(),
-            registries: RegistryKind::ALL.into_iter().map(|k| (k, RegistryConfig::default_for(k))).collect(),
+            registries: RegistryKind::ALL
+                .into_iter()
+                .map(|k| (k, RegistryConfig::default_for(k)))
+                .collect(),
         }
     }
 }
@@ -169,7 +191,9 @@ impl Config {
         match path {
             Some(p) if !p.exists() => return Err(ConfigError::Missing(p.to_path_buf())),
             Some(p) => fig = fig.merge(Toml::file(p)),
-            None if Path::new(DEFAULT_CONFIG_PATH).exists() => fig = fig.merge(Toml::file(DEFAULT_CONFIG_PATH)),
+            None if Path::new(DEFAULT_CONFIG_PATH).exists() => {
+                fig = fig.merge(Toml::file(DEFAULT_CONFIG_PATH))
+            }
             None => {}
         }
         fig = fig.merge(Env::prefixed("HOURSYNC_").split("__"));
@@ -177,7 +201,10 @@ impl Config {
         // A registry table named in TOML replaces its defaults field by field
         // through figment; fill any registry not named at all.
         for kind in RegistryKind::ALL {
-            config.registries.entry(kind).or_insert_with(|| RegistryConfig::default_for(kind));
+            config
+                .registries
+                .entry(kind)
+                .or_insert_with(|| RegistryConfig::default_for(kind));
         }
         config.validate()?;
         Ok(config)
@@ -186,14 +213,24 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
         if self.schedule.timezone.parse::<chrono_tz::Tz>().is_err() {
-            return bad(format!("schedule.timezone {:?} is not a known time zone", self.schedule.timezone));
+            return bad(format!(
+                "schedule.timezone {:?} is not a known time zone",
+                self.schedule.timezone
+            ));
         }
-        if self.retry.max_attempts == 0 || self.retry.base_ms == 0 || self.retry.max_ms < self.retry.base_ms {
-            return bad("retry: max_attempts and base_ms must be positive and max_ms ≥ base_ms".into());
+        if self.retry.max_attempts == 0
+            || self.retry.base_ms == 0
+            || self.retry.max_ms < self.retry.base_ms
+        {
+            return bad(
+                "retry: max_attempts and base_ms must be positive and max_ms ≥ base_ms".into(),
+            );
         }
         for (kind, r) in &self.registries {
             if r.max_batch == 0 || r.max_batch > 500 {
-                return bad(format!("registries.{kind}.max_batch must be between 1 and 500"));
+                return bad(format!(
+                    "registries.{kind}.max_batch must be between 1 and 500"
+                ));
             }
             if r.lease_too_short(self.dispatch.lease_ms) {
                 return bad(format!(
@@ -215,7 +252,10 @@ impl RegistryConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
     #[error("cannot read secret file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("secret file {0} is readable by other users; run `chmod 600` on it")]
     TooOpen(PathBuf),
     #[error("secret file {0} is empty")]
@@ -230,12 +270,18 @@ pub fn read_secret(path: &Path) -> Result<String, SecretError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let meta = std::fs::metadata(&path).map_err(|source| SecretError::Read { path: path.clone(), source })?;
+        let meta = std::fs::metadata(&path).map_err(|source| SecretError::Read {
+            path: path.clone(),
+            source,
+        })?;
         if meta.permissions().mode() & 0o004 != 0 {
             return Err(SecretError::TooOpen(path));
         }
     }
-    let text = std::fs::read_to_string(&path).map_err(|source| SecretError::Read { path: path.clone(), source })?;
+    let text = std::fs::read_to_string(&path).map_err(|source| SecretError::Read {
+        path: path.clone(),
+        source,
+    })?;
     let token = text.trim().to_string();
     if token.is_empty() {
         return Err(SecretError::Empty(path));
@@ -264,7 +310,10 @@ mod tests {
         let c = Config::default();
         assert!(c.database.url.starts_with("sqlite://"));
         assert_eq!(c.registries.len(), 3);
-        assert_eq!(c.registries[&RegistryKind::Teacher].base_url, "http://127.0.0.1:8700/teacher");
+        assert_eq!(
+            c.registries[&RegistryKind::Teacher].base_url,
+            "http://127.0.0.1:8700/teacher"
+        );
         c.validate().unwrap();
     }
 
@@ -272,7 +321,11 @@ mod tests {
     fn a_toml_file_overrides_defaults_field_by_field() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("h.toml");
-        std::fs::write(&path, "[retry]\nmax_attempts = 3\n[registries.enved]\nmax_batch = 100\n").unwrap();
+        std::fs::write(
+            &path,
+            "[retry]\nmax_attempts = 3\n[registries.enved]\nmax_batch = 100\n",
+        )
+        .unwrap();
         let c = Config::load(Some(&path)).unwrap();
         assert_eq!(c.retry.max_attempts, 3);
         assert_eq!(c.retry.base_ms, 30_000);

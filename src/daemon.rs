@@ -21,9 +21,13 @@ use tracing::{error, info, warn};
 
 /// Opens the configured store and applies migrations.
 pub async fn open_store(config: &Config) -> anyhow::Result<SharedStore> {
-    let store = store::open(&config.database.url, config.database.max_connections, config.database.busy_timeout_ms)
-        .await
-        .with_context(|| format!("opening database {}", redact_url(&config.database.url)))?;
+    let store = store::open(
+        &config.database.url,
+        config.database.max_connections,
+        config.database.busy_timeout_ms,
+    )
+    .await
+    .with_context(|| format!("opening database {}", redact_url(&config.database.url)))?;
     store.migrate().await?;
     Ok(store)
 }
@@ -37,15 +41,25 @@ pub fn redact_url(url: &str) -> String {
 }
 
 /// Runs until `shutdown` is cancelled.
-pub async fn run(config: Config, clock: SharedClock, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    clock: SharedClock,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
     let owner = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
     let tracker = TaskTracker::new();
 
     for (kind, rc) in config.registries.iter().filter(|(_, r)| r.enabled) {
-        let token = read_secret(&rc.token_file).with_context(|| format!("registry {kind}: token_file"))?;
-        let client = RegistryClient::new(*kind, &rc.base_url, token, Duration::from_millis(rc.timeout_ms))
-            .with_context(|| format!("registry {kind}: HTTP client"))?;
+        let token =
+            read_secret(&rc.token_file).with_context(|| format!("registry {kind}: token_file"))?;
+        let client = RegistryClient::new(
+            *kind,
+            &rc.base_url,
+            token,
+            Duration::from_millis(rc.timeout_ms),
+        )
+        .with_context(|| format!("registry {kind}: HTTP client"))?;
         let settings = DispatchSettings {
             registry: *kind,
             max_batch: rc.max_batch,
@@ -55,13 +69,29 @@ pub async fn run(config: Config, clock: SharedClock, shutdown: CancellationToken
             token_file: Some(rc.token_file.clone()),
             retry: config.retry.clone(),
         };
-        let dispatcher = Dispatcher::new(store.clone(), clock.clone(), Arc::new(client), settings, owner.clone());
-        tracker.spawn(dispatch_loop(dispatcher, clock.clone(), config.dispatch.idle_poll_ms, shutdown.clone()));
+        let dispatcher = Dispatcher::new(
+            store.clone(),
+            clock.clone(),
+            Arc::new(client),
+            settings,
+            owner.clone(),
+        );
+        tracker.spawn(dispatch_loop(
+            dispatcher,
+            clock.clone(),
+            config.dispatch.idle_poll_ms,
+            shutdown.clone(),
+        ));
     }
 
     let trigger = Arc::new(Notify::new());
     let mut scheduler = schedule_scan(&config, trigger.clone()).await?;
-    tracker.spawn(scan_loop(store.clone(), clock.clone(), trigger, shutdown.clone()));
+    tracker.spawn(scan_loop(
+        store.clone(),
+        clock.clone(),
+        trigger,
+        shutdown.clone(),
+    ));
     info!(owner, database = %redact_url(&config.database.url), scan = %config.schedule.scan,
           timezone = %config.schedule.timezone, "hoursync running");
 
@@ -71,7 +101,10 @@ pub async fn run(config: Config, clock: SharedClock, shutdown: CancellationToken
     tracker.close();
     let grace = Duration::from_millis(config.dispatch.shutdown_grace_ms);
     if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
-        warn!(grace_ms = grace.as_millis() as u64, "in-flight work abandoned; its leases expire and it is resent under the same keys");
+        warn!(
+            grace_ms = grace.as_millis() as u64,
+            "in-flight work abandoned; its leases expire and it is resent under the same keys"
+        );
     }
     info!("stopped");
     Ok(())
@@ -81,19 +114,35 @@ pub async fn run(config: Config, clock: SharedClock, shutdown: CancellationToken
 /// loop: a scan missed while the daemon was down is caught up by the next
 /// one, because the scan reads everything after its stored cursor.
 async fn schedule_scan(config: &Config, trigger: Arc<Notify>) -> anyhow::Result<JobScheduler> {
-    let tz: chrono_tz::Tz = config.schedule.timezone.parse().map_err(|e| anyhow::anyhow!("schedule.timezone: {e}"))?;
-    let scheduler = JobScheduler::new().await.context("starting the scheduler")?;
+    let tz: chrono_tz::Tz = config
+        .schedule
+        .timezone
+        .parse()
+        .map_err(|e| anyhow::anyhow!("schedule.timezone: {e}"))?;
+    let scheduler = JobScheduler::new()
+        .await
+        .context("starting the scheduler")?;
     let job = Job::new_async_tz(config.schedule.scan.as_str(), tz, move |_, _| {
         let trigger = trigger.clone();
         Box::pin(async move { trigger.notify_one() })
     })
-    .map_err(|e| anyhow::anyhow!("schedule.scan {:?} is not a six-field cron expression: {e}", config.schedule.scan))?;
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "schedule.scan {:?} is not a six-field cron expression: {e}",
+            config.schedule.scan
+        )
+    })?;
     scheduler.add(job).await.context("scheduling the scan")?;
     scheduler.start().await.context("starting the scheduler")?;
     Ok(scheduler)
 }
 
-async fn scan_loop(store: SharedStore, clock: SharedClock, trigger: Arc<Notify>, shutdown: CancellationToken) {
+async fn scan_loop(
+    store: SharedStore,
+    clock: SharedClock,
+    trigger: Arc<Notify>,
+    shutdown: CancellationToken,
+) {
     // Catch up at once on start, then on every trigger.
     loop {
         if let Err(e) = scan_once(store.as_ref(), clock.as_ref()).await {
@@ -106,7 +155,12 @@ async fn scan_loop(store: SharedStore, clock: SharedClock, trigger: Arc<Notify>,
     }
 }
 
-async fn dispatch_loop(mut d: Dispatcher, clock: SharedClock, idle_poll_ms: u64, shutdown: CancellationToken) {
+async fn dispatch_loop(
+    mut d: Dispatcher,
+    clock: SharedClock,
+    idle_poll_ms: u64,
+    shutdown: CancellationToken,
+) {
     let idle = Duration::from_millis(idle_poll_ms);
     let mut store_errors = 0u32;
     while !shutdown.is_cancelled() {

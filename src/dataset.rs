@@ -44,7 +44,9 @@ pub struct DatasetSummary {
 pub fn random_national_id(rng: &mut impl RngExt) -> String {
     let letter = (b'A' + rng.random_range(0..26u8)) as char;
     let sex = if rng.random_bool(0.5) { '1' } else { '2' };
-    let body: String = (0..7).map(|_| char::from(b'0' + rng.random_range(0..10u8))).collect();
+    let body: String = (0..7)
+        .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
+        .collect();
     (0..10)
         .map(|d| format!("{letter}{sex}{body}{d}"))
         .find(|s| NationalId::parse(s).is_ok())
@@ -63,12 +65,16 @@ pub fn write(spec: DatasetSpec, path: &Path) -> std::io::Result<DatasetSummary> 
     let mut out = BufWriter::new(std::fs::File::create(path)?);
     let mut rng = StdRng::seed_from_u64(spec.seed);
     let mut sum = DatasetSummary::default();
-    let mut line = |out: &mut BufWriter<std::fs::File>, v: serde_json::Value| -> std::io::Result<()> {
-        sum.lines += 1;
-        writeln!(out, "{v}")
-    };
+    let mut line =
+        |out: &mut BufWriter<std::fs::File>, v: serde_json::Value| -> std::io::Result<()> {
+            sum.lines += 1;
+            writeln!(out, "{v}")
+        };
     for (code, name) in UNITS {
-        line(&mut out, json!({"type": "unit", "code": code, "name": name}))?;
+        line(
+            &mut out,
+            json!({"type": "unit", "code": code, "name": name}),
+        )?;
     }
     let courses = spec.courses.max(1);
     for c in 0..courses {
@@ -151,7 +157,11 @@ fn person(rng: &mut StdRng, nid: &str, profile: Profile) -> serde_json::Value {
     let (category, enved, unit) = match profile {
         Profile::AllEligible => (Some("10"), true, Some(UNITS[0].0)),
         Profile::Realistic => {
-            let category = if rng.random_bool(0.3) { Some("10") } else { Some(["01", "20", "30"][rng.random_range(0..3)]) };
+            let category = if rng.random_bool(0.3) {
+                Some("10")
+            } else {
+                Some(["01", "20", "30"][rng.random_range(0..3)])
+            };
             let unit = match rng.random_range(0..20) {
                 0 => None,
                 1 => Some("999999999X"),
@@ -170,9 +180,7 @@ fn person(rng: &mut StdRng, nid: &str, profile: Profile) -> serde_json::Value {
 }
 
 fn accounts(rng: &mut StdRng, p: usize, nid: &str, profile: Profile) -> Vec<serde_json::Value> {
-    let acc = |suffix: &str, kind: &str, identity: Option<&str>| {
-        json!({"type": "account", "account_id": format!("acc-{p}-{suffix}"), "national_id": nid, "kind": kind, "identity": identity})
-    };
+    let acc = |suffix: &str, kind: &str, identity: Option<&str>| json!({"type": "account", "account_id": format!("acc-{p}-{suffix}"), "national_id": nid, "kind": kind, "identity": identity});
     if profile == Profile::AllEligible {
         return vec![acc("e", "ecpa", Some("civil_servant"))];
     }
@@ -184,7 +192,9 @@ fn accounts(rng: &mut StdRng, p: usize, nid: &str, profile: Profile) -> Vec<serd
         85..90 => acc("m", "member", None),
         90..94 => acc("f", "facebook", None),
         94..96 => acc("o", "google", None),
-        _ => json!({"type": "account", "account_id": format!("acc-{p}-c"), "national_id": nid, "kind": "certificate", "bound_to": null}),
+        _ => {
+            json!({"type": "account", "account_id": format!("acc-{p}-c"), "national_id": nid, "kind": "certificate", "bound_to": null})
+        }
     };
     let mut out = vec![main.clone()];
     if rng.random_bool(0.05) && matches!(main["kind"].as_str(), Some("ecpa" | "mygov")) {
@@ -209,7 +219,14 @@ mod tests {
     fn every_generated_line_parses() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("d.jsonl");
-        let spec = DatasetSpec { persons: 300, completions_per_person: 3, courses: 20, seed: 1, profile: Profile::Realistic, offset: 0 };
+        let spec = DatasetSpec {
+            persons: 300,
+            completions_per_person: 3,
+            courses: 20,
+            seed: 1,
+            profile: Profile::Realistic,
+            offset: 0,
+        };
         let sum = write(spec, &path).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), sum.lines);

@@ -45,36 +45,85 @@ pub async fn run(args: DemoArgs, base: Config) -> anyhow::Result<()> {
     write_secret(&token_file, &token)?;
 
     let data = dir.join("learning-data.jsonl");
-    let spec = DatasetSpec { persons: args.persons, completions_per_person: 4, courses: 120, seed: 2026, profile: Profile::Realistic, offset: 0 };
+    let spec = DatasetSpec {
+        persons: args.persons,
+        completions_per_person: 4,
+        courses: 120,
+        seed: 2026,
+        profile: Profile::Realistic,
+        offset: 0,
+    };
     let summary = crate::dataset::write(spec, &data)?;
     println!(
         "1. wrote {} ({} lines: {} learners, {} accounts, {} courses, {} completions)",
-        data.display(), summary.lines, summary.persons, summary.accounts, summary.courses, summary.completions
+        data.display(),
+        summary.lines,
+        summary.persons,
+        summary.accounts,
+        summary.courses,
+        summary.completions
     );
 
-    let faults = Faults { error_rate: args.error_rate, drop_rate: args.drop_rate, latency_ms: 5, reject_courses: vec![] };
-    let sim = Simulator::start("127.0.0.1:0".parse()?, SimConfig { token, faults, ..SimConfig::default() }).await?;
+    let faults = Faults {
+        error_rate: args.error_rate,
+        drop_rate: args.drop_rate,
+        latency_ms: 5,
+        reject_courses: vec![],
+    };
+    let sim = Simulator::start(
+        "127.0.0.1:0".parse()?,
+        SimConfig {
+            token,
+            faults,
+            ..SimConfig::default()
+        },
+    )
+    .await?;
     println!(
         "2. registry simulator on http://{} ({:.0}% of batches fail with 503, {:.0}% are credited and then the connection drops)",
-        sim.addr(), args.error_rate * 100.0, args.drop_rate * 100.0
+        sim.addr(),
+        args.error_rate * 100.0,
+        args.drop_rate * 100.0
     );
 
     let config = demo_config(base, dir, &sim, &token_file);
     let store = crate::daemon::open_store(&config).await?;
     let clock: SharedClock = Arc::new(SystemClock);
-    let report = import_files(store.as_ref(), clock.as_ref(), &[data], ImportOptions { strict: false, progress: true }).await?;
-    println!("3. imported {} lines ({} rows), {} rejected", report.lines, report.changed, report.rejected);
+    let report = import_files(
+        store.as_ref(),
+        clock.as_ref(),
+        &[data],
+        ImportOptions {
+            strict: false,
+            progress: true,
+        },
+    )
+    .await?;
+    println!(
+        "3. imported {} lines ({} rows), {} rejected",
+        report.lines, report.changed, report.rejected
+    );
 
     let shutdown = CancellationToken::new();
-    let daemon = tokio::spawn(crate::daemon::run(config.clone(), clock.clone(), shutdown.clone()));
-    println!("4. daemon running on {} (scan every 2 s, rate {} requests/s per registry)", config.database.url, config.registries[&RegistryKind::Lifelong].rate_per_second);
+    let daemon = tokio::spawn(crate::daemon::run(
+        config.clone(),
+        clock.clone(),
+        shutdown.clone(),
+    ));
+    println!(
+        "4. daemon running on {} (scan every 2 s, rate {} requests/s per registry)",
+        config.database.url,
+        config.registries[&RegistryKind::Lifelong].rate_per_second
+    );
     let started = Instant::now();
     wait_until_drained(&store, Duration::from_secs(300)).await?;
     println!("   drained in {:.1} s", started.elapsed().as_secs_f64());
 
     let converted = convert_accounts(dir, &store, clock.as_ref()).await?;
     if converted > 0 {
-        println!("5. {converted} general-public accounts converted to civil servant: their earlier hours go out without anything else being done");
+        println!(
+            "5. {converted} general-public accounts converted to civil servant: their earlier hours go out without anything else being done"
+        );
         tokio::time::sleep(Duration::from_secs(3)).await;
         wait_until_drained(&store, Duration::from_secs(120)).await?;
     }
@@ -88,12 +137,20 @@ pub async fn run(args: DemoArgs, base: Config) -> anyhow::Result<()> {
 
 fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
     std::io::Write::write_all(&mut f, secret.as_bytes())
 }
 
 fn demo_config(mut config: Config, dir: &Path, sim: &Simulator, token_file: &Path) -> Config {
-    config.database.url = format!("sqlite://{}?mode=rwc", dir.join("hoursync-demo.db").display());
+    config.database.url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.join("hoursync-demo.db").display()
+    );
     config.schedule.scan = "*/2 * * * * *".into();
     config.retry.base_ms = 300;
     config.retry.max_ms = 3_000;
@@ -113,8 +170,16 @@ async fn wait_until_drained(store: &SharedStore, limit: Duration) -> anyhow::Res
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let counts = store.delivery_counts().await?;
-        let open: i64 = counts.iter().filter(|c| matches!(c.state, State::Pending | State::Retrying)).map(|c| c.count).sum();
-        let delivered: i64 = counts.iter().filter(|c| c.state == State::Delivered).map(|c| c.count).sum();
+        let open: i64 = counts
+            .iter()
+            .filter(|c| matches!(c.state, State::Pending | State::Retrying))
+            .map(|c| c.count)
+            .sum();
+        let delivered: i64 = counts
+            .iter()
+            .filter(|c| c.state == State::Delivered)
+            .map(|c| c.count)
+            .sum();
         if !counts.is_empty() && open == 0 {
             return Ok(());
         }
@@ -122,13 +187,20 @@ async fn wait_until_drained(store: &SharedStore, limit: Duration) -> anyhow::Res
             println!("   … {delivered} delivered, {open} still to send");
             last_print = Instant::now();
         }
-        anyhow::ensure!(Instant::now() < deadline, "the backlog did not drain within {limit:?}");
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the backlog did not drain within {limit:?}"
+        );
     }
 }
 
 /// Converts every general-public My e-Gov account of the demo data to civil
 /// servant, as the platform's export would after review.
-async fn convert_accounts(dir: &Path, store: &SharedStore, clock: &dyn crate::clock::Clock) -> anyhow::Result<usize> {
+async fn convert_accounts(
+    dir: &Path,
+    store: &SharedStore,
+    clock: &dyn crate::clock::Clock,
+) -> anyhow::Result<usize> {
     let data = std::fs::read_to_string(dir.join("learning-data.jsonl"))?;
     let mut lines = Vec::new();
     for line in data.lines().filter(|l| l.contains("\"natural_person\"")) {
@@ -146,15 +218,31 @@ async fn print_summary(store: &SharedStore, sim: &Simulator) -> anyhow::Result<(
     let counts = store.delivery_counts().await?;
     println!("\nper registry:");
     for kind in RegistryKind::ALL {
-        let of = |s: State| counts.iter().filter(|c| c.registry == kind && c.state == s).map(|c| c.count).sum::<i64>();
+        let of = |s: State| {
+            counts
+                .iter()
+                .filter(|c| c.registry == kind && c.state == s)
+                .map(|c| c.count)
+                .sum::<i64>()
+        };
         let credited = sim.credited(kind.as_str()).len();
         println!(
             "  {:<9} delivered {:>6} (simulator holds {:>6}), rejected {:>4}, failed {:>4}, ineligible {:>6}",
-            kind.as_str(), of(State::Delivered), credited, of(State::Rejected), of(State::Failed), of(State::Ineligible)
+            kind.as_str(),
+            of(State::Delivered),
+            credited,
+            of(State::Rejected),
+            of(State::Failed),
+            of(State::Ineligible)
         );
         let mut reasons: BTreeMap<&str, i64> = BTreeMap::new();
-        for c in counts.iter().filter(|c| c.registry == kind && c.state == State::Ineligible) {
-            *reasons.entry(c.reason.as_deref().unwrap_or("?")).or_default() += c.count;
+        for c in counts
+            .iter()
+            .filter(|c| c.registry == kind && c.state == State::Ineligible)
+        {
+            *reasons
+                .entry(c.reason.as_deref().unwrap_or("?"))
+                .or_default() += c.count;
         }
         for (reason, n) in reasons {
             println!("      {reason:<28} {n:>6}");

@@ -67,10 +67,25 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    pub fn new(store: SharedStore, clock: SharedClock, client: Arc<RegistryClient>, settings: DispatchSettings, owner: String) -> Self {
+    pub fn new(
+        store: SharedStore,
+        clock: SharedClock,
+        client: Arc<RegistryClient>,
+        settings: DispatchSettings,
+        owner: String,
+    ) -> Self {
         let gate = RateGate::new(settings.rate_per_second);
         let batch_limit = settings.max_batch;
-        Self { store, clock, client, settings, owner, gate, batch_limit, auth_blocked_until_ms: None }
+        Self {
+            store,
+            clock,
+            client,
+            settings,
+            owner,
+            gate,
+            batch_limit,
+            auth_blocked_until_ms: None,
+        }
     }
 
     pub fn registry(&self) -> RegistryKind {
@@ -94,7 +109,16 @@ impl Dispatcher {
         }
         let now = self.clock.now_ms();
         let lease_until = now + self.settings.lease_ms as i64;
-        let claimed = self.store.claim(self.settings.registry, &self.owner, now, lease_until, self.batch_limit).await?;
+        let claimed = self
+            .store
+            .claim(
+                self.settings.registry,
+                &self.owner,
+                now,
+                lease_until,
+                self.batch_limit,
+            )
+            .await?;
         if claimed.is_empty() {
             return Ok(DispatchOutcome::Idle);
         }
@@ -102,7 +126,9 @@ impl Dispatcher {
         let mut held = None;
         self.send(&claimed, &mut outcomes, &mut held).await;
         let tally = tally(&outcomes);
-        self.store.record_outcomes(&self.owner, &outcomes, self.clock.now_ms()).await?;
+        self.store
+            .record_outcomes(&self.owner, &outcomes, self.clock.now_ms())
+            .await?;
         Ok(match held {
             Some(until_ms) if tally.released == claimed.len() => DispatchOutcome::Held { until_ms },
             _ => DispatchOutcome::Sent(tally),
@@ -125,7 +151,12 @@ impl Dispatcher {
             let started = std::time::Instant::now();
             let result = self.client.post_batch(body, &request_id).await;
             let now = self.clock.now_ms();
-            tracing::debug!(request_id, records = batch.len(), elapsed_ms = started.elapsed().as_millis() as u64, "batch sent");
+            tracing::debug!(
+                request_id,
+                records = batch.len(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "batch sent"
+            );
             match result {
                 Ok(results) => self.apply_results(batch, results, now, out),
                 Err(SendError::TooLarge) if batch.len() > 1 => {
@@ -143,7 +174,12 @@ impl Dispatcher {
                 }
                 Err(e @ (SendError::TooLarge | SendError::BadRequest { .. })) => {
                     error!(registry = %self.settings.registry, request_id, error = %e, "the registry can not take this record as sent; it waits for a person");
-                    out.extend(batch.iter().map(|c| Outcome::Failed { id: c.id, next_attempt_at: now, error: e.to_string(), give_up: true }));
+                    out.extend(batch.iter().map(|c| Outcome::Failed {
+                        id: c.id,
+                        next_attempt_at: now,
+                        error: e.to_string(),
+                        give_up: true,
+                    }));
                 }
                 Err(SendError::RateLimited { retry_after }) => {
                     let until = now + retry_after.as_millis() as i64;
@@ -159,7 +195,10 @@ impl Dispatcher {
                     *held = Some(until);
                     out.extend(batch.iter().map(|c| release(c, until, Some(e.to_string()))));
                 }
-                Err(SendError::Transient { message, retry_after }) => {
+                Err(SendError::Transient {
+                    message,
+                    retry_after,
+                }) => {
                     warn!(registry = %self.settings.registry, request_id, error = %message, records = batch.len(), "batch outcome unknown: will resend with the same keys");
                     for c in batch {
                         out.push(self.failed_attempt(c, &message, retry_after, now));
@@ -169,29 +208,62 @@ impl Dispatcher {
         }
     }
 
-    fn apply_results(&self, batch: &[Claimed], results: Vec<crate::registry::RecordResult>, now: i64, out: &mut Vec<Outcome>) {
-        let mut by_key: HashMap<String, crate::registry::RecordResult> =
-            results.into_iter().map(|r| (r.idempotency_key.clone(), r)).collect();
+    fn apply_results(
+        &self,
+        batch: &[Claimed],
+        results: Vec<crate::registry::RecordResult>,
+        now: i64,
+        out: &mut Vec<Outcome>,
+    ) {
+        let mut by_key: HashMap<String, crate::registry::RecordResult> = results
+            .into_iter()
+            .map(|r| (r.idempotency_key.clone(), r))
+            .collect();
         for c in batch {
             let outcome = match by_key.remove(&c.idempotency_key) {
                 Some(r) if r.status != RecordStatus::Rejected => match r.receipt_id {
-                    Some(receipt_id) => Outcome::Delivered { id: c.id, receipt_id, credited_tenths: c.hours_tenths },
-                    None => self.failed_attempt(c, "registry credited the record without a receipt", None, now),
+                    Some(receipt_id) => Outcome::Delivered {
+                        id: c.id,
+                        receipt_id,
+                        credited_tenths: c.hours_tenths,
+                    },
+                    None => self.failed_attempt(
+                        c,
+                        "registry credited the record without a receipt",
+                        None,
+                        now,
+                    ),
                 },
                 Some(r) => Outcome::Rejected {
                     id: c.id,
                     code: r.code.unwrap_or_else(|| "rejected".into()),
                     message: r.message.unwrap_or_default(),
                 },
-                None => self.failed_attempt(c, "registry answer had no result for this record", None, now),
+                None => self.failed_attempt(
+                    c,
+                    "registry answer had no result for this record",
+                    None,
+                    now,
+                ),
             };
             out.push(outcome);
         }
     }
 
-    fn failed_attempt(&self, c: &Claimed, error: &str, retry_after: Option<Duration>, now: i64) -> Outcome {
+    fn failed_attempt(
+        &self,
+        c: &Claimed,
+        error: &str,
+        retry_after: Option<Duration>,
+        now: i64,
+    ) -> Outcome {
         let attempts = u32::try_from(c.attempts + 1).unwrap_or(u32::MAX);
-        let delay = next_delay(&self.settings.retry, attempts, retry_after, rand::random::<f64>());
+        let delay = next_delay(
+            &self.settings.retry,
+            attempts,
+            retry_after,
+            rand::random::<f64>(),
+        );
         Outcome::Failed {
             id: c.id,
             next_attempt_at: now + delay.as_millis() as i64,
@@ -203,7 +275,9 @@ impl Dispatcher {
     /// Re-reads the token file; true (and the client updated) when it holds
     /// a new token.
     fn token_replaced(&self) -> bool {
-        let Some(path) = &self.settings.token_file else { return false };
+        let Some(path) = &self.settings.token_file else {
+            return false;
+        };
         match read_secret(path) {
             Ok(token) if !self.client.token_matches(&token) => {
                 info!(registry = %self.settings.registry, "token file changed: resuming");
@@ -220,7 +294,11 @@ impl Dispatcher {
 }
 
 fn release(c: &Claimed, until: i64, error: Option<String>) -> Outcome {
-    Outcome::Released { id: c.id, next_attempt_at: until, error }
+    Outcome::Released {
+        id: c.id,
+        next_attempt_at: until,
+        error,
+    }
 }
 
 fn tally(outcomes: &[Outcome]) -> Tally {
@@ -247,8 +325,16 @@ pub struct RateGate {
 
 impl RateGate {
     pub fn new(rate_per_second: u32) -> Self {
-        let interval = if rate_per_second == 0 { Duration::ZERO } else { Duration::from_secs(1) / rate_per_second };
-        Self { interval, next: Instant::now(), hold_until_ms: None }
+        let interval = if rate_per_second == 0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs(1) / rate_per_second
+        };
+        Self {
+            interval,
+            next: Instant::now(),
+            hold_until_ms: None,
+        }
     }
 
     /// Waits for the next request slot.

@@ -101,7 +101,10 @@ fn judge(f: &Facts, registry: RegistryKind) -> Result<Hours, Reason> {
     if f.status == CompletionStatus::Revoked {
         return Err(Reason::CourseNotCompleted);
     }
-    let hours = f.certified.filter(|h| !h.is_zero()).ok_or(Reason::CourseNotCertified)?;
+    let hours = f
+        .certified
+        .filter(|h| !h.is_zero())
+        .ok_or(Reason::CourseNotCertified)?;
     // A certificate is only a login method: it is judged as the account it is
     // bound to, and never on its own.
     let account = match f.account.kind {
@@ -128,7 +131,10 @@ fn judge(f: &Facts, registry: RegistryKind) -> Result<Hours, Reason> {
             // A civil-servant account, or a general-public My e-Gov account
             // (a pending conversion is still general public).
             let general_public = account.kind == AccountKind::Mygov
-                && matches!(identity, Some(Identity::NaturalPerson | Identity::PendingConversion));
+                && matches!(
+                    identity,
+                    Some(Identity::NaturalPerson | Identity::PendingConversion)
+                );
             if !civil_servant && !general_public {
                 return Err(Reason::NotCivilServant);
             }
@@ -182,17 +188,61 @@ mod tests {
         let table = [
             (Ecpa, Some(CivilServant), ok(), ok(), ok()),
             (Mygov, Some(CivilServant), ok(), ok(), ok()),
-            (Mygov, Some(NaturalPerson), no(NotCivilServant), no(NotCivilServant), ok()),
-            (Mygov, Some(PendingConversion), no(NotCivilServant), no(NotCivilServant), ok()),
-            (Facebook, None, no(SocialLogin), no(SocialLogin), no(SocialLogin)),
-            (Google, None, no(SocialLogin), no(SocialLogin), no(SocialLogin)),
-            (Member, None, no(MemberAccount), no(MemberAccount), no(MemberAccount)),
-            (Certificate, None, no(CertificateUnbound), no(CertificateUnbound), no(CertificateUnbound)),
+            (
+                Mygov,
+                Some(NaturalPerson),
+                no(NotCivilServant),
+                no(NotCivilServant),
+                ok(),
+            ),
+            (
+                Mygov,
+                Some(PendingConversion),
+                no(NotCivilServant),
+                no(NotCivilServant),
+                ok(),
+            ),
+            (
+                Facebook,
+                None,
+                no(SocialLogin),
+                no(SocialLogin),
+                no(SocialLogin),
+            ),
+            (
+                Google,
+                None,
+                no(SocialLogin),
+                no(SocialLogin),
+                no(SocialLogin),
+            ),
+            (
+                Member,
+                None,
+                no(MemberAccount),
+                no(MemberAccount),
+                no(MemberAccount),
+            ),
+            (
+                Certificate,
+                None,
+                no(CertificateUnbound),
+                no(CertificateUnbound),
+                no(CertificateUnbound),
+            ),
         ];
         for (kind, identity, lifelong, teacher, enved) in table {
             let f = base(kind, identity);
-            assert_eq!(evaluate(&f, Lifelong), lifelong, "{kind:?} {identity:?} lifelong");
-            assert_eq!(evaluate(&f, Teacher), teacher, "{kind:?} {identity:?} teacher");
+            assert_eq!(
+                evaluate(&f, Lifelong),
+                lifelong,
+                "{kind:?} {identity:?} lifelong"
+            );
+            assert_eq!(
+                evaluate(&f, Teacher),
+                teacher,
+                "{kind:?} {identity:?} teacher"
+            );
             assert_eq!(evaluate(&f, Enved), enved, "{kind:?} {identity:?} enved");
         }
     }
@@ -216,7 +266,10 @@ mod tests {
     #[test]
     fn teacher_needs_personnel_category_10() {
         for cat in [None, Some("11".to_string()), Some("01".to_string())] {
-            let f = Facts { personnel_category: cat.clone(), ..base(Ecpa, Some(CivilServant)) };
+            let f = Facts {
+                personnel_category: cat.clone(),
+                ..base(Ecpa, Some(CivilServant))
+            };
             assert_eq!(evaluate(&f, Teacher), no(PersonnelCategoryNot10), "{cat:?}");
             assert_eq!(evaluate(&f, Lifelong), ok());
         }
@@ -224,9 +277,16 @@ mod tests {
 
     #[test]
     fn enved_needs_an_enved_account_then_a_valid_service_unit() {
-        let f = Facts { has_enved_account: false, service_unit_valid: false, ..base(Mygov, Some(NaturalPerson)) };
+        let f = Facts {
+            has_enved_account: false,
+            service_unit_valid: false,
+            ..base(Mygov, Some(NaturalPerson))
+        };
         assert_eq!(evaluate(&f, Enved), no(NoEnvedAccount));
-        let f = Facts { has_enved_account: true, ..f };
+        let f = Facts {
+            has_enved_account: true,
+            ..f
+        };
         assert_eq!(evaluate(&f, Enved), no(ServiceUnitInvalid));
         assert_eq!(evaluate(&f, Lifelong), no(NotCivilServant));
     }
@@ -234,10 +294,16 @@ mod tests {
     #[test]
     fn certified_hours_are_judged_per_registry_and_zero_means_not_certified() {
         for hours in [None, Some(Hours::ZERO)] {
-            let f = Facts { certified: hours, ..base(Ecpa, Some(CivilServant)) };
+            let f = Facts {
+                certified: hours,
+                ..base(Ecpa, Some(CivilServant))
+            };
             assert_eq!(evaluate(&f, Lifelong), no(CourseNotCertified));
         }
-        let f = Facts { certified: Some(h("3.5")), ..base(Ecpa, Some(CivilServant)) };
+        let f = Facts {
+            certified: Some(h("3.5")),
+            ..base(Ecpa, Some(CivilServant))
+        };
         assert_eq!(evaluate(&f, Lifelong), Decision::Eligible(h("3.5")));
     }
 
@@ -253,14 +319,32 @@ mod tests {
             ..base(Facebook, None)
         };
         assert_eq!(evaluate(&worst, Teacher), no(CourseNotCompleted));
-        let f = Facts { status: CompletionStatus::Completed, ..worst.clone() };
+        let f = Facts {
+            status: CompletionStatus::Completed,
+            ..worst.clone()
+        };
         assert_eq!(evaluate(&f, Teacher), no(CourseNotCertified));
-        let f = Facts { certified: Some(h("1.0")), ..f };
+        let f = Facts {
+            certified: Some(h("1.0")),
+            ..f
+        };
         assert_eq!(evaluate(&f, Teacher), no(SocialLogin));
-        let f = Facts { account: AccountFacts { kind: Mygov, identity: Some(PendingConversion) }, ..f };
+        let f = Facts {
+            account: AccountFacts {
+                kind: Mygov,
+                identity: Some(PendingConversion),
+            },
+            ..f
+        };
         assert_eq!(evaluate(&f, Teacher), no(NotCivilServant));
         assert_eq!(evaluate(&f, Enved), no(NoEnvedAccount));
-        let f = Facts { account: AccountFacts { kind: Mygov, identity: Some(CivilServant) }, ..f };
+        let f = Facts {
+            account: AccountFacts {
+                kind: Mygov,
+                identity: Some(CivilServant),
+            },
+            ..f
+        };
         assert_eq!(evaluate(&f, Teacher), no(PersonnelCategoryNot10));
     }
 

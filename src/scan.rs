@@ -31,20 +31,32 @@ pub struct ScanReport {
 pub async fn scan_once(store: &dyn Store, clock: &dyn Clock) -> Result<ScanReport, StoreError> {
     let started = Instant::now();
     let (from, to) = store.scan_window().await?;
-    let mut report = ScanReport { from_seq: from, to_seq: to, ..Default::default() };
+    let mut report = ScanReport {
+        from_seq: from,
+        to_seq: to,
+        ..Default::default()
+    };
     if to > from {
         let ids = store.changed_completions(from, to).await?;
         report.completions = ids.len();
         for chunk in ids.chunks(CHUNK) {
             let now = clock.now_ms();
-            report.rows_written += store.scan_chunk(chunk, now, &mut |rows| plan_rows(&rows, now)).await?;
+            report.rows_written += store
+                .scan_chunk(chunk, now, &mut |rows| plan_rows(&rows, now))
+                .await?;
         }
     }
     store.finish_scan(to, clock.now_ms()).await?;
     report.elapsed_ms = started.elapsed().as_millis();
     if report.completions > 0 {
-        info!(scan.from_seq = from, scan.to_seq = to, scan.completions = report.completions,
-              scan.rows_written = report.rows_written, scan.elapsed_ms = report.elapsed_ms as u64, "scan finished");
+        info!(
+            scan.from_seq = from,
+            scan.to_seq = to,
+            scan.completions = report.completions,
+            scan.rows_written = report.rows_written,
+            scan.elapsed_ms = report.elapsed_ms as u64,
+            "scan finished"
+        );
     }
     Ok(report)
 }
@@ -66,14 +78,21 @@ pub fn plan_rows(rows: &[ScanRow], now_ms: i64) -> Vec<DeliveryWrite> {
 
 /// What eligibility looks at, out of a scan row.
 pub fn facts(row: &ScanRow, registry: RegistryKind) -> Facts {
-    let account = |a: &crate::domain::Account| AccountFacts { kind: a.kind, identity: a.identity };
+    let account = |a: &crate::domain::Account| AccountFacts {
+        kind: a.kind,
+        identity: a.identity,
+    };
     Facts {
         status: row.completion.status,
         certified: row.course.certified(registry),
         account: account(&row.account),
         bound: row.bound.as_ref().map(account),
         personnel_category: row.person.personnel_category.clone(),
-        has_enved_account: row.person.enved_account.as_deref().is_some_and(|s| !s.trim().is_empty()),
+        has_enved_account: row
+            .person
+            .enved_account
+            .as_deref()
+            .is_some_and(|s| !s.trim().is_empty()),
         service_unit_valid: row.unit_known,
     }
 }
@@ -114,16 +133,22 @@ pub fn plan_pair(
     };
     match (existing, decision) {
         (Some(e), _) if e.state == State::Delivered => None,
-        (None, Decision::Ineligible(reason)) => {
-            Some(DeliveryWrite { reason: Some(reason.as_str().into()), ..base(State::Ineligible, 1) })
-        }
+        (None, Decision::Ineligible(reason)) => Some(DeliveryWrite {
+            reason: Some(reason.as_str().into()),
+            ..base(State::Ineligible, 1)
+        }),
         (Some(e), Decision::Ineligible(reason)) => {
             if e.state == State::Ineligible && e.reason.as_deref() == Some(reason.as_str()) {
                 return None;
             }
             Some(DeliveryWrite {
                 reason: Some(reason.as_str().into()),
-                idempotency_key: idempotency_key(&row.completion.completion_id, registry, e.revision).into(),
+                idempotency_key: idempotency_key(
+                    &row.completion.completion_id,
+                    registry,
+                    e.revision,
+                )
+                .into(),
                 ..base(State::Ineligible, e.revision)
             })
         }
@@ -136,7 +161,16 @@ pub fn plan_pair(
                 Some(e) if e.state == State::Ineligible => row.latest_change_ms.max(completed_ms),
                 Some(e) if e.payload.as_deref() == Some(payload.as_str()) => return None,
                 // Same eligibility, new content (a data fix): the clock keeps running.
-                Some(_) => return Some(refreshed(base(State::Pending, revision), existing, hours, key, payload, now_ms)),
+                Some(_) => {
+                    return Some(refreshed(
+                        base(State::Pending, revision),
+                        existing,
+                        hours,
+                        key,
+                        payload,
+                        now_ms,
+                    ));
+                }
             };
             Some(DeliveryWrite {
                 hours_tenths: Some(hours.tenths()),
@@ -163,12 +197,20 @@ fn refreshed(
 ) -> DeliveryWrite {
     let retrying = existing.is_some_and(|e| e.state == State::Retrying);
     DeliveryWrite {
-        state: if retrying { State::Retrying } else { State::Pending },
+        state: if retrying {
+            State::Retrying
+        } else {
+            State::Pending
+        },
         hours_tenths: Some(hours.tenths()),
         idempotency_key: Some(key),
         payload: Some(payload),
         eligible_since: existing.and_then(|e| e.eligible_since),
-        next_attempt_at: if retrying { existing.and_then(|e| e.next_attempt_at) } else { Some(now_ms) },
+        next_attempt_at: if retrying {
+            existing.and_then(|e| e.next_attempt_at)
+        } else {
+            Some(now_ms)
+        },
         reset_attempts: !retrying,
         ..w
     }

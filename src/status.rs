@@ -23,7 +23,10 @@ pub struct StatusLine {
     pub receipt_id: Option<String>,
 }
 
-pub async fn person_status(store: &dyn Store, id: &NationalId) -> Result<Vec<StatusLine>, StoreError> {
+pub async fn person_status(
+    store: &dyn Store,
+    id: &NationalId,
+) -> Result<Vec<StatusLine>, StoreError> {
     let records = store.person_records(id.expose()).await?;
     let mut lines = Vec::with_capacity(records.len());
     for r in records {
@@ -34,9 +37,15 @@ pub async fn person_status(store: &dyn Store, id: &NationalId) -> Result<Vec<Sta
                 registry: d.registry,
                 state: d.state.as_str().to_string(),
                 reason: d.reason.filter(|_| {
-                    matches!(d.state, crate::store::State::Ineligible | crate::store::State::Rejected)
+                    matches!(
+                        d.state,
+                        crate::store::State::Ineligible | crate::store::State::Rejected
+                    )
                 }),
-                hours: d.hours_tenths.and_then(Hours::from_tenths).map(|h| h.to_string()),
+                hours: d
+                    .hours_tenths
+                    .and_then(Hours::from_tenths)
+                    .map(|h| h.to_string()),
                 eligible_since: d.eligible_since.map(taipei_rfc3339),
                 receipt_id: d.receipt_id,
             }),

@@ -41,9 +41,21 @@ async fn bad_lines_are_reported_by_number_and_leave_the_database_as_it_was(backe
     let report = import(&store, &[env.write("bad.jsonl", &bad_file_lines())]).await;
     let lines: Vec<usize> = report.errors.iter().map(|e| e.line).collect();
     assert_eq!(lines, vec![2, 3, 4, 5, 6, 7]);
-    let reason = |n: usize| report.errors.iter().find(|e| e.line == n).unwrap().reason.clone();
+    let reason = |n: usize| {
+        report
+            .errors
+            .iter()
+            .find(|e| e.line == n)
+            .unwrap()
+            .reason
+            .clone()
+    };
     assert!(reason(2).contains("not valid JSON"), "{}", reason(2));
-    assert!(reason(3).contains("check digit") && !reason(3).contains("B100000019"), "{}", reason(3));
+    assert!(
+        reason(3).contains("check digit") && !reason(3).contains("B100000019"),
+        "{}",
+        reason(3)
+    );
     assert!(reason(4).contains("negative"), "{}", reason(4));
     assert!(reason(5).contains("no-such-account"), "{}", reason(5));
     assert!(reason(6).contains("unknown account kind"), "{}", reason(6));
@@ -53,13 +65,27 @@ async fn bad_lines_are_reported_by_number_and_leave_the_database_as_it_was(backe
     let after = counts(&env).await;
     assert_eq!(after.persons, before.persons + 1, "only the valid person");
     assert_eq!(after.courses, before.courses + 1, "only the valid course");
-    assert_eq!(after.completions, before.completions + 1, "the completion naming a course further down");
+    assert_eq!(
+        after.completions,
+        before.completions + 1,
+        "the completion naming a course further down"
+    );
     assert_eq!(after.accounts, before.accounts);
 
     // Person 1 keeps category 10: the bad update on line 7 was not applied.
-    hoursync::scan::scan_once(store.as_ref(), clock().as_ref()).await.unwrap();
-    let status = hoursync::status::person_status(store.as_ref(), &hoursync::domain::NationalId::parse(&id(1)).unwrap()).await.unwrap();
-    let teacher = status.iter().find(|l| l.completion_id == "c1" && l.registry.as_str() == "teacher").unwrap();
+    hoursync::scan::scan_once(store.as_ref(), clock().as_ref())
+        .await
+        .unwrap();
+    let status = hoursync::status::person_status(
+        store.as_ref(),
+        &hoursync::domain::NationalId::parse(&id(1)).unwrap(),
+    )
+    .await
+    .unwrap();
+    let teacher = status
+        .iter()
+        .find(|l| l.completion_id == "c1" && l.registry.as_str() == "teacher")
+        .unwrap();
     assert_eq!(teacher.state, "pending");
 }
 
@@ -68,16 +94,31 @@ async fn strict_mode_applies_nothing_of_a_file_with_a_bad_line(backend: Backend)
     let store = env.store().await;
     import(&store, &[env.write("fixture.jsonl", &fixture::lines())]).await;
     let before = counts(&env).await;
-    let opts = ImportOptions { strict: true, progress: false };
+    let opts = ImportOptions {
+        strict: true,
+        progress: false,
+    };
     let bad = env.write("bad.jsonl", &bad_file_lines());
-    let report = import_files(store.as_ref(), clock().as_ref(), &[bad], opts).await.unwrap();
+    let report = import_files(store.as_ref(), clock().as_ref(), &[bad], opts)
+        .await
+        .unwrap();
     assert_eq!(report.rejected, 6);
     assert_eq!(report.files_skipped.len(), 1);
     assert_eq!(counts(&env).await, before);
 
     // A clean file is applied whole under --strict.
-    let good = env.write("good.jsonl", &bad_file_lines().into_iter().enumerate().filter(|(i, _)| [0, 7, 8].contains(i)).map(|(_, l)| l).collect::<Vec<_>>());
-    let report = import_files(store.as_ref(), clock().as_ref(), &[good], opts).await.unwrap();
+    let good = env.write(
+        "good.jsonl",
+        &bad_file_lines()
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| [0, 7, 8].contains(i))
+            .map(|(_, l)| l)
+            .collect::<Vec<_>>(),
+    );
+    let report = import_files(store.as_ref(), clock().as_ref(), &[good], opts)
+        .await
+        .unwrap();
     assert_eq!((report.rejected, report.applied), (0, 3));
 }
 
@@ -90,8 +131,19 @@ async fn importing_the_same_file_twice_changes_nothing_and_a_real_change_is_seen
     let seq = counts(&env).await.change_seq;
     let second = import(&store, &[file]).await;
     assert_eq!(second.changed, 0);
-    assert_eq!(counts(&env).await.change_seq, seq, "an identical import advances no change sequence");
-    let change = import(&store, &[env.write("c.jsonl", &[fixture::account("a3", 3, "mygov", Some("civil_servant"))])]).await;
+    assert_eq!(
+        counts(&env).await.change_seq,
+        seq,
+        "an identical import advances no change sequence"
+    );
+    let change = import(
+        &store,
+        &[env.write(
+            "c.jsonl",
+            &[fixture::account("a3", 3, "mygov", Some("civil_servant"))],
+        )],
+    )
+    .await;
     assert_eq!(change.changed, 1);
 }
 
@@ -118,25 +170,53 @@ async fn the_import_command_names_each_bad_line_masks_ids_and_exits_non_zero(bac
     let env = TestEnv::new(backend).await;
     let sim = simulator(Default::default()).await;
     let fixture_file = env.write("fixture.jsonl", &fixture::lines());
-    let out = env.command(&sim, &["import", fixture_file.to_str().unwrap()]).output().await.unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = env
+        .command(&sim, &["import", fixture_file.to_str().unwrap()])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let bad = env.write("bad.jsonl", &bad_file_lines());
-    let out = env.command(&sim, &["import", bad.to_str().unwrap()]).output().await.unwrap();
-    assert_eq!(out.status.code(), Some(i32::from(hoursync::cli::EXIT_REJECTED)));
+    let out = env
+        .command(&sim, &["import", bad.to_str().unwrap()])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(i32::from(hoursync::cli::EXIT_REJECTED))
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     for n in [2, 3, 4, 5, 6, 7] {
-        assert!(stderr.contains(&format!("bad.jsonl:{n}: ")), "line {n} missing in: {stderr}");
+        assert!(
+            stderr.contains(&format!("bad.jsonl:{n}: ")),
+            "line {n} missing in: {stderr}"
+        );
     }
     assert!(stdout.contains("6 rejected"), "{stdout}");
     for whole in [id(1), id(9), "B100000019".to_string()] {
-        assert!(!stderr.contains(&whole) && !stdout.contains(&whole), "a whole ID was printed");
+        assert!(
+            !stderr.contains(&whole) && !stdout.contains(&whole),
+            "a whole ID was printed"
+        );
     }
 
     let before = counts(&env).await;
-    let out = env.command(&sim, &["import", "--strict", bad.to_str().unwrap()]).output().await.unwrap();
-    assert_eq!(out.status.code(), Some(i32::from(hoursync::cli::EXIT_REJECTED)));
+    let out = env
+        .command(&sim, &["import", "--strict", bad.to_str().unwrap()])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(i32::from(hoursync::cli::EXIT_REJECTED))
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("nothing applied"));
     assert_eq!(counts(&env).await, before);
 }

@@ -15,12 +15,22 @@ const LIMIT: Duration = Duration::from_secs(60);
 
 async fn a_batch_too_large_for_the_registry_is_split_and_everything_arrives(backend: Backend) {
     let env = TestEnv::new(backend).await;
-    let sim = simulator_with(SimConfig { token: TOKEN.into(), max_batch: 3, rate_per_second: 0, ..Default::default() }).await;
+    let sim = simulator_with(SimConfig {
+        token: TOKEN.into(),
+        max_batch: 3,
+        rate_per_second: 0,
+        ..Default::default()
+    })
+    .await;
     let store = env.store().await;
     let generated = env.path("g.jsonl");
     let spec = hoursync::dataset::DatasetSpec {
-        persons: 20, completions_per_person: 2, courses: 10, seed: 3,
-        profile: hoursync::dataset::Profile::AllEligible, offset: 0,
+        persons: 20,
+        completions_per_person: 2,
+        courses: 10,
+        seed: 3,
+        profile: hoursync::dataset::Profile::AllEligible,
+        offset: 0,
     };
     hoursync::dataset::write(spec, &generated).unwrap();
     import(&store, &[generated]).await;
@@ -42,14 +52,26 @@ async fn a_refused_token_stops_sending_until_the_token_file_is_replaced(backend:
     let daemon = InProcessDaemon::start(config);
 
     wait_for(LIMIT, "the registries to refuse the token", || async {
-        sim.stats().registries.values().filter(|s| s.requests > 0).count() == 3
+        sim.stats()
+            .registries
+            .values()
+            .filter(|s| s.requests > 0)
+            .count()
+            == 3
     })
     .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let refused_requests: u64 = sim.stats().registries.values().map(|s| s.requests).sum();
-    assert!(refused_requests <= 3 * 4, "a refused token must not be retried in a tight loop: {refused_requests}");
+    assert!(
+        refused_requests <= 3 * 4,
+        "a refused token must not be retried in a tight loop: {refused_requests}"
+    );
     assert_eq!(count_where(&store, |s| s == State::Delivered).await, 0);
-    assert_eq!(count_where(&store, |s| s == State::Failed).await, 0, "a token problem is not the records' fault");
+    assert_eq!(
+        count_where(&store, |s| s == State::Failed).await,
+        0,
+        "a token problem is not the records' fault"
+    );
 
     std::fs::write(&env.token_file, TOKEN).unwrap();
     wait_drained(&store, LIMIT).await;

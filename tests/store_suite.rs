@@ -15,10 +15,16 @@ use std::time::Duration;
 
 /// A store with the fixture imported and scanned at a fixed instant.
 async fn scanned_store(env: &TestEnv) -> (SharedStore, std::sync::Arc<ManualClock>) {
-    let clock = ManualClock::new(chrono::DateTime::parse_from_rfc3339("2026-11-25T09:00:00+08:00").unwrap().to_utc());
+    let clock = ManualClock::new(
+        chrono::DateTime::parse_from_rfc3339("2026-11-25T09:00:00+08:00")
+            .unwrap()
+            .to_utc(),
+    );
     let store = env.store().await;
     let file = env.write("fixture.jsonl", &fixture::lines());
-    hoursync::intake::import_files(store.as_ref(), clock.as_ref(), &[file], Default::default()).await.unwrap();
+    hoursync::intake::import_files(store.as_ref(), clock.as_ref(), &[file], Default::default())
+        .await
+        .unwrap();
     scan_once(store.as_ref(), clock.as_ref()).await.unwrap();
     (store, clock)
 }
@@ -31,10 +37,25 @@ async fn a_claimed_row_is_not_claimed_again_until_its_lease_expires(backend: Bac
     let now = clock.now_ms();
     let a = store.claim(L, "a", now, now + 1_000, 100).await.unwrap();
     assert_eq!(a.len(), 4, "c1, c2, c4, c10 are due for lifelong");
-    assert!(store.claim(L, "b", now + 500, now + 1_500, 100).await.unwrap().is_empty());
-    let b = store.claim(L, "b", now + 1_001, now + 2_000, 100).await.unwrap();
-    assert_eq!(b.iter().map(|c| c.id).collect::<Vec<_>>(), a.iter().map(|c| c.id).collect::<Vec<_>>());
-    assert_eq!(b[0].idempotency_key, a[0].idempotency_key, "a resend carries the same key");
+    assert!(
+        store
+            .claim(L, "b", now + 500, now + 1_500, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let b = store
+        .claim(L, "b", now + 1_001, now + 2_000, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        b.iter().map(|c| c.id).collect::<Vec<_>>(),
+        a.iter().map(|c| c.id).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        b[0].idempotency_key, a[0].idempotency_key,
+        "a resend carries the same key"
+    );
     assert_eq!(b[0].payload, a[0].payload, "and the same record");
 }
 
@@ -43,32 +64,97 @@ async fn only_the_holder_of_the_lease_finishes_a_row(backend: Backend) {
     let (store, clock) = scanned_store(&env).await;
     let now = clock.now_ms();
     let stale = store.claim(L, "old", now, now + 1_000, 1).await.unwrap();
-    let fresh = store.claim(L, "new", now + 2_000, now + 3_000, 1).await.unwrap();
+    let fresh = store
+        .claim(L, "new", now + 2_000, now + 3_000, 1)
+        .await
+        .unwrap();
     assert_eq!(stale[0].id, fresh[0].id);
     let id = fresh[0].id;
-    let late = Outcome::Failed { id, next_attempt_at: now + 9_000, error: "late answer".into(), give_up: false };
-    assert_eq!(store.record_outcomes("old", &[late], now + 2_100).await.unwrap(), 0, "the stale owner writes nothing");
-    let done = Outcome::Delivered { id, receipt_id: "L-1".into(), credited_tenths: 20 };
-    assert_eq!(store.record_outcomes("new", &[done], now + 2_200).await.unwrap(), 1);
-    assert_eq!(store.record_outcomes("new", &[Outcome::Released { id, next_attempt_at: now, error: None }], now + 2_300).await.unwrap(), 0,
-               "a finished row has no lease left to use");
+    let late = Outcome::Failed {
+        id,
+        next_attempt_at: now + 9_000,
+        error: "late answer".into(),
+        give_up: false,
+    };
+    assert_eq!(
+        store
+            .record_outcomes("old", &[late], now + 2_100)
+            .await
+            .unwrap(),
+        0,
+        "the stale owner writes nothing"
+    );
+    let done = Outcome::Delivered {
+        id,
+        receipt_id: "L-1".into(),
+        credited_tenths: 20,
+    };
+    assert_eq!(
+        store
+            .record_outcomes("new", &[done], now + 2_200)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .record_outcomes(
+                "new",
+                &[Outcome::Released {
+                    id,
+                    next_attempt_at: now,
+                    error: None
+                }],
+                now + 2_300
+            )
+            .await
+            .unwrap(),
+        0,
+        "a finished row has no lease left to use"
+    );
     assert_eq!(count_where(&store, |s| s == State::Delivered).await, 1);
 }
 
-async fn a_failed_attempt_waits_for_its_time_and_giving_up_leaves_it_for_a_person(backend: Backend) {
+async fn a_failed_attempt_waits_for_its_time_and_giving_up_leaves_it_for_a_person(
+    backend: Backend,
+) {
     let env = TestEnv::new(backend).await;
     let (store, clock) = scanned_store(&env).await;
     let now = clock.now_ms();
     let rows = store.claim(L, "a", now, now + 1_000, 2).await.unwrap();
     let outcomes = [
-        Outcome::Failed { id: rows[0].id, next_attempt_at: now + 60_000, error: "HTTP 503".into(), give_up: false },
-        Outcome::Failed { id: rows[1].id, next_attempt_at: now, error: "HTTP 503".into(), give_up: true },
+        Outcome::Failed {
+            id: rows[0].id,
+            next_attempt_at: now + 60_000,
+            error: "HTTP 503".into(),
+            give_up: false,
+        },
+        Outcome::Failed {
+            id: rows[1].id,
+            next_attempt_at: now,
+            error: "HTTP 503".into(),
+            give_up: true,
+        },
     ];
     store.record_outcomes("a", &outcomes, now).await.unwrap();
-    let again = store.claim(L, "a", now + 59_000, now + 70_000, 10).await.unwrap();
-    assert!(again.iter().all(|c| c.id != rows[0].id && c.id != rows[1].id), "not before its time, and never once failed");
-    let later = store.claim(L, "b", now + 60_000, now + 70_000, 10).await.unwrap();
-    let retried = later.iter().find(|c| c.id == rows[0].id).expect("due again at its time");
+    let again = store
+        .claim(L, "a", now + 59_000, now + 70_000, 10)
+        .await
+        .unwrap();
+    assert!(
+        again
+            .iter()
+            .all(|c| c.id != rows[0].id && c.id != rows[1].id),
+        "not before its time, and never once failed"
+    );
+    let later = store
+        .claim(L, "b", now + 60_000, now + 70_000, 10)
+        .await
+        .unwrap();
+    let retried = later
+        .iter()
+        .find(|c| c.id == rows[0].id)
+        .expect("due again at its time");
     assert_eq!(retried.attempts, 1);
     assert_eq!(count_where(&store, |s| s == State::Failed).await, 1);
 }
@@ -79,33 +165,86 @@ async fn a_scan_reads_only_what_changed_and_a_repeat_scan_writes_nothing(backend
     let again = scan_once(store.as_ref(), clock.as_ref()).await.unwrap();
     assert_eq!((again.completions, again.rows_written), (0, 0));
     clock.advance(Duration::from_secs(60));
-    let change = env.write("p.jsonl", &[fixture::account("a4", 4, "mygov", Some("civil_servant"))]);
-    hoursync::intake::import_files(store.as_ref(), clock.as_ref(), &[change], Default::default()).await.unwrap();
+    let change = env.write(
+        "p.jsonl",
+        &[fixture::account("a4", 4, "mygov", Some("civil_servant"))],
+    );
+    hoursync::intake::import_files(
+        store.as_ref(),
+        clock.as_ref(),
+        &[change],
+        Default::default(),
+    )
+    .await
+    .unwrap();
     let report = scan_once(store.as_ref(), clock.as_ref()).await.unwrap();
-    assert_eq!(report.completions, 1, "only c6, under the converted account");
-    assert_eq!(report.rows_written, 2, "lifelong and teacher become pending; enved was already");
+    assert_eq!(
+        report.completions, 1,
+        "only c6, under the converted account"
+    );
+    assert_eq!(
+        report.rows_written, 2,
+        "lifelong and teacher become pending; enved was already"
+    );
 }
 
-async fn a_changed_record_that_was_rejected_goes_back_to_pending_with_a_fresh_start(backend: Backend) {
+async fn a_changed_record_that_was_rejected_goes_back_to_pending_with_a_fresh_start(
+    backend: Backend,
+) {
     let env = TestEnv::new(backend).await;
     let (store, clock) = scanned_store(&env).await;
     let now = clock.now_ms();
-    let rows = store.claim(RegistryKind::Enved, "a", now, now + 1_000, 100).await.unwrap();
-    let outcomes: Vec<_> = rows.iter().map(|c| Outcome::Rejected { id: c.id, code: "unknown_unit".into(), message: "no such unit".into() }).collect();
+    let rows = store
+        .claim(RegistryKind::Enved, "a", now, now + 1_000, 100)
+        .await
+        .unwrap();
+    let outcomes: Vec<_> = rows
+        .iter()
+        .map(|c| Outcome::Rejected {
+            id: c.id,
+            code: "unknown_unit".into(),
+            message: "no such unit".into(),
+        })
+        .collect();
     store.record_outcomes("a", &outcomes, now).await.unwrap();
-    assert_eq!(count_where(&store, |s| s == State::Rejected).await, rows.len() as i64);
+    assert_eq!(
+        count_where(&store, |s| s == State::Rejected).await,
+        rows.len() as i64
+    );
     // Support fixes the unit name in the directory: no change to the records, nothing requeued.
     clock.advance(Duration::from_secs(60));
-    let same = env.write("u.jsonl", &[serde_json::json!({"type": "unit", "code": fixture::UNIT, "name": "新名稱"}).to_string()]);
-    hoursync::intake::import_files(store.as_ref(), clock.as_ref(), &[same], Default::default()).await.unwrap();
+    let same = env.write(
+        "u.jsonl",
+        &[
+            serde_json::json!({"type": "unit", "code": fixture::UNIT, "name": "新名稱"})
+                .to_string(),
+        ],
+    );
+    hoursync::intake::import_files(store.as_ref(), clock.as_ref(), &[same], Default::default())
+        .await
+        .unwrap();
     scan_once(store.as_ref(), clock.as_ref()).await.unwrap();
-    assert_eq!(count_where(&store, |s| s == State::Rejected).await, rows.len() as i64);
+    assert_eq!(
+        count_where(&store, |s| s == State::Rejected).await,
+        rows.len() as i64
+    );
     // The learner's env-ed account is corrected: that record is sent again.
     let fix = env.write("f.jsonl", &[serde_json::json!({"type": "person", "national_id": fixture::id(1), "personnel_category": "10",
         "enved_account": "EE-1-fixed", "service_unit_code": fixture::UNIT}).to_string()]);
-    hoursync::intake::import_files(store.as_ref(), clock.as_ref(), &[fix], Default::default()).await.unwrap();
+    hoursync::intake::import_files(store.as_ref(), clock.as_ref(), &[fix], Default::default())
+        .await
+        .unwrap();
     scan_once(store.as_ref(), clock.as_ref()).await.unwrap();
-    let again = store.claim(RegistryKind::Enved, "b", clock.now_ms(), clock.now_ms() + 1_000, 100).await.unwrap();
+    let again = store
+        .claim(
+            RegistryKind::Enved,
+            "b",
+            clock.now_ms(),
+            clock.now_ms() + 1_000,
+            100,
+        )
+        .await
+        .unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].attempts, 0);
     assert!(again[0].payload.contains("EE-1-fixed"));

@@ -36,7 +36,8 @@ impl Hours {
         if !digits_only(int) || frac.len() != 1 || !digits_only(frac) || int.len() > 4 {
             return Err(err());
         }
-        let tenths = int.parse::<u32>().map_err(|_| err())? * 10 + frac.parse::<u32>().map_err(|_| err())?;
+        let tenths =
+            int.parse::<u32>().map_err(|_| err())? * 10 + frac.parse::<u32>().map_err(|_| err())?;
         Self::from_tenths(tenths).ok_or_else(|| HoursError::TooLarge(raw.to_string()))
     }
 
@@ -99,7 +100,10 @@ mod tests {
             assert!(matches!(Hours::parse(s), Err(HoursError::Format(_))), "{s}");
         }
         assert!(matches!(Hours::parse("-1.0"), Err(HoursError::Negative(_))));
-        assert!(matches!(Hours::parse("1000.0"), Err(HoursError::TooLarge(_))));
+        assert!(matches!(
+            Hours::parse("1000.0"),
+            Err(HoursError::TooLarge(_))
+        ));
     }
 
     #[test]

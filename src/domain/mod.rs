@@ -16,7 +16,9 @@ use std::fmt;
 use std::str::FromStr;
 
 /// The three registries hoursync delivers to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum RegistryKind {
     /// Civil-service lifelong learning portal (終身學習入口網).
@@ -64,5 +66,7 @@ impl FromStr for RegistryKind {
 /// The calendar date of an instant in Asia/Taipei, `YYYY-MM-DD`: the date
 /// the registries want as `completed_on`.
 pub fn taipei_date<Tz: chrono::TimeZone>(at: &chrono::DateTime<Tz>) -> String {
-    at.with_timezone(&chrono_tz::Asia::Taipei).format("%Y-%m-%d").to_string()
+    at.with_timezone(&chrono_tz::Asia::Taipei)
+        .format("%Y-%m-%d")
+        .to_string()
 }

@@ -9,7 +9,9 @@ use std::fmt;
 /// input, because the input is personal data.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NationalIdError {
-    #[error("national ID has the wrong format (expected a letter and 9 digits, or 2 letters and 8 digits)")]
+    #[error(
+        "national ID has the wrong format (expected a letter and 9 digits, or 2 letters and 8 digits)"
+    )]
     Format,
     #[error("national ID {0} fails its check digit")]
     CheckDigit(String),
@@ -123,14 +125,24 @@ mod tests {
 
     #[test]
     fn malformed_ids_are_format_errors() {
-        for id in ["", "A12345678", "A1234567890", "1123456789", "A323456789", "a12345678x"] {
+        for id in [
+            "",
+            "A12345678",
+            "A1234567890",
+            "1123456789",
+            "A323456789",
+            "a12345678x",
+        ] {
             assert_eq!(NationalId::parse(id), Err(NationalIdError::Format), "{id}");
         }
     }
 
     #[test]
     fn lower_case_input_is_stored_upper_case() {
-        assert_eq!(NationalId::parse("a123456789").unwrap().expose(), "A123456789");
+        assert_eq!(
+            NationalId::parse("a123456789").unwrap().expose(),
+            "A123456789"
+        );
     }
 
     #[test]
@@ -139,7 +151,10 @@ mod tests {
         assert_eq!(id.to_string(), "A12*****89");
         assert!(!format!("{id:?}").contains("A123456789"));
         let err = NationalId::parse("A123456788").unwrap_err().to_string();
-        assert!(err.contains("A12*****88") && !err.contains("A123456788"), "{err}");
+        assert!(
+            err.contains("A12*****88") && !err.contains("A123456788"),
+            "{err}"
+        );
     }
 }
 
@@ -174,7 +189,10 @@ mod mask_tests {
 
     #[test]
     fn id_shaped_runs_inside_text_are_masked() {
-        assert_eq!(mask_ids_in("bad value \"a123456789\" here"), "bad value \"a12*****89\" here");
+        assert_eq!(
+            mask_ids_in("bad value \"a123456789\" here"),
+            "bad value \"a12*****89\" here"
+        );
         assert_eq!(mask_ids_in("AA00000009,x"), "AA0*****09,x");
         assert_eq!(mask_ids_in("order 12345678901"), "order 12345678901");
     }

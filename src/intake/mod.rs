@@ -61,7 +61,10 @@ pub struct ImportReport {
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     #[error("cannot read {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -100,12 +103,23 @@ async fn import_file(
     let name = path.display().to_string();
     let mut errors: Vec<LineError> = Vec::new();
     let mut defs = Definitions::default();
-    let lines = for_each_line(path, opts.progress, "checking", |no, line| match parse_line(line) {
-        Ok(obj) => defs.learn(&obj),
-        Err(reason) => errors.push(LineError { file: name.clone(), line: no, reason }),
-    })?;
+    let lines = for_each_line(
+        path,
+        opts.progress,
+        "checking",
+        |no, line| match parse_line(line) {
+            Ok(obj) => defs.learn(&obj),
+            Err(reason) => errors.push(LineError {
+                file: name.clone(),
+                line: no,
+                reason,
+            }),
+        },
+    )?;
     report.lines += lines;
-    let known = store.known_keys(&std::mem::take(&mut defs.wanted).dedup()).await?;
+    let known = store
+        .known_keys(&std::mem::take(&mut defs.wanted).dedup())
+        .await?;
     let refs = References::resolve(&defs, &known);
     let bad_lines: HashSet<usize> = errors.iter().map(|e| e.line).collect();
 
@@ -118,7 +132,11 @@ async fn import_file(
             if let Ok(obj) = parse_line(line)
                 && let Err(reason) = refs.check(&obj)
             {
-                ref_errors.push(LineError { file: name.clone(), line: no, reason });
+                ref_errors.push(LineError {
+                    file: name.clone(),
+                    line: no,
+                    reason,
+                });
             }
         })?;
         errors.extend(ref_errors);
@@ -136,13 +154,19 @@ async fn import_file(
         }
         let Ok(obj) = parse_line(line) else { continue };
         if let Err(reason) = refs.check(&obj) {
-            errors.push(LineError { file: name.clone(), line: no, reason });
+            errors.push(LineError {
+                file: name.clone(),
+                line: no,
+                reason,
+            });
             continue;
         }
         chunk.push(obj);
         report.applied += 1;
         if chunk.lines >= CHUNK_LINES {
-            report.changed += store.apply_intake(&std::mem::take(&mut chunk).build(), clock.now_ms()).await?;
+            report.changed += store
+                .apply_intake(&std::mem::take(&mut chunk).build(), clock.now_ms())
+                .await?;
         }
     }
     if chunk.lines > 0 {
@@ -160,7 +184,12 @@ fn finish(report: &mut ImportReport, mut errors: Vec<LineError>) -> Result<(), I
 }
 
 /// Calls `f` with each non-blank line and its 1-based number.
-fn for_each_line(path: &Path, progress: bool, what: &str, mut f: impl FnMut(usize, &str)) -> Result<usize, ImportError> {
+fn for_each_line(
+    path: &Path,
+    progress: bool,
+    what: &str,
+    mut f: impl FnMut(usize, &str),
+) -> Result<usize, ImportError> {
     let mut lines = LineReader::open(path, progress, what)?;
     while let Some((no, line)) = lines.next_line()? {
         f(no, line);
@@ -181,11 +210,20 @@ struct LineReader {
 
 impl LineReader {
     fn open(path: &Path, progress: bool, what: &str) -> Result<Self, ImportError> {
-        let io = |source| ImportError::Io { path: path.into(), source };
+        let io = |source| ImportError::Io {
+            path: path.into(),
+            source,
+        };
         let file = std::fs::File::open(path).map_err(io)?;
         let size = file.metadata().map_err(io)?.len();
         let bar = progress_bar(progress, size, what);
-        Ok(Self { path: path.into(), reader: BufReader::with_capacity(1 << 16, file), buf: Vec::new(), no: 0, bar })
+        Ok(Self {
+            path: path.into(),
+            reader: BufReader::with_capacity(1 << 16, file),
+            buf: Vec::new(),
+            no: 0,
+            bar,
+        })
     }
 
     fn next_line(&mut self) -> Result<Option<(usize, &str)>, ImportError> {
@@ -194,7 +232,10 @@ impl LineReader {
             let n = self
                 .reader
                 .read_until(b'\n', &mut self.buf)
-                .map_err(|source| ImportError::Io { path: self.path.clone(), source })?;
+                .map_err(|source| ImportError::Io {
+                    path: self.path.clone(),
+                    source,
+                })?;
             if n == 0 {
                 self.bar.finish_and_clear();
                 return Ok(None);
@@ -222,9 +263,11 @@ fn progress_bar(show: bool, len: u64, what: &str) -> indicatif::ProgressBar {
     }
     let bar = indicatif::ProgressBar::new(len);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{msg:>18} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})")
-            .expect("valid template")
-            .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template(
+            "{msg:>18} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
     );
     bar.set_message(what.to_string());
     bar
@@ -243,7 +286,11 @@ impl Definitions {
                 }
                 self.accounts.insert(
                     a.account_id.clone(),
-                    (a.kind, a.national_id.expose().to_string(), a.bound_to.clone()),
+                    (
+                        a.kind,
+                        a.national_id.expose().to_string(),
+                        a.bound_to.clone(),
+                    ),
                 );
             }
             Object::Course(c) => {
@@ -256,7 +303,9 @@ impl Definitions {
             Object::Unit(_) => {}
         }
         // Keep the wanted lists from growing with repeated keys.
-        if self.wanted.accounts.len() + self.wanted.courses.len() + self.wanted.persons.len() > 200_000 {
+        if self.wanted.accounts.len() + self.wanted.courses.len() + self.wanted.persons.len()
+            > 200_000
+        {
             self.wanted = std::mem::take(&mut self.wanted).dedup();
         }
     }
@@ -265,7 +314,11 @@ impl Definitions {
 impl KeyQuery {
     fn dedup(self) -> KeyQuery {
         let d = |v: Vec<String>| v.into_iter().collect::<HashSet<_>>().into_iter().collect();
-        KeyQuery { persons: d(self.persons), accounts: d(self.accounts), courses: d(self.courses) }
+        KeyQuery {
+            persons: d(self.persons),
+            accounts: d(self.accounts),
+            courses: d(self.courses),
+        }
     }
 }
 
@@ -280,7 +333,11 @@ struct References<'a> {
 
 impl<'a> References<'a> {
     fn resolve(defs: &'a Definitions, known: &'a KnownKeys) -> Self {
-        let mut r = References { defs, known, valid_accounts: HashMap::new() };
+        let mut r = References {
+            defs,
+            known,
+            valid_accounts: HashMap::new(),
+        };
         // Plain accounts first, then certificates, which bind to them.
         for pass_certificates in [false, true] {
             for (id, (kind, nid, bound)) in &defs.accounts {
@@ -311,15 +368,26 @@ impl<'a> References<'a> {
         Some((AccountKind::parse(&k.kind)?, k.national_id.as_str()))
     }
 
-    fn account_ok(&self, kind: AccountKind, nid: &str, bound_to: Option<&str>) -> Result<(), String> {
+    fn account_ok(
+        &self,
+        kind: AccountKind,
+        nid: &str,
+        bound_to: Option<&str>,
+    ) -> Result<(), String> {
         if !self.person_known(nid) {
-            return Err(format!("national_id {} refers to no person (import the person first, or in the same file)", mask(nid)));
+            return Err(format!(
+                "national_id {} refers to no person (import the person first, or in the same file)",
+                mask(nid)
+            ));
         }
         if let (AccountKind::Certificate, Some(b)) = (kind, bound_to) {
             match self.account(b) {
                 None => return Err(format!("bound_to {b:?} refers to no valid account")),
                 Some((bk, _)) if !matches!(bk, AccountKind::Ecpa | AccountKind::Mygov) => {
-                    return Err(format!("bound_to {b:?} is a {} account; a certificate binds to an ecpa or mygov account", bk.as_str()));
+                    return Err(format!(
+                        "bound_to {b:?} is a {} account; a certificate binds to an ecpa or mygov account",
+                        bk.as_str()
+                    ));
                 }
                 Some((_, bnid)) if bnid != nid => {
                     return Err(format!("bound_to {b:?} belongs to another person"));
@@ -332,13 +400,23 @@ impl<'a> References<'a> {
 
     fn check(&self, obj: &Object) -> Result<(), String> {
         match obj {
-            Object::Account(a) => self.account_ok(a.kind, a.national_id.expose(), a.bound_to.as_deref()),
+            Object::Account(a) => {
+                self.account_ok(a.kind, a.national_id.expose(), a.bound_to.as_deref())
+            }
             Object::Completion(c) => {
                 if self.account(&c.account_id).is_none() {
-                    return Err(format!("account_id {:?} refers to no valid account", c.account_id));
+                    return Err(format!(
+                        "account_id {:?} refers to no valid account",
+                        c.account_id
+                    ));
                 }
-                if !(self.defs.courses.contains(&c.course_code) || self.known.courses.contains(&c.course_code)) {
-                    return Err(format!("course_code {:?} refers to no course", c.course_code));
+                if !(self.defs.courses.contains(&c.course_code)
+                    || self.known.courses.contains(&c.course_code))
+                {
+                    return Err(format!(
+                        "course_code {:?} refers to no course",
+                        c.course_code
+                    ));
                 }
                 Ok(())
             }

@@ -3,8 +3,8 @@
 //! between objects are checked by the importer.
 
 use crate::domain::{
-    Account, AccountKind, Completion, CompletionStatus, Course, Hours, Identity, LearningMode, NationalId, Person, Unit,
-    mask_ids_in,
+    Account, AccountKind, Completion, CompletionStatus, Course, Hours, Identity, LearningMode,
+    NationalId, Person, Unit, mask_ids_in,
 };
 use serde::Deserialize;
 
@@ -21,7 +21,10 @@ pub enum Object {
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 enum Raw {
-    Unit { code: String, name: String },
+    Unit {
+        code: String,
+        name: String,
+    },
     Person {
         national_id: String,
         #[serde(default)]
@@ -49,7 +52,13 @@ enum Raw {
         classroom_hours: String,
         certified: RawCertified,
     },
-    Completion { completion_id: String, account_id: String, course_code: String, completed_at: String, status: String },
+    Completion {
+        completion_id: String,
+        account_id: String,
+        course_code: String,
+        completed_at: String,
+        status: String,
+    },
 }
 
 #[derive(Deserialize)]
@@ -70,12 +79,22 @@ pub fn parse_line(line: &str) -> Result<Object, String> {
     }
     let raw: Raw = serde_json::from_str(line).map_err(|e| mask_ids_in(&describe_json_error(&e)))?;
     match raw {
-        Raw::Unit { code, name } => Ok(Object::Unit(Unit { code: key("code", code)?, name })),
-        Raw::Person { national_id, personnel_category, enved_account, service_unit_code } => {
+        Raw::Unit { code, name } => Ok(Object::Unit(Unit {
+            code: key("code", code)?,
+            name,
+        })),
+        Raw::Person {
+            national_id,
+            personnel_category,
+            enved_account,
+            service_unit_code,
+        } => {
             if let Some(c) = &personnel_category
                 && !(c.len() == 2 && c.bytes().all(|b| b.is_ascii_digit()))
             {
-                return Err(format!("personnel_category {c:?} must be two digits or null"));
+                return Err(format!(
+                    "personnel_category {c:?} must be two digits or null"
+                ));
             }
             Ok(Object::Person(Person {
                 national_id: national_id_field(&national_id)?,
@@ -84,7 +103,13 @@ pub fn parse_line(line: &str) -> Result<Object, String> {
                 service_unit_code: non_blank(service_unit_code),
             }))
         }
-        Raw::Account { account_id, national_id, kind, identity, bound_to } => {
+        Raw::Account {
+            account_id,
+            national_id,
+            kind,
+            identity,
+            bound_to,
+        } => {
             let kind = AccountKind::parse(&kind).ok_or_else(|| {
                 format!("unknown account kind {kind:?} (expected ecpa, mygov, member, facebook, google or certificate)")
             })?;
@@ -110,12 +135,21 @@ pub fn parse_line(line: &str) -> Result<Object, String> {
                 bound_to: non_blank(bound_to),
             }))
         }
-        Raw::Course { course_code, name, learning_mode, category_code, digital_hours, classroom_hours, certified } => {
+        Raw::Course {
+            course_code,
+            name,
+            learning_mode,
+            category_code,
+            digital_hours,
+            classroom_hours,
+            certified,
+        } => {
             let learning_mode = LearningMode::from_code(learning_mode)
                 .ok_or_else(|| format!("learning_mode {learning_mode} must be 1 (digital), 2 (classroom) or 3 (blended)"))?;
             let digital_hours = hours_field("digital_hours", &digital_hours)?;
             let classroom_hours = hours_field("classroom_hours", &classroom_hours)?;
-            let certified_field = |name: &str, v: Option<String>| v.map(|s| hours_field(name, &s)).transpose();
+            let certified_field =
+                |name: &str, v: Option<String>| v.map(|s| hours_field(name, &s)).transpose();
             let course = Course {
                 course_code: key("course_code", course_code)?,
                 name,
@@ -137,13 +171,25 @@ pub fn parse_line(line: &str) -> Result<Object, String> {
             }
             Ok(Object::Course(course))
         }
-        Raw::Completion { completion_id, account_id, course_code, completed_at, status } => {
-            let completed_at = chrono::DateTime::parse_from_rfc3339(&completed_at)
-                .map_err(|_| format!("completed_at {completed_at:?} is not an RFC 3339 time with an offset"))?;
+        Raw::Completion {
+            completion_id,
+            account_id,
+            course_code,
+            completed_at,
+            status,
+        } => {
+            let completed_at =
+                chrono::DateTime::parse_from_rfc3339(&completed_at).map_err(|_| {
+                    format!("completed_at {completed_at:?} is not an RFC 3339 time with an offset")
+                })?;
             let status = match status.as_str() {
                 "completed" => CompletionStatus::Completed,
                 "revoked" => CompletionStatus::Revoked,
-                other => return Err(format!("unknown completion status {other:?} (expected completed or revoked)")),
+                other => {
+                    return Err(format!(
+                        "unknown completion status {other:?} (expected completed or revoked)"
+                    ));
+                }
             };
             Ok(Object::Completion(Completion {
                 completion_id: key("completion_id", completion_id)?,
@@ -158,12 +204,16 @@ pub fn parse_line(line: &str) -> Result<Object, String> {
 
 fn describe_json_error(e: &serde_json::Error) -> String {
     match e.classify() {
-        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => format!("not valid JSON: {e}"),
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+            format!("not valid JSON: {e}")
+        }
         _ => {
             // serde names the variant "unknown variant `x`" for an unknown `type`.
             let msg = e.to_string();
             if msg.starts_with("unknown variant") {
-                format!("unknown object type: {msg} (expected unit, person, account, course or completion)")
+                format!(
+                    "unknown object type: {msg} (expected unit, person, account, course or completion)"
+                )
             } else {
                 msg
             }
@@ -222,10 +272,19 @@ mod tests {
         assert!(err("{not json").starts_with("not valid JSON"));
         assert!(err(r#"{"type":"teacher","x":1}"#).contains("unknown object type"));
         let e = err(r#"{"type":"person","national_id":"A123456788"}"#);
-        assert!(e.contains("check digit") && !e.contains("A123456788"), "{e}");
-        assert!(err(r#"{"type":"account","account_id":"a","national_id":"A123456789","kind":"line"}"#).contains("unknown account kind"));
+        assert!(
+            e.contains("check digit") && !e.contains("A123456788"),
+            "{e}"
+        );
+        assert!(
+            err(r#"{"type":"account","account_id":"a","national_id":"A123456789","kind":"line"}"#)
+                .contains("unknown account kind")
+        );
         assert!(err(r#"{"type":"account","account_id":"a","national_id":"A123456789","kind":"mygov","identity":"alien"}"#).contains("unknown identity"));
-        assert!(err(r#"{"type":"account","account_id":"a","national_id":"A123456789","kind":"mygov"}"#).contains("needs an identity"));
+        assert!(
+            err(r#"{"type":"account","account_id":"a","national_id":"A123456789","kind":"mygov"}"#)
+                .contains("needs an identity")
+        );
         let neg = r#"{"type":"course","course_code":"C","name":"n","learning_mode":1,"category_code":"A","digital_hours":"-1.0","classroom_hours":"0.0","certified":{}}"#;
         assert!(err(neg).contains("negative"), "{}", err(neg));
         let split = r#"{"type":"course","course_code":"C","name":"n","learning_mode":1,"category_code":"A","digital_hours":"1.0","classroom_hours":"0.0","certified":{"lifelong":"2.0"}}"#;
@@ -234,7 +293,10 @@ mod tests {
         assert!(err(when).contains("RFC 3339"));
         let status = r#"{"type":"completion","completion_id":"c","account_id":"a","course_code":"C","completed_at":"2026-11-20T10:15:00+08:00","status":"done"}"#;
         assert!(err(status).contains("unknown completion status"));
-        assert!(err(r#"{"type":"unit","code":"U","name":"n","colour":"red"}"#).contains("unknown field"));
+        assert!(
+            err(r#"{"type":"unit","code":"U","name":"n","colour":"red"}"#)
+                .contains("unknown field")
+        );
     }
 
     #[test]

@@ -33,9 +33,18 @@ pub fn build_record(registry: RegistryKind, row: &ScanRow, hours: Hours, key: &s
     record.insert("hours".into(), json!(hours.to_string()));
     match registry {
         RegistryKind::Lifelong => {
-            record.insert("learning_mode".into(), json!(row.course.learning_mode.code()));
-            record.insert("digital_hours".into(), json!(row.course.digital_hours.to_string()));
-            record.insert("classroom_hours".into(), json!(row.course.classroom_hours.to_string()));
+            record.insert(
+                "learning_mode".into(),
+                json!(row.course.learning_mode.code()),
+            );
+            record.insert(
+                "digital_hours".into(),
+                json!(row.course.digital_hours.to_string()),
+            );
+            record.insert(
+                "classroom_hours".into(),
+                json!(row.course.classroom_hours.to_string()),
+            );
             record.insert("category_code".into(), json!(row.course.category_code));
         }
         RegistryKind::Teacher => {
@@ -43,7 +52,10 @@ pub fn build_record(registry: RegistryKind, row: &ScanRow, hours: Hours, key: &s
         }
         RegistryKind::Enved => {
             record.insert("enved_account".into(), json!(row.person.enved_account));
-            record.insert("service_unit_code".into(), json!(row.person.service_unit_code));
+            record.insert(
+                "service_unit_code".into(),
+                json!(row.person.service_unit_code),
+            );
         }
     }
     Value::Object(record).to_string()

@@ -14,7 +14,10 @@ pub enum SendError {
     /// 5xx, timeout, reset: the registry may or may not have credited the
     /// records; resending with the same keys is safe.
     #[error("transient failure, outcome unknown: {message}")]
-    Transient { message: String, retry_after: Option<Duration> },
+    Transient {
+        message: String,
+        retry_after: Option<Duration>,
+    },
     /// 429: wait at least `retry_after` before the next request.
     #[error("rate limited by the registry for {retry_after:?}")]
     RateLimited { retry_after: Duration },
@@ -70,14 +73,24 @@ pub struct RegistryClient {
 }
 
 impl RegistryClient {
-    pub fn new(kind: RegistryKind, base_url: &str, token: String, timeout: Duration) -> reqwest::Result<Self> {
+    pub fn new(
+        kind: RegistryKind,
+        base_url: &str,
+        token: String,
+        timeout: Duration,
+    ) -> reqwest::Result<Self> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .pool_idle_timeout(Duration::from_secs(30))
             .user_agent(concat!("hoursync/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { kind, base_url: base_url.trim_end_matches('/').to_string(), token: RwLock::new(token), http })
+        Ok(Self {
+            kind,
+            base_url: base_url.trim_end_matches('/').to_string(),
+            token: RwLock::new(token),
+            http,
+        })
     }
 
     pub fn kind(&self) -> RegistryKind {
@@ -96,7 +109,11 @@ impl RegistryClient {
     /// `POST {base}/v1/records:batch` with a body built by
     /// [`batch_body`](super::adapter::batch_body). On success, one result per
     /// record, in order.
-    pub async fn post_batch(&self, body: String, request_id: &str) -> Result<Vec<RecordResult>, SendError> {
+    pub async fn post_batch(
+        &self,
+        body: String,
+        request_id: &str,
+    ) -> Result<Vec<RecordResult>, SendError> {
         let token = self.token.read().expect("token lock").clone();
         let response = self
             .http
@@ -113,18 +130,28 @@ impl RegistryClient {
         match status {
             200 => {
                 let text = response.text().await.map_err(transport_error)?;
-                serde_json::from_str::<BatchAnswer>(&text).map(|a| a.results).map_err(|e| SendError::BadRequest {
-                    status,
-                    message: format!("unreadable answer: {e}"),
-                })
+                serde_json::from_str::<BatchAnswer>(&text)
+                    .map(|a| a.results)
+                    .map_err(|e| SendError::BadRequest {
+                        status,
+                        message: format!("unreadable answer: {e}"),
+                    })
             }
             401 | 403 => Err(SendError::Unauthorized { status }),
             413 => Err(SendError::TooLarge),
-            429 => Err(SendError::RateLimited { retry_after: retry_after.unwrap_or(Duration::from_secs(1)) }),
-            500..=599 => Err(SendError::Transient { message: format!("HTTP {status}"), retry_after }),
+            429 => Err(SendError::RateLimited {
+                retry_after: retry_after.unwrap_or(Duration::from_secs(1)),
+            }),
+            500..=599 => Err(SendError::Transient {
+                message: format!("HTTP {status}"),
+                retry_after,
+            }),
             _ => {
                 let text = response.text().await.unwrap_or_default();
-                Err(SendError::BadRequest { status, message: text.chars().take(300).collect() })
+                Err(SendError::BadRequest {
+                    status,
+                    message: text.chars().take(300).collect(),
+                })
             }
         }
     }
@@ -138,7 +165,10 @@ fn transport_error(e: reqwest::Error) -> SendError {
     } else {
         "connection failed"
     };
-    SendError::Transient { message: format!("{kind}: {}", error_chain(&e)), retry_after: None }
+    SendError::Transient {
+        message: format!("{kind}: {}", error_chain(&e)),
+        retry_after: None,
+    }
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -154,7 +184,11 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 /// `Retry-After` as seconds or an HTTP date.
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    let value = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
@@ -173,7 +207,10 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
         assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
-        h.insert(RETRY_AFTER, HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
+        h.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
         assert_eq!(retry_after(&h), Some(Duration::ZERO));
         h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&h), None);

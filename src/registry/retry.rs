@@ -9,7 +9,12 @@ use std::time::Duration;
 /// exponential from `base_ms`, capped at `max_ms`, with jitter spreading it
 /// over the upper half so that records failed together do not return
 /// together; never shorter than the registry's `Retry-After`.
-pub fn next_delay(cfg: &RetryConfig, attempts: u32, retry_after: Option<Duration>, jitter: f64) -> Duration {
+pub fn next_delay(
+    cfg: &RetryConfig,
+    attempts: u32,
+    retry_after: Option<Duration>,
+    jitter: f64,
+) -> Duration {
     let exp = attempts.saturating_sub(1).min(40);
     let ceiling = cfg.base_ms.saturating_mul(1u64 << exp).min(cfg.max_ms);
     let jitter = jitter.clamp(0.0, 1.0);
@@ -27,12 +32,22 @@ mod tests {
     use super::*;
 
     fn cfg() -> RetryConfig {
-        RetryConfig { base_ms: 1_000, max_ms: 60_000, max_attempts: 5 }
+        RetryConfig {
+            base_ms: 1_000,
+            max_ms: 60_000,
+            max_attempts: 5,
+        }
     }
 
     #[test]
     fn delays_grow_exponentially_within_their_jitter_band_and_stop_at_the_cap() {
-        for (attempt, ceiling) in [(1, 1_000), (2, 2_000), (3, 4_000), (7, 60_000), (30, 60_000)] {
+        for (attempt, ceiling) in [
+            (1, 1_000),
+            (2, 2_000),
+            (3, 4_000),
+            (7, 60_000),
+            (30, 60_000),
+        ] {
             let lo = next_delay(&cfg(), attempt, None, 0.0).as_millis() as u64;
             let hi = next_delay(&cfg(), attempt, None, 1.0).as_millis() as u64;
             assert_eq!((lo, hi), (ceiling / 2, ceiling), "attempt {attempt}");

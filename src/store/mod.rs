@@ -51,7 +51,12 @@ impl From<sqlx::Error> for StoreError {
                 Self::Busy(e.to_string())
             }
             // PostgreSQL going away: admin shutdown, crash, cannot connect now.
-            sqlx::Error::Database(db) if db.code().as_deref().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")) => {
+            sqlx::Error::Database(db)
+                if db
+                    .code()
+                    .as_deref()
+                    .is_some_and(|c| c.starts_with("57P") || c.starts_with("08")) =>
+            {
                 Self::Unavailable(e.to_string())
             }
             _ => Self::Fatal(e.to_string()),
@@ -88,7 +93,12 @@ pub trait Store: Send + Sync + 'static {
     /// Loads the facts of `ids` and their deliveries, lets `plan` decide the
     /// writes, and writes them, all in one write transaction so that
     /// dispatch can not change a row between the read and the write.
-    async fn scan_chunk(&self, ids: &[i64], now_ms: i64, plan: &mut (dyn FnMut(Vec<ScanRow>) -> Vec<DeliveryWrite> + Send)) -> Result<usize>;
+    async fn scan_chunk(
+        &self,
+        ids: &[i64],
+        now_ms: i64,
+        plan: &mut (dyn FnMut(Vec<ScanRow>) -> Vec<DeliveryWrite> + Send),
+    ) -> Result<usize>;
 
     /// Moves the scan cursor after a complete pass.
     async fn finish_scan(&self, to: i64, now_ms: i64) -> Result<()>;
@@ -96,7 +106,14 @@ pub trait Store: Send + Sync + 'static {
     // ---- dispatch ----
 
     /// Leases up to `limit` due deliveries of `registry` to `owner`.
-    async fn claim(&self, registry: RegistryKind, owner: &str, now_ms: i64, lease_until_ms: i64, limit: usize) -> Result<Vec<Claimed>>;
+    async fn claim(
+        &self,
+        registry: RegistryKind,
+        owner: &str,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Claimed>>;
 
     /// Records the outcome of sent records; a row is written only while
     /// `owner` still holds its lease. Returns how many rows were written.
@@ -121,9 +138,13 @@ pub trait Store: Send + Sync + 'static {
 /// Opens the store a URL names: `sqlite://…` or `postgres://…`.
 pub async fn open(url: &str, max_connections: u32, busy_timeout_ms: u64) -> Result<SharedStore> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::open(url, max_connections, busy_timeout_ms).await?))
+        Ok(Arc::new(
+            SqliteStore::open(url, max_connections, busy_timeout_ms).await?,
+        ))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PostgresStore::open(url, max_connections, busy_timeout_ms).await?))
+        Ok(Arc::new(
+            PostgresStore::open(url, max_connections, busy_timeout_ms).await?,
+        ))
     } else {
         Err(StoreError::Fatal(format!(
             "unsupported database URL scheme {:?}: expected sqlite:// or postgres://",

@@ -3,9 +3,11 @@
 //! with `FOR UPDATE SKIP LOCKED`, bulk statements over `jsonb`, row locks on
 //! the deliveries a scan chunk rewrites.
 
-use super::rowmap::{parse_registry, parse_state};
+use super::rowmap::{
+    claimed, existing_delivery, person_record, scan_row, state_count, table_counts,
+};
 use super::*;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Row};
 use std::str::FromStr;
 use std::time::Duration;
@@ -39,26 +41,36 @@ impl Store for PostgresStore {
     async fn known_keys(&self, wanted: &KeyQuery) -> Result<KnownKeys> {
         let mut known = KnownKeys::default();
         for chunk in wanted.persons.chunks(10_000) {
-            let rows: Vec<String> = sqlx::query_scalar("SELECT national_id FROM persons WHERE national_id = ANY($1)")
-                .bind(chunk)
-                .fetch_all(&self.pool)
-                .await?;
+            let rows: Vec<String> =
+                sqlx::query_scalar("SELECT national_id FROM persons WHERE national_id = ANY($1)")
+                    .bind(chunk)
+                    .fetch_all(&self.pool)
+                    .await?;
             known.persons.extend(rows);
         }
         for chunk in wanted.accounts.chunks(10_000) {
-            let rows = sqlx::query("SELECT account_id, kind, national_id FROM accounts WHERE account_id = ANY($1)")
-                .bind(chunk)
-                .fetch_all(&self.pool)
-                .await?;
+            let rows = sqlx::query(
+                "SELECT account_id, kind, national_id FROM accounts WHERE account_id = ANY($1)",
+            )
+            .bind(chunk)
+            .fetch_all(&self.pool)
+            .await?;
             for r in rows {
-                known.accounts.insert(r.get(0), KnownAccount { kind: r.get(1), national_id: r.get(2) });
+                known.accounts.insert(
+                    r.get(0),
+                    KnownAccount {
+                        kind: r.get(1),
+                        national_id: r.get(2),
+                    },
+                );
             }
         }
         for chunk in wanted.courses.chunks(10_000) {
-            let rows: Vec<String> = sqlx::query_scalar("SELECT course_code FROM courses WHERE course_code = ANY($1)")
-                .bind(chunk)
-                .fetch_all(&self.pool)
-                .await?;
+            let rows: Vec<String> =
+                sqlx::query_scalar("SELECT course_code FROM courses WHERE course_code = ANY($1)")
+                    .bind(chunk)
+                    .fetch_all(&self.pool)
+                    .await?;
             known.courses.extend(rows);
         }
         Ok(known)
@@ -70,16 +82,33 @@ impl Store for PostgresStore {
         }
         let mut tx = self.pool.begin().await?;
         // Locks the sequence row until commit (see the migration).
-        let seq: i64 = sqlx::query_scalar("UPDATE change_seq SET value = value + 1 WHERE id = 1 RETURNING value")
-            .fetch_one(&mut *tx)
-            .await?;
+        let seq: i64 = sqlx::query_scalar(
+            "UPDATE change_seq SET value = value + 1 WHERE id = 1 RETURNING value",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
         let mut changed = 0;
-        let statements = [UPSERT_UNITS, UPSERT_PERSONS, UPSERT_ACCOUNTS, UPSERT_COURSES, UPSERT_COMPLETIONS];
-        for (sql, json) in statements.into_iter().zip(super::rowmap::intake_rows(chunk)) {
+        let statements = [
+            UPSERT_UNITS,
+            UPSERT_PERSONS,
+            UPSERT_ACCOUNTS,
+            UPSERT_COURSES,
+            UPSERT_COMPLETIONS,
+        ];
+        for (sql, json) in statements
+            .into_iter()
+            .zip(super::rowmap::intake_rows(chunk))
+        {
             if json == "[]" {
                 continue;
             }
-            changed += sqlx::query(sql).bind(json).bind(seq).bind(now_ms).execute(&mut *tx).await?.rows_affected();
+            changed += sqlx::query(sql)
+                .bind(json)
+                .bind(seq)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         }
         if changed == 0 {
             tx.rollback().await?;
@@ -99,7 +128,11 @@ impl Store for PostgresStore {
     }
 
     async fn changed_completions(&self, from: i64, to: i64) -> Result<Vec<i64>> {
-        Ok(sqlx::query_scalar(CHANGED_COMPLETIONS).bind(from).bind(to).fetch_all(&self.pool).await?)
+        Ok(sqlx::query_scalar(CHANGED_COMPLETIONS)
+            .bind(from)
+            .bind(to)
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     async fn scan_chunk(
@@ -111,32 +144,36 @@ impl Store for PostgresStore {
         let mut tx = self.pool.begin().await?;
         let mut rows = Vec::new();
         let mut index = std::collections::HashMap::new();
-        for r in sqlx::query(SCAN_FACTS).bind(ids).fetch_all(&mut *tx).await? {
+        for r in sqlx::query(SCAN_FACTS)
+            .bind(ids)
+            .fetch_all(&mut *tx)
+            .await?
+        {
             let row = scan_row(&r)?;
             index.insert(row.completion.completion_id.clone(), rows.len());
             rows.push(row);
         }
         // Row locks: dispatch can not finish one of these rows between our
         // read and our write.
-        for r in sqlx::query(SCAN_DELIVERIES).bind(ids).fetch_all(&mut *tx).await? {
-            let completion_id: String = r.get(0);
+        for r in sqlx::query(SCAN_DELIVERIES)
+            .bind(ids)
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            let (completion_id, delivery) = existing_delivery(&r)?;
             if let Some(&i) = index.get(&completion_id) {
-                rows[i].deliveries.push(ExistingDelivery {
-                    registry: parse_registry(&r.get::<String, _>(1))?,
-                    state: parse_state(&r.get::<String, _>(2))?,
-                    reason: r.get(3),
-                    payload: r.get(4),
-                    revision: r.get(5),
-                    eligible_since: r.get(6),
-                    next_attempt_at: r.get(7),
-                });
+                rows[i].deliveries.push(delivery);
             }
         }
         let writes = plan(rows);
         let n = writes.len();
         if n > 0 {
             let json = serde_json::to_string(&writes).expect("writes serialize");
-            sqlx::query(UPSERT_DELIVERIES).bind(json).bind(now_ms).execute(&mut *tx).await?;
+            sqlx::query(UPSERT_DELIVERIES)
+                .bind(json)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(n)
@@ -179,16 +216,7 @@ impl Store for PostgresStore {
         .bind(limit as i64)
         .fetch_all(&self.pool)
         .await?;
-        let mut claimed: Vec<Claimed> = rows
-            .iter()
-            .map(|r| Claimed {
-                id: r.get(0),
-                idempotency_key: r.get(1),
-                payload: r.get(2),
-                attempts: r.get(3),
-                hours_tenths: r.get::<i64, _>(4) as u32,
-            })
-            .collect();
+        let mut claimed = rows.iter().map(claimed).collect::<Result<Vec<Claimed>>>()?;
         claimed.sort_by_key(|c| c.id);
         Ok(claimed)
     }
@@ -197,11 +225,25 @@ impl Store for PostgresStore {
         let rows = super::rowmap::outcome_rows(outcomes);
         let mut tx = self.pool.begin().await?;
         let mut written = 0;
-        for (sql, json) in [RECORD_DELIVERED, RECORD_REJECTED, RECORD_FAILED, RECORD_RELEASED].into_iter().zip(rows) {
+        for (sql, json) in [
+            RECORD_DELIVERED,
+            RECORD_REJECTED,
+            RECORD_FAILED,
+            RECORD_RELEASED,
+        ]
+        .into_iter()
+        .zip(rows)
+        {
             if json == "[]" {
                 continue;
             }
-            written += sqlx::query(sql).bind(json).bind(now_ms).bind(owner).execute(&mut *tx).await?.rows_affected();
+            written += sqlx::query(sql)
+                .bind(json)
+                .bind(now_ms)
+                .bind(owner)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         }
         tx.commit().await?;
         Ok(written)
@@ -220,25 +262,7 @@ impl Store for PostgresStore {
         .bind(national_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                let delivery = match r.get::<Option<i64>, _>(2) {
-                    None => None,
-                    Some(id) => Some(DeliveryView {
-                        id,
-                        registry: parse_registry(&r.get::<String, _>(3))?,
-                        state: parse_state(&r.get::<String, _>(4))?,
-                        reason: r.get(5),
-                        hours_tenths: r.get::<Option<i64>, _>(6).map(|h| h as u32),
-                        eligible_since: r.get(7),
-                        receipt_id: r.get(8),
-                        attempts: r.get(9),
-                        last_error: r.get(10),
-                    }),
-                };
-                Ok(PersonRecord { completion_id: r.get(0), course_code: r.get(1), delivery })
-            })
-            .collect()
+        rows.iter().map(person_record).collect()
     }
 
     async fn delivery_counts(&self) -> Result<Vec<StateCount>> {
@@ -247,16 +271,7 @@ impl Store for PostgresStore {
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(StateCount {
-                    registry: parse_registry(&r.get::<String, _>(0))?,
-                    state: parse_state(&r.get::<String, _>(1))?,
-                    reason: r.get(2),
-                    count: r.get(3),
-                })
-            })
-            .collect()
+        rows.iter().map(state_count).collect()
     }
 
     async fn table_counts(&self) -> Result<TableCounts> {
@@ -267,51 +282,13 @@ impl Store for PostgresStore {
         )
         .fetch_one(&self.pool)
         .await?;
-        Ok(TableCounts {
-            units: r.get(0),
-            persons: r.get(1),
-            accounts: r.get(2),
-            courses: r.get(3),
-            completions: r.get(4),
-            deliveries: r.get(5),
-            change_seq: r.get(6),
-        })
+        table_counts(&r)
     }
 
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
-}
-
-fn scan_row(r: &PgRow) -> Result<ScanRow> {
-    use super::rowmap::*;
-    let completion = completion_from(r.get(0), r.get(1), r.get(2), r.get(3), &r.get::<String, _>(5))?;
-    let account = account_from(r.get(6), &r.get::<String, _>(7), &r.get::<String, _>(8), r.get(9), r.get(10))?;
-    let bound = match r.get::<Option<String>, _>(11) {
-        Some(id) => Some(account_from(id, &r.get::<String, _>(12), &r.get::<String, _>(13), r.get(14), None)?),
-        None => None,
-    };
-    let person = person_from(&r.get::<String, _>(15), r.get(16), r.get(17), r.get(18))?;
-    let course = course_from(
-        r.get(20),
-        r.get(21),
-        r.get(22),
-        r.get(23),
-        [r.get(24), r.get(25)],
-        [r.get(26), r.get(27), r.get(28)],
-    )?;
-    Ok(ScanRow {
-        completion,
-        completed_on: r.get(4),
-        account,
-        bound,
-        person,
-        unit_known: r.get::<bool, _>(19),
-        course,
-        latest_change_ms: r.get(29),
-        deliveries: Vec::new(),
-    })
 }
 
 const UPSERT_UNITS: &str = "
@@ -392,7 +369,7 @@ SELECT c.completion_id, c.account_id, c.course_code, c.completed_at, c.completed
        a.account_id, a.national_id, a.kind, a.identity, a.bound_to,
        b.account_id, b.national_id, b.kind, b.identity,
        p.national_id, p.personnel_category, p.enved_account, p.service_unit_code,
-       u.code IS NOT NULL,
+       (CASE WHEN u.code IS NULL THEN 0 ELSE 1 END)::bigint,
        k.course_code, k.name, k.learning_mode, k.category_code, k.digital_tenths, k.classroom_tenths,
        k.lifelong_tenths, k.teacher_tenths, k.enved_tenths,
        GREATEST(c.changed_at, a.changed_at, COALESCE(b.changed_at, 0), p.changed_at,

@@ -3,11 +3,12 @@
 //! back: it is reported as such, never papered over.
 
 use super::{IntakeChunk, Outcome, Result, StoreError};
-use serde_json::json;
 use crate::domain::{
-    Account, AccountKind, Completion, CompletionStatus, Course, Hours, Identity, LearningMode, NationalId, Person,
+    Account, AccountKind, Completion, CompletionStatus, Course, Hours, Identity, LearningMode,
+    NationalId, Person,
 };
 use chrono::{FixedOffset, TimeZone};
+use serde_json::json;
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Fatal(format!("stored data is not valid: {what}"))
@@ -18,7 +19,10 @@ fn nid(s: &str) -> Result<NationalId> {
 }
 
 fn hours(tenths: i64) -> Result<Hours> {
-    u32::try_from(tenths).ok().and_then(Hours::from_tenths).ok_or_else(|| corrupt("hours"))
+    u32::try_from(tenths)
+        .ok()
+        .and_then(Hours::from_tenths)
+        .ok_or_else(|| corrupt("hours"))
 }
 
 pub fn completion_from(
@@ -34,8 +38,17 @@ pub fn completion_from(
         _ => return Err(corrupt("a completion status")),
     };
     let taipei = FixedOffset::east_opt(8 * 3600).expect("valid offset");
-    let completed_at = taipei.timestamp_millis_opt(completed_at_ms).single().ok_or_else(|| corrupt("a timestamp"))?;
-    Ok(Completion { completion_id, account_id, course_code, completed_at, status })
+    let completed_at = taipei
+        .timestamp_millis_opt(completed_at_ms)
+        .single()
+        .ok_or_else(|| corrupt("a timestamp"))?;
+    Ok(Completion {
+        completion_id,
+        account_id,
+        course_code,
+        completed_at,
+        status,
+    })
 }
 
 pub fn account_from(
@@ -63,7 +76,12 @@ pub fn person_from(
     enved_account: Option<String>,
     service_unit_code: Option<String>,
 ) -> Result<Person> {
-    Ok(Person { national_id: nid(national_id)?, personnel_category, enved_account, service_unit_code })
+    Ok(Person {
+        national_id: nid(national_id)?,
+        personnel_category,
+        enved_account,
+        service_unit_code,
+    })
 }
 
 pub fn course_from(
@@ -78,7 +96,8 @@ pub fn course_from(
     Ok(Course {
         course_code,
         name,
-        learning_mode: LearningMode::from_code(learning_mode).ok_or_else(|| corrupt("a learning mode"))?,
+        learning_mode: LearningMode::from_code(learning_mode)
+            .ok_or_else(|| corrupt("a learning mode"))?,
         category_code,
         digital_hours: hours(digital)?,
         classroom_hours: hours(classroom)?,
@@ -98,10 +117,21 @@ pub fn intake_rows(chunk: &IntakeChunk) -> [String; 5] {
     [
         array(&chunk.units, |u| json!([u.code, u.name])),
         array(&chunk.persons, |p| {
-            json!([p.national_id.expose(), p.personnel_category, p.enved_account, p.service_unit_code])
+            json!([
+                p.national_id.expose(),
+                p.personnel_category,
+                p.enved_account,
+                p.service_unit_code
+            ])
         }),
         array(&chunk.accounts, |a| {
-            json!([a.account_id, a.national_id.expose(), a.kind.as_str(), a.identity.map(|i| i.as_str()), a.bound_to])
+            json!([
+                a.account_id,
+                a.national_id.expose(),
+                a.kind.as_str(),
+                a.identity.map(|i| i.as_str()),
+                a.bound_to
+            ])
         }),
         array(&chunk.courses, |c| {
             json!([
@@ -135,27 +165,188 @@ pub fn outcome_rows(outcomes: &[Outcome]) -> [String; 4] {
     let (mut delivered, mut rejected, mut failed, mut released) = (vec![], vec![], vec![], vec![]);
     for o in outcomes {
         match o {
-            Outcome::Delivered { id, receipt_id, credited_tenths } => {
-                delivered.push(json!({"id": id, "receipt": receipt_id, "credited": credited_tenths}))
+            Outcome::Delivered {
+                id,
+                receipt_id,
+                credited_tenths,
+            } => delivered
+                .push(json!({"id": id, "receipt": receipt_id, "credited": credited_tenths})),
+            Outcome::Rejected { id, code, message } => {
+                rejected.push(json!({"id": id, "code": code, "message": message}))
             }
-            Outcome::Rejected { id, code, message } => rejected.push(json!({"id": id, "code": code, "message": message})),
-            Outcome::Failed { id, next_attempt_at, error, give_up } => failed.push(json!({
+            Outcome::Failed {
+                id,
+                next_attempt_at,
+                error,
+                give_up,
+            } => failed.push(json!({
                 "id": id, "next": next_attempt_at, "error": error,
                 "state": if *give_up { "failed" } else { "retrying" }
             })),
-            Outcome::Released { id, next_attempt_at, error } => {
-                released.push(json!({"id": id, "next": next_attempt_at, "error": error}))
-            }
+            Outcome::Released {
+                id,
+                next_attempt_at,
+                error,
+            } => released.push(json!({"id": id, "next": next_attempt_at, "error": error})),
         }
     }
     [delivered, rejected, failed, released].map(|v| serde_json::Value::Array(v).to_string())
 }
 
 pub fn parse_registry(s: &str) -> Result<crate::domain::RegistryKind> {
-    s.parse().map_err(|e: crate::domain::UnknownRegistry| StoreError::Fatal(format!("stored data: {e}")))
+    s.parse()
+        .map_err(|e: crate::domain::UnknownRegistry| StoreError::Fatal(format!("stored data: {e}")))
 }
 
 pub fn parse_state(s: &str) -> Result<super::State> {
-    super::State::parse(s).ok_or_else(|| StoreError::Fatal(format!("stored data: unknown delivery state {s:?}")))
+    super::State::parse(s)
+        .ok_or_else(|| StoreError::Fatal(format!("stored data: unknown delivery state {s:?}")))
 }
 
+/// Typed column access shared by both backends' rows, so each mapping from
+/// a row to a value is written once.
+pub trait ReadRow {
+    fn int(&self, i: usize) -> Result<i64>;
+    fn opt_int(&self, i: usize) -> Result<Option<i64>>;
+    fn text(&self, i: usize) -> Result<String>;
+    fn opt_text(&self, i: usize) -> Result<Option<String>>;
+}
+
+impl<R> ReadRow for R
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    fn int(&self, i: usize) -> Result<i64> {
+        Ok(self.try_get(i)?)
+    }
+    fn opt_int(&self, i: usize) -> Result<Option<i64>> {
+        Ok(self.try_get(i)?)
+    }
+    fn text(&self, i: usize) -> Result<String> {
+        Ok(self.try_get(i)?)
+    }
+    fn opt_text(&self, i: usize) -> Result<Option<String>> {
+        Ok(self.try_get(i)?)
+    }
+}
+
+/// A row of `SCAN_FACTS` (both backends select the same columns).
+pub fn scan_row(r: &impl ReadRow) -> Result<super::ScanRow> {
+    let completion = completion_from(r.text(0)?, r.text(1)?, r.text(2)?, r.int(3)?, &r.text(5)?)?;
+    let account = account_from(
+        r.text(6)?,
+        &r.text(7)?,
+        &r.text(8)?,
+        r.opt_text(9)?,
+        r.opt_text(10)?,
+    )?;
+    let bound = match r.opt_text(11)? {
+        Some(id) => Some(account_from(
+            id,
+            &r.text(12)?,
+            &r.text(13)?,
+            r.opt_text(14)?,
+            None,
+        )?),
+        None => None,
+    };
+    let person = person_from(
+        &r.text(15)?,
+        r.opt_text(16)?,
+        r.opt_text(17)?,
+        r.opt_text(18)?,
+    )?;
+    let course = course_from(
+        r.text(20)?,
+        r.text(21)?,
+        r.int(22)?,
+        r.text(23)?,
+        [r.int(24)?, r.int(25)?],
+        [r.opt_int(26)?, r.opt_int(27)?, r.opt_int(28)?],
+    )?;
+    Ok(super::ScanRow {
+        completion,
+        completed_on: r.text(4)?,
+        account,
+        bound,
+        person,
+        unit_known: r.int(19)? != 0,
+        course,
+        latest_change_ms: r.int(29)?,
+        deliveries: Vec::new(),
+    })
+}
+
+/// A row of `SCAN_DELIVERIES`, with its completion id.
+pub fn existing_delivery(r: &impl ReadRow) -> Result<(String, super::ExistingDelivery)> {
+    Ok((
+        r.text(0)?,
+        super::ExistingDelivery {
+            registry: parse_registry(&r.text(1)?)?,
+            state: parse_state(&r.text(2)?)?,
+            reason: r.opt_text(3)?,
+            payload: r.opt_text(4)?,
+            revision: r.int(5)?,
+            eligible_since: r.opt_int(6)?,
+            next_attempt_at: r.opt_int(7)?,
+        },
+    ))
+}
+
+/// A row returned by a claim.
+pub fn claimed(r: &impl ReadRow) -> Result<super::Claimed> {
+    Ok(super::Claimed {
+        id: r.int(0)?,
+        idempotency_key: r.text(1)?,
+        payload: r.text(2)?,
+        attempts: r.int(3)?,
+        hours_tenths: r.int(4)? as u32,
+    })
+}
+
+/// A row of the person-records query.
+pub fn person_record(r: &impl ReadRow) -> Result<super::PersonRecord> {
+    let delivery = match r.opt_int(2)? {
+        None => None,
+        Some(id) => Some(super::DeliveryView {
+            id,
+            registry: parse_registry(&r.text(3)?)?,
+            state: parse_state(&r.text(4)?)?,
+            reason: r.opt_text(5)?,
+            hours_tenths: r.opt_int(6)?.map(|h| h as u32),
+            eligible_since: r.opt_int(7)?,
+            receipt_id: r.opt_text(8)?,
+            attempts: r.int(9)?,
+            last_error: r.opt_text(10)?,
+        }),
+    };
+    Ok(super::PersonRecord {
+        completion_id: r.text(0)?,
+        course_code: r.text(1)?,
+        delivery,
+    })
+}
+
+pub fn state_count(r: &impl ReadRow) -> Result<super::StateCount> {
+    Ok(super::StateCount {
+        registry: parse_registry(&r.text(0)?)?,
+        state: parse_state(&r.text(1)?)?,
+        reason: r.opt_text(2)?,
+        count: r.int(3)?,
+    })
+}
+
+pub fn table_counts(r: &impl ReadRow) -> Result<super::TableCounts> {
+    Ok(super::TableCounts {
+        units: r.int(0)?,
+        persons: r.int(1)?,
+        accounts: r.int(2)?,
+        courses: r.int(3)?,
+        completions: r.int(4)?,
+        deliveries: r.int(5)?,
+        change_seq: r.int(6)?,
+    })
+}

@@ -4,7 +4,9 @@
 //! "database is locked". Bulk work goes through `json_each` so each chunk is
 //! one statement, not one per row.
 
-use super::rowmap::{parse_registry, parse_state};
+use super::rowmap::{
+    claimed, existing_delivery, person_record, scan_row, state_count, table_counts,
+};
 use super::*;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool, Transaction};
@@ -57,7 +59,9 @@ impl Store for SqliteStore {
                 .bind(serde_json::to_string(chunk).unwrap())
                 .fetch_all(&self.pool)
                 .await?;
-            known.persons.extend(rows.iter().map(|r| r.get::<String, _>(0)));
+            known
+                .persons
+                .extend(rows.iter().map(|r| r.get::<String, _>(0)));
         }
         for chunk in wanted.accounts.chunks(10_000) {
             let rows = sqlx::query(
@@ -67,7 +71,13 @@ impl Store for SqliteStore {
             .fetch_all(&self.pool)
             .await?;
             for r in rows {
-                known.accounts.insert(r.get(0), KnownAccount { kind: r.get(1), national_id: r.get(2) });
+                known.accounts.insert(
+                    r.get(0),
+                    KnownAccount {
+                        kind: r.get(1),
+                        national_id: r.get(2),
+                    },
+                );
             }
         }
         for chunk in wanted.courses.chunks(10_000) {
@@ -75,7 +85,9 @@ impl Store for SqliteStore {
                 .bind(serde_json::to_string(chunk).unwrap())
                 .fetch_all(&self.pool)
                 .await?;
-            known.courses.extend(rows.iter().map(|r| r.get::<String, _>(0)));
+            known
+                .courses
+                .extend(rows.iter().map(|r| r.get::<String, _>(0)));
         }
         Ok(known)
     }
@@ -85,15 +97,23 @@ impl Store for SqliteStore {
             return Ok(0);
         }
         let mut tx = self.write_tx().await?;
-        let seq: i64 = sqlx::query_scalar("UPDATE change_seq SET value = value + 1 WHERE id = 1 RETURNING value")
-            .fetch_one(&mut *tx)
-            .await?;
+        let seq: i64 = sqlx::query_scalar(
+            "UPDATE change_seq SET value = value + 1 WHERE id = 1 RETURNING value",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
         let mut changed = 0;
         for (sql, json) in intake_statements(chunk) {
             if json == "[]" {
                 continue;
             }
-            changed += sqlx::query(sql).bind(json).bind(seq).bind(now_ms).execute(&mut *tx).await?.rows_affected();
+            changed += sqlx::query(sql)
+                .bind(json)
+                .bind(seq)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         }
         if changed == 0 {
             // Nothing differed: leave the change sequence where it was.
@@ -114,7 +134,11 @@ impl Store for SqliteStore {
     }
 
     async fn changed_completions(&self, from: i64, to: i64) -> Result<Vec<i64>> {
-        Ok(sqlx::query_scalar(CHANGED_COMPLETIONS).bind(from).bind(to).fetch_all(&self.pool).await?)
+        Ok(sqlx::query_scalar(CHANGED_COMPLETIONS)
+            .bind(from)
+            .bind(to)
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     async fn scan_chunk(
@@ -127,30 +151,34 @@ impl Store for SqliteStore {
         let ids = ids_json(ids);
         let mut rows = Vec::new();
         let mut index = std::collections::HashMap::new();
-        for r in sqlx::query(SCAN_FACTS).bind(&ids).fetch_all(&mut *tx).await? {
+        for r in sqlx::query(SCAN_FACTS)
+            .bind(&ids)
+            .fetch_all(&mut *tx)
+            .await?
+        {
             let row = scan_row(&r)?;
             index.insert(row.completion.completion_id.clone(), rows.len());
             rows.push(row);
         }
-        for r in sqlx::query(SCAN_DELIVERIES).bind(&ids).fetch_all(&mut *tx).await? {
-            let completion_id: String = r.get(0);
+        for r in sqlx::query(SCAN_DELIVERIES)
+            .bind(&ids)
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            let (completion_id, delivery) = existing_delivery(&r)?;
             if let Some(&i) = index.get(&completion_id) {
-                rows[i].deliveries.push(ExistingDelivery {
-                    registry: parse_registry(&r.get::<String, _>(1))?,
-                    state: parse_state(&r.get::<String, _>(2))?,
-                    reason: r.get(3),
-                    payload: r.get(4),
-                    revision: r.get(5),
-                    eligible_since: r.get(6),
-                    next_attempt_at: r.get(7),
-                });
+                rows[i].deliveries.push(delivery);
             }
         }
         let writes = plan(rows);
         let n = writes.len();
         if n > 0 {
             let json = serde_json::to_string(&writes).expect("writes serialize");
-            sqlx::query(UPSERT_DELIVERIES).bind(json).bind(now_ms).execute(&mut *tx).await?;
+            sqlx::query(UPSERT_DELIVERIES)
+                .bind(json)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(n)
@@ -196,16 +224,7 @@ impl Store for SqliteStore {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        let mut claimed: Vec<Claimed> = rows
-            .iter()
-            .map(|r| Claimed {
-                id: r.get(0),
-                idempotency_key: r.get(1),
-                payload: r.get(2),
-                attempts: r.get(3),
-                hours_tenths: r.get::<i64, _>(4) as u32,
-            })
-            .collect();
+        let mut claimed = rows.iter().map(claimed).collect::<Result<Vec<Claimed>>>()?;
         claimed.sort_by_key(|c| c.id);
         Ok(claimed)
     }
@@ -214,11 +233,25 @@ impl Store for SqliteStore {
         let rows = super::rowmap::outcome_rows(outcomes);
         let mut tx = self.write_tx().await?;
         let mut written = 0;
-        for (sql, json) in [RECORD_DELIVERED, RECORD_REJECTED, RECORD_FAILED, RECORD_RELEASED].into_iter().zip(rows) {
+        for (sql, json) in [
+            RECORD_DELIVERED,
+            RECORD_REJECTED,
+            RECORD_FAILED,
+            RECORD_RELEASED,
+        ]
+        .into_iter()
+        .zip(rows)
+        {
             if json == "[]" {
                 continue;
             }
-            written += sqlx::query(sql).bind(json).bind(now_ms).bind(owner).execute(&mut *tx).await?.rows_affected();
+            written += sqlx::query(sql)
+                .bind(json)
+                .bind(now_ms)
+                .bind(owner)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         }
         tx.commit().await?;
         Ok(written)
@@ -237,25 +270,7 @@ impl Store for SqliteStore {
         .bind(national_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                let delivery = match r.get::<Option<i64>, _>(2) {
-                    None => None,
-                    Some(id) => Some(DeliveryView {
-                        id,
-                        registry: parse_registry(&r.get::<String, _>(3))?,
-                        state: parse_state(&r.get::<String, _>(4))?,
-                        reason: r.get(5),
-                        hours_tenths: r.get::<Option<i64>, _>(6).map(|h| h as u32),
-                        eligible_since: r.get(7),
-                        receipt_id: r.get(8),
-                        attempts: r.get(9),
-                        last_error: r.get(10),
-                    }),
-                };
-                Ok(PersonRecord { completion_id: r.get(0), course_code: r.get(1), delivery })
-            })
-            .collect()
+        rows.iter().map(person_record).collect()
     }
 
     async fn delivery_counts(&self) -> Result<Vec<StateCount>> {
@@ -264,16 +279,7 @@ impl Store for SqliteStore {
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(StateCount {
-                    registry: parse_registry(&r.get::<String, _>(0))?,
-                    state: parse_state(&r.get::<String, _>(1))?,
-                    reason: r.get(2),
-                    count: r.get(3),
-                })
-            })
-            .collect()
+        rows.iter().map(state_count).collect()
     }
 
     async fn table_counts(&self) -> Result<TableCounts> {
@@ -284,15 +290,7 @@ impl Store for SqliteStore {
         )
         .fetch_one(&self.pool)
         .await?;
-        Ok(TableCounts {
-            units: r.get(0),
-            persons: r.get(1),
-            accounts: r.get(2),
-            courses: r.get(3),
-            completions: r.get(4),
-            deliveries: r.get(5),
-            change_seq: r.get(6),
-        })
+        table_counts(&r)
     }
 
     async fn ping(&self) -> Result<()> {
@@ -313,36 +311,6 @@ fn intake_statements(chunk: &IntakeChunk) -> [(&'static str, String); 5] {
         (UPSERT_COURSES, courses),
         (UPSERT_COMPLETIONS, completions),
     ]
-}
-
-fn scan_row(r: &sqlx::sqlite::SqliteRow) -> Result<ScanRow> {
-    use super::rowmap::*;
-    let completion = completion_from(r.get(0), r.get(1), r.get(2), r.get(3), &r.get::<String, _>(5))?;
-    let account = account_from(r.get(6), &r.get::<String, _>(7), &r.get::<String, _>(8), r.get(9), r.get(10))?;
-    let bound = match r.get::<Option<String>, _>(11) {
-        Some(id) => Some(account_from(id, &r.get::<String, _>(12), &r.get::<String, _>(13), r.get(14), None)?),
-        None => None,
-    };
-    let person = person_from(&r.get::<String, _>(15), r.get(16), r.get(17), r.get(18))?;
-    let course = course_from(
-        r.get(20),
-        r.get(21),
-        r.get(22),
-        r.get(23),
-        [r.get(24), r.get(25)],
-        [r.get(26), r.get(27), r.get(28)],
-    )?;
-    Ok(ScanRow {
-        completion,
-        completed_on: r.get(4),
-        account,
-        bound,
-        person,
-        unit_known: r.get::<i64, _>(19) != 0,
-        course,
-        latest_change_ms: r.get(29),
-        deliveries: Vec::new(),
-    })
 }
 
 const UPSERT_UNITS: &str = "

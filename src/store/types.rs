@@ -39,7 +39,11 @@ pub struct IntakeChunk {
 
 impl IntakeChunk {
     pub fn len(&self) -> usize {
-        self.units.len() + self.persons.len() + self.accounts.len() + self.courses.len() + self.completions.len()
+        self.units.len()
+            + self.persons.len()
+            + self.accounts.len()
+            + self.courses.len()
+            + self.completions.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -66,8 +70,14 @@ pub enum State {
 }
 
 impl State {
-    pub const ALL: [State; 6] =
-        [Self::Ineligible, Self::Pending, Self::Retrying, Self::Delivered, Self::Rejected, Self::Failed];
+    pub const ALL: [State; 6] = [
+        Self::Ineligible,
+        Self::Pending,
+        Self::Retrying,
+        Self::Delivered,
+        Self::Rejected,
+        Self::Failed,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -151,13 +161,30 @@ pub struct Claimed {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     /// Accepted or duplicate: credited, with its receipt.
-    Delivered { id: i64, receipt_id: String, credited_tenths: u32 },
+    Delivered {
+        id: i64,
+        receipt_id: String,
+        credited_tenths: u32,
+    },
     /// Refused for good by the registry.
-    Rejected { id: i64, code: String, message: String },
+    Rejected {
+        id: i64,
+        code: String,
+        message: String,
+    },
     /// A failed attempt: try again at `next_attempt_at`, or give up (`failed`).
-    Failed { id: i64, next_attempt_at: i64, error: String, give_up: bool },
+    Failed {
+        id: i64,
+        next_attempt_at: i64,
+        error: String,
+        give_up: bool,
+    },
     /// Not attempted (rate limit, auth, shutdown): release the lease and wait.
-    Released { id: i64, next_attempt_at: i64, error: Option<String> },
+    Released {
+        id: i64,
+        next_attempt_at: i64,
+        error: Option<String>,
+    },
 }
 
 /// One line of a person's status.

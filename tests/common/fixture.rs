@@ -83,7 +83,13 @@ pub fn lines() -> Vec<String> {
         certificate("a7c", 7, Some("a7")),
         certificate("a7u", 7, None),
         completion("c10", "a7c", "ALL", AT, "completed"),
-        completion("c11", "a7u", "ALL", "2026-11-19T10:15:00+08:00", "completed"),
+        completion(
+            "c11",
+            "a7u",
+            "ALL",
+            "2026-11-19T10:15:00+08:00",
+            "completed",
+        ),
         person(8, Some("10"), true, Some(UNIT)),
         account("a8", 8, "mygov", Some("natural_person")),
         certificate("a8c", 8, Some("a8")),
@@ -93,7 +99,11 @@ pub fn lines() -> Vec<String> {
 }
 
 /// `Ok(hours)` or `Err(reason)`, per (completion, registry).
-pub type Expect = (&'static str, &'static str, Result<&'static str, &'static str>);
+pub type Expect = (
+    &'static str,
+    &'static str,
+    Result<&'static str, &'static str>,
+);
 
 pub fn expected() -> Vec<Expect> {
     vec![

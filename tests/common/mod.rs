@@ -28,7 +28,8 @@ pub enum Backend {
 
 /// The PostgreSQL server tests create their databases on.
 pub fn postgres_admin_url() -> String {
-    std::env::var("HOURSYNC_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    std::env::var("HOURSYNC_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
 impl Backend {
@@ -36,7 +37,8 @@ impl Backend {
     /// server fails the test; elsewhere the test says it is skipped.
     pub async fn postgres_ready() -> bool {
         let url = postgres_admin_url();
-        let attempt = tokio::time::timeout(Duration::from_secs(5), sqlx::PgPool::connect(&url)).await;
+        let attempt =
+            tokio::time::timeout(Duration::from_secs(5), sqlx::PgPool::connect(&url)).await;
         match attempt {
             Ok(Ok(pool)) => {
                 pool.close().await;
@@ -47,8 +49,13 @@ impl Backend {
                     Ok(Err(e)) => e.to_string(),
                     _ => "timed out".into(),
                 };
-                assert!(std::env::var("CI").as_deref() != Ok("true"), "PostgreSQL is required under CI: {url}: {why}");
-                eprintln!("SKIPPED: PostgreSQL not reachable at {url} ({why}); set HOURSYNC_TEST_POSTGRES_URL");
+                assert!(
+                    std::env::var("CI").as_deref() != Ok("true"),
+                    "PostgreSQL is required under CI: {url}: {why}"
+                );
+                eprintln!(
+                    "SKIPPED: PostgreSQL not reachable at {url} ({why}); set HOURSYNC_TEST_POSTGRES_URL"
+                );
                 false
             }
         }
@@ -99,18 +106,35 @@ impl TestEnv {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
         let (db_url, pg_database) = match backend {
-            Backend::Sqlite => (format!("sqlite://{}?mode=rwc", dir.path().join("hoursync.db").display()), None),
+            Backend::Sqlite => (
+                format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("hoursync.db").display()
+                ),
+                None,
+            ),
             Backend::Postgres => {
                 let name = format!("hs_test_{}", uuid::Uuid::new_v4().simple());
-                let admin = sqlx::PgPool::connect(&postgres_admin_url()).await.expect("PostgreSQL");
-                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.unwrap();
+                let admin = sqlx::PgPool::connect(&postgres_admin_url())
+                    .await
+                    .expect("PostgreSQL");
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&admin)
+                    .await
+                    .unwrap();
                 admin.close().await;
                 let base = postgres_admin_url();
                 let server = &base[..base.rfind('/').expect("URL with a database")];
                 (format!("{server}/{name}"), Some(name))
             }
         };
-        Self { dir, backend, db_url, token_file, pg_database }
+        Self {
+            dir,
+            backend,
+            db_url,
+            token_file,
+            pg_database,
+        }
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -151,21 +175,48 @@ impl TestEnv {
         let c = self.config(sim);
         let mut v = vec![
             ("HOURSYNC_DATABASE__URL".into(), c.database.url.clone()),
-            ("HOURSYNC_DATABASE__MAX_CONNECTIONS".into(), c.database.max_connections.to_string()),
+            (
+                "HOURSYNC_DATABASE__MAX_CONNECTIONS".into(),
+                c.database.max_connections.to_string(),
+            ),
             ("HOURSYNC_SCHEDULE__SCAN".into(), c.schedule.scan.clone()),
-            ("HOURSYNC_RETRY__BASE_MS".into(), c.retry.base_ms.to_string()),
+            (
+                "HOURSYNC_RETRY__BASE_MS".into(),
+                c.retry.base_ms.to_string(),
+            ),
             ("HOURSYNC_RETRY__MAX_MS".into(), c.retry.max_ms.to_string()),
-            ("HOURSYNC_RETRY__MAX_ATTEMPTS".into(), c.retry.max_attempts.to_string()),
-            ("HOURSYNC_DISPATCH__IDLE_POLL_MS".into(), c.dispatch.idle_poll_ms.to_string()),
-            ("HOURSYNC_DISPATCH__LEASE_MS".into(), c.dispatch.lease_ms.to_string()),
+            (
+                "HOURSYNC_RETRY__MAX_ATTEMPTS".into(),
+                c.retry.max_attempts.to_string(),
+            ),
+            (
+                "HOURSYNC_DISPATCH__IDLE_POLL_MS".into(),
+                c.dispatch.idle_poll_ms.to_string(),
+            ),
+            (
+                "HOURSYNC_DISPATCH__LEASE_MS".into(),
+                c.dispatch.lease_ms.to_string(),
+            ),
             ("HOURSYNC_LOG__LEVEL".into(), "warn".into()),
         ];
         for (kind, r) in &c.registries {
             let k = kind.as_str().to_uppercase();
-            v.push((format!("HOURSYNC_REGISTRIES__{k}__BASE_URL"), r.base_url.clone()));
-            v.push((format!("HOURSYNC_REGISTRIES__{k}__TOKEN_FILE"), r.token_file.display().to_string()));
-            v.push((format!("HOURSYNC_REGISTRIES__{k}__TIMEOUT_MS"), r.timeout_ms.to_string()));
-            v.push((format!("HOURSYNC_REGISTRIES__{k}__RATE_PER_SECOND"), r.rate_per_second.to_string()));
+            v.push((
+                format!("HOURSYNC_REGISTRIES__{k}__BASE_URL"),
+                r.base_url.clone(),
+            ));
+            v.push((
+                format!("HOURSYNC_REGISTRIES__{k}__TOKEN_FILE"),
+                r.token_file.display().to_string(),
+            ));
+            v.push((
+                format!("HOURSYNC_REGISTRIES__{k}__TIMEOUT_MS"),
+                r.timeout_ms.to_string(),
+            ));
+            v.push((
+                format!("HOURSYNC_REGISTRIES__{k}__RATE_PER_SECOND"),
+                r.rate_per_second.to_string(),
+            ));
         }
         v
     }
@@ -180,18 +231,31 @@ impl TestEnv {
     /// `hoursync ARGS…` as a process, with this environment's settings.
     pub fn command(&self, sim: &Simulator, args: &[&str]) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_hoursync"));
-        cmd.args(args).envs(self.env_vars(sim)).env_remove("RUST_LOG").current_dir(self.dir.path());
-        cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        cmd.args(args)
+            .envs(self.env_vars(sim))
+            .env_remove("RUST_LOG")
+            .current_dir(self.dir.path());
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
         cmd
     }
 }
 
 pub async fn simulator(faults: Faults) -> Simulator {
-    simulator_with(SimConfig { token: TOKEN.into(), faults, rate_per_second: 0, ..SimConfig::default() }).await
+    simulator_with(SimConfig {
+        token: TOKEN.into(),
+        faults,
+        rate_per_second: 0,
+        ..SimConfig::default()
+    })
+    .await
 }
 
 pub async fn simulator_with(config: SimConfig) -> Simulator {
-    Simulator::start("127.0.0.1:0".parse().unwrap(), config).await.expect("simulator")
+    Simulator::start("127.0.0.1:0".parse().unwrap(), config)
+        .await
+        .expect("simulator")
 }
 
 pub fn clock() -> SharedClock {
@@ -199,7 +263,14 @@ pub fn clock() -> SharedClock {
 }
 
 pub async fn import(store: &SharedStore, files: &[PathBuf]) -> ImportReport {
-    import_files(store.as_ref(), clock().as_ref(), files, ImportOptions::default()).await.expect("import")
+    import_files(
+        store.as_ref(),
+        clock().as_ref(),
+        files,
+        ImportOptions::default(),
+    )
+    .await
+    .expect("import")
 }
 
 /// The daemon running in this process until the returned token is cancelled.
@@ -229,7 +300,10 @@ where
 {
     let deadline = Instant::now() + limit;
     while !check().await {
-        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -240,14 +314,24 @@ pub async fn open_deliveries(store: &SharedStore) -> i64 {
 }
 
 pub async fn count_where(store: &SharedStore, f: impl Fn(State) -> bool) -> i64 {
-    store.delivery_counts().await.unwrap().iter().filter(|c| f(c.state)).map(|c| c.count).sum()
+    store
+        .delivery_counts()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|c| f(c.state))
+        .map(|c| c.count)
+        .sum()
 }
 
 /// Waits until the scan has judged something and nothing is left to send.
 pub async fn wait_drained(store: &SharedStore, limit: Duration) {
     wait_for(limit, "the backlog to drain", || async {
         let counts = store.delivery_counts().await.unwrap();
-        !counts.is_empty() && counts.iter().all(|c| !matches!(c.state, State::Pending | State::Retrying))
+        !counts.is_empty()
+            && counts
+                .iter()
+                .all(|c| !matches!(c.state, State::Pending | State::Retrying))
     })
     .await;
 }
@@ -258,10 +342,15 @@ pub fn exists(p: &Path) -> bool {
 
 impl Drop for TestEnv {
     fn drop(&mut self) {
-        let Some(name) = self.pg_database.take() else { return };
+        let Some(name) = self.pg_database.take() else {
+            return;
+        };
         // Drop is not async: a thread of its own with a small runtime.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async {
                 if let Ok(admin) = sqlx::PgPool::connect(&postgres_admin_url()).await {
                     let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
