@@ -558,10 +558,10 @@ impl SimChild {
             "GET {url}: HTTP {}",
             response.status()
         );
-        Ok(response
+        response
             .json()
             .await
-            .with_context(|| format!("reading {url}"))?)
+            .with_context(|| format!("reading {url}"))
     }
 
     fn peak_rss_mb(&self) -> f64 {
@@ -623,7 +623,7 @@ fn fmt_int(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);
