@@ -126,13 +126,31 @@ impl Dispatcher {
         let mut held = None;
         self.send(&claimed, &mut outcomes, &mut held).await;
         let tally = tally(&outcomes);
-        self.store
-            .record_outcomes(&self.owner, &outcomes, self.clock.now_ms())
-            .await?;
+        self.record(&outcomes).await?;
         Ok(match held {
             Some(until_ms) if tally.released == claimed.len() => DispatchOutcome::Held { until_ms },
             _ => DispatchOutcome::Sent(tally),
         })
+    }
+
+    /// Writes outcomes, retrying a few times when the database is busy (a
+    /// lock, a deadlock victim): the registry's answer is worth keeping. If
+    /// it still fails, the rows keep their lease, come back when it expires,
+    /// and are resent under the same keys, which the registry answers as
+    /// duplicates: nothing is lost or credited twice.
+    async fn record(&self, outcomes: &[Outcome]) -> Result<(), StoreError> {
+        let mut tries = 0u32;
+        loop {
+            match self.store.record_outcomes(&self.owner, outcomes, self.clock.now_ms()).await {
+                Ok(_) => return Ok(()),
+                Err(e) if e.is_retryable() && tries < 5 => {
+                    tries += 1;
+                    warn!(registry = %self.settings.registry, error = %e, tries, "recording outcomes failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(50 * u64::from(tries))).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Sends `records`, splitting on 413 (and on 400, to isolate the record
