@@ -8,7 +8,7 @@ use crate::clock::SharedClock;
 use crate::config::{Config, read_secret};
 use crate::dispatch::{DispatchOutcome, DispatchSettings, Dispatcher};
 use crate::registry::RegistryClient;
-use crate::scan::scan_once;
+use crate::scan::scan_as_leader;
 use crate::store::{self, SharedStore};
 use anyhow::Context;
 use std::sync::Arc;
@@ -86,12 +86,8 @@ pub async fn run(
 
     let trigger = Arc::new(Notify::new());
     let mut scheduler = schedule_scan(&config, trigger.clone()).await?;
-    tracker.spawn(scan_loop(
-        store.clone(),
-        clock.clone(),
-        trigger,
-        shutdown.clone(),
-    ));
+    let scan_ttl = config.dispatch.lease_ms as i64;
+    tracker.spawn(scan_loop(store.clone(), clock.clone(), owner.clone(), scan_ttl, trigger, shutdown.clone()));
     info!(owner, database = %redact_url(&config.database.url), scan = %config.schedule.scan,
           timezone = %config.schedule.timezone, "hoursync running");
 
@@ -137,15 +133,18 @@ async fn schedule_scan(config: &Config, trigger: Arc<Notify>) -> anyhow::Result<
     Ok(scheduler)
 }
 
+/// Scans on start and on every trigger, when this daemon can take the scan
+/// lease (several daemons on one PostgreSQL database scan one at a time).
 async fn scan_loop(
     store: SharedStore,
     clock: SharedClock,
+    owner: String,
+    ttl_ms: i64,
     trigger: Arc<Notify>,
     shutdown: CancellationToken,
 ) {
-    // Catch up at once on start, then on every trigger.
     loop {
-        if let Err(e) = scan_once(store.as_ref(), clock.as_ref()).await {
+        if let Err(e) = scan_as_leader(store.as_ref(), clock.as_ref(), &owner, ttl_ms).await {
             error!(error = %e, retryable = e.is_retryable(), "scan failed; the next trigger retries from the same cursor");
         }
         tokio::select! {

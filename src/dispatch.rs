@@ -16,7 +16,6 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 /// What one call to [`Dispatcher::dispatch_once`] did.
@@ -59,7 +58,9 @@ pub struct Dispatcher {
     client: Arc<RegistryClient>,
     settings: DispatchSettings,
     owner: String,
-    gate: RateGate,
+    /// Milliseconds between two requests to this registry, across every
+    /// daemon on the database; 0 when unlimited.
+    interval_ms: i64,
     /// Shrinks after a 413, so the next batches fit.
     batch_limit: usize,
     /// Set after a 401/403: no request until then, unless the token changes.
@@ -74,18 +75,12 @@ impl Dispatcher {
         settings: DispatchSettings,
         owner: String,
     ) -> Self {
-        let gate = RateGate::new(settings.rate_per_second);
+        let interval_ms = match settings.rate_per_second {
+            0 => 0,
+            rate => (1000 + i64::from(rate) - 1) / i64::from(rate),
+        };
         let batch_limit = settings.max_batch;
-        Self {
-            store,
-            clock,
-            client,
-            settings,
-            owner,
-            gate,
-            batch_limit,
-            auth_blocked_until_ms: None,
-        }
+        Self { store, clock, client, settings, owner, interval_ms, batch_limit, auth_blocked_until_ms: None }
     }
 
     pub fn registry(&self) -> RegistryKind {
@@ -104,8 +99,9 @@ impl Dispatcher {
             }
             self.auth_blocked_until_ms = None;
         }
-        if let Some(until_ms) = self.gate.held_until_ms(self.clock.now_ms()) {
-            return Ok(DispatchOutcome::Held { until_ms });
+        let hold = self.store.registry_hold(self.settings.registry).await?;
+        if hold > self.clock.now_ms() {
+            return Ok(DispatchOutcome::Held { until_ms: hold });
         }
         let now = self.clock.now_ms();
         let lease_until = now + self.settings.lease_ms as i64;
@@ -124,7 +120,13 @@ impl Dispatcher {
         }
         let mut outcomes = Vec::with_capacity(claimed.len());
         let mut held = None;
-        self.send(&claimed, &mut outcomes, &mut held).await;
+        let sent = self.send(&claimed, &mut outcomes, &mut held).await;
+        // Record what is known even when pacing failed part-way; the rest keep
+        // their lease and come back when it expires.
+        let outcomes_known = outcomes.len();
+        if let Err(e) = sent {
+            warn!(registry = %self.settings.registry, error = %e, unsent = claimed.len() - outcomes_known, "could not pace requests through the database");
+        }
         let tally = tally(&outcomes);
         self.record(&outcomes).await?;
         Ok(match held {
@@ -155,7 +157,7 @@ impl Dispatcher {
 
     /// Sends `records`, splitting on 413 (and on 400, to isolate the record
     /// the registry can not read), and pushes one outcome per record.
-    async fn send(&mut self, records: &[Claimed], out: &mut Vec<Outcome>, held: &mut Option<i64>) {
+    async fn send(&mut self, records: &[Claimed], out: &mut Vec<Outcome>, held: &mut Option<i64>) -> Result<(), StoreError> {
         // Work list instead of recursion: halves of a split batch go back on it.
         let mut work: Vec<&[Claimed]> = vec![records];
         while let Some(batch) = work.pop() {
@@ -163,7 +165,7 @@ impl Dispatcher {
                 out.extend(batch.iter().map(|c| release(c, held.unwrap(), None)));
                 continue;
             }
-            self.gate.wait().await;
+            self.pace().await?;
             let request_id = uuid::Uuid::new_v4().to_string();
             let body = batch_body(batch.iter().map(|c| c.payload.as_str()));
             let started = std::time::Instant::now();
@@ -201,7 +203,7 @@ impl Dispatcher {
                 }
                 Err(SendError::RateLimited { retry_after }) => {
                     let until = now + retry_after.as_millis() as i64;
-                    self.gate.hold_until(until, now);
+                    self.store.hold_registry(self.settings.registry, until).await?;
                     warn!(registry = %self.settings.registry, retry_after_ms = retry_after.as_millis() as u64, "registry rate limit: holding back");
                     *held = Some(until);
                     out.extend(batch.iter().map(|c| release(c, until, None)));
@@ -224,6 +226,20 @@ impl Dispatcher {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Waits for this registry's next request slot, shared by every daemon.
+    async fn pace(&self) -> Result<(), StoreError> {
+        if self.interval_ms == 0 {
+            return Ok(());
+        }
+        let now = self.clock.now_ms();
+        let slot = self.store.take_slot(self.settings.registry, now, self.interval_ms).await?;
+        if slot > now {
+            tokio::time::sleep(Duration::from_millis((slot - now) as u64)).await;
+        }
+        Ok(())
     }
 
     fn apply_results(
@@ -331,52 +347,4 @@ fn tally(outcomes: &[Outcome]) -> Tally {
         }
     }
     t
-}
-
-/// Paces requests to at most `rate` per second and honours a hold (a
-/// `Retry-After`). Uses tokio's clock, so paused-time tests see it.
-pub struct RateGate {
-    interval: Duration,
-    next: Instant,
-    hold_until_ms: Option<i64>,
-}
-
-impl RateGate {
-    pub fn new(rate_per_second: u32) -> Self {
-        let interval = if rate_per_second == 0 {
-            Duration::ZERO
-        } else {
-            Duration::from_secs(1) / rate_per_second
-        };
-        Self {
-            interval,
-            next: Instant::now(),
-            hold_until_ms: None,
-        }
-    }
-
-    /// Waits for the next request slot.
-    pub async fn wait(&mut self) {
-        let now = Instant::now();
-        if self.next > now {
-            tokio::time::sleep_until(self.next).await;
-        }
-        self.next = self.next.max(now) + self.interval;
-    }
-
-    pub fn hold_until(&mut self, until_ms: i64, now_ms: i64) {
-        self.hold_until_ms = Some(self.hold_until_ms.unwrap_or(0).max(until_ms));
-        let wait = Duration::from_millis((until_ms - now_ms).max(0) as u64);
-        self.next = self.next.max(Instant::now() + wait);
-    }
-
-    pub fn held_until_ms(&mut self, now_ms: i64) -> Option<i64> {
-        match self.hold_until_ms {
-            Some(t) if t > now_ms => Some(t),
-            _ => {
-                self.hold_until_ms = None;
-                None
-            }
-        }
-    }
 }

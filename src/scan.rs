@@ -11,7 +11,7 @@ use crate::eligibility::{AccountFacts, Decision, Facts, evaluate};
 use crate::registry::adapter::{build_record, idempotency_key};
 use crate::store::{DeliveryWrite, ExistingDelivery, ScanRow, State, Store, StoreError};
 use std::time::Instant;
-use tracing::info;
+use tracing::{debug, info, warn};
 
 /// Completions judged per write transaction: small enough that the lock is
 /// held for milliseconds, large enough to amortise the round trips.
@@ -26,24 +26,49 @@ pub struct ScanReport {
     pub elapsed_ms: u128,
 }
 
+/// The lease that makes the scan a singleton among daemons on one database.
+pub const SCAN_LEASE: &str = "scan";
+
 /// One scan pass over everything that changed since the cursor.
-#[tracing::instrument(skip_all, name = "scan")]
 pub async fn scan_once(store: &dyn Store, clock: &dyn Clock) -> Result<ScanReport, StoreError> {
+    Ok(scan_with(store, clock, None).await?.expect("without a lease a scan is never interrupted"))
+}
+
+/// One scan pass, on the daemon holding the scan lease: `None` when another
+/// daemon holds it, or when the lease was lost mid-scan (what was written
+/// stays; the cursor does not move, so the next pass redoes the rest).
+pub async fn scan_as_leader(store: &dyn Store, clock: &dyn Clock, owner: &str, ttl_ms: i64) -> Result<Option<ScanReport>, StoreError> {
+    if !store.try_lease(SCAN_LEASE, owner, clock.now_ms(), ttl_ms).await? {
+        debug!(owner, "another daemon holds the scan lease");
+        return Ok(None);
+    }
+    let report = scan_with(store, clock, Some((owner, ttl_ms))).await;
+    // Free the lease for whichever daemon's trigger comes next.
+    if let Err(e) = store.release_lease(SCAN_LEASE, owner).await {
+        debug!(error = %e, "could not release the scan lease; it expires by itself");
+    }
+    report
+}
+
+/// The pass itself. With a lease `(owner, ttl)`, the lease is renewed
+/// before each chunk and the pass stops if it was lost.
+#[tracing::instrument(skip_all, name = "scan")]
+async fn scan_with(store: &dyn Store, clock: &dyn Clock, lease: Option<(&str, i64)>) -> Result<Option<ScanReport>, StoreError> {
     let started = Instant::now();
     let (from, to) = store.scan_window().await?;
-    let mut report = ScanReport {
-        from_seq: from,
-        to_seq: to,
-        ..Default::default()
-    };
+    let mut report = ScanReport { from_seq: from, to_seq: to, ..Default::default() };
     if to > from {
         let ids = store.changed_completions(from, to).await?;
         report.completions = ids.len();
         for chunk in ids.chunks(CHUNK) {
+            if let Some((owner, ttl_ms)) = lease
+                && !store.try_lease(SCAN_LEASE, owner, clock.now_ms(), ttl_ms).await?
+            {
+                warn!(scan.to_seq = to, "scan lease lost mid-scan; the next pass resumes from the same cursor");
+                return Ok(None);
+            }
             let now = clock.now_ms();
-            report.rows_written += store
-                .scan_chunk(chunk, now, &mut |rows| plan_rows(&rows, now))
-                .await?;
+            report.rows_written += store.scan_chunk(chunk, now, &mut |rows| plan_rows(&rows, now)).await?;
         }
     }
     store.finish_scan(to, clock.now_ms()).await?;
@@ -58,7 +83,7 @@ pub async fn scan_once(store: &dyn Store, clock: &dyn Clock) -> Result<ScanRepor
             "scan finished"
         );
     }
-    Ok(report)
+    Ok(Some(report))
 }
 
 /// The writes for a chunk of completions, every registry each.

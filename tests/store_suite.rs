@@ -250,10 +250,49 @@ async fn a_changed_record_that_was_rejected_goes_back_to_pending_with_a_fresh_st
     assert!(again[0].payload.contains("EE-1-fixed"));
 }
 
+async fn one_daemon_at_a_time_holds_a_lease_until_it_expires_or_is_released(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let store = env.store().await;
+    let t = 1_000_000;
+    assert!(store.try_lease("scan", "a", t, 1_000).await.unwrap());
+    assert!(!store.try_lease("scan", "b", t + 500, 1_000).await.unwrap(), "held by a");
+    assert!(store.try_lease("scan", "a", t + 900, 1_000).await.unwrap(), "a renews");
+    assert!(!store.try_lease("scan", "b", t + 1_500, 1_000).await.unwrap(), "the renewal counts");
+    assert!(store.try_lease("scan", "b", t + 2_000, 1_000).await.unwrap(), "expired: b takes over");
+    store.release_lease("scan", "a").await.unwrap();
+    assert!(!store.try_lease("scan", "a", t + 2_100, 1_000).await.unwrap(), "a can not release b's lease");
+    store.release_lease("scan", "b").await.unwrap();
+    assert!(store.try_lease("scan", "a", t + 2_200, 1_000).await.unwrap());
+}
+
+async fn request_slots_are_spaced_across_daemons_and_a_retry_after_holds_them_all(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let store = env.store().await;
+    let t = 1_000_000;
+    // Two daemons asking at the same instant get slots one interval apart.
+    let a = store.take_slot(L, t, 50).await.unwrap();
+    let b = store.take_slot(L, t, 50).await.unwrap();
+    let c = store.take_slot(L, t + 10, 50).await.unwrap();
+    assert_eq!((a, b, c), (t, t + 50, t + 100));
+    // Another registry has its own pace.
+    assert_eq!(store.take_slot(RegistryKind::Teacher, t, 50).await.unwrap(), t);
+    // An idle registry does not bank slots for a burst later.
+    assert_eq!(store.take_slot(L, t + 10_000, 50).await.unwrap(), t + 10_000);
+    // A Retry-After seen by one daemon holds every daemon back.
+    store.hold_registry(L, t + 20_000).await.unwrap();
+    assert_eq!(store.registry_hold(L).await.unwrap(), t + 20_000);
+    assert_eq!(store.take_slot(L, t + 10_100, 50).await.unwrap(), t + 20_000);
+    store.hold_registry(L, t + 15_000).await.unwrap();
+    assert_eq!(store.registry_hold(L).await.unwrap(), t + 20_000, "a shorter hold does not shorten a longer one");
+    assert_eq!(store.registry_hold(RegistryKind::Enved).await.unwrap(), 0);
+}
+
 backend_tests!(
     a_claimed_row_is_not_claimed_again_until_its_lease_expires,
     only_the_holder_of_the_lease_finishes_a_row,
     a_failed_attempt_waits_for_its_time_and_giving_up_leaves_it_for_a_person,
     a_scan_reads_only_what_changed_and_a_repeat_scan_writes_nothing,
     a_changed_record_that_was_rejected_goes_back_to_pending_with_a_fresh_start,
+    one_daemon_at_a_time_holds_a_lease_until_it_expires_or_is_released,
+    request_slots_are_spaced_across_daemons_and_a_retry_after_holds_them_all,
 );

@@ -119,6 +119,27 @@ pub trait Store: Send + Sync + 'static {
     /// `owner` still holds its lease. Returns how many rows were written.
     async fn record_outcomes(&self, owner: &str, outcomes: &[Outcome], now_ms: i64) -> Result<u64>;
 
+    // ---- coordination between daemons ----
+
+    /// Takes or renews the lease `name` for `owner` until `now + ttl`;
+    /// false while another owner holds an unexpired lease.
+    async fn try_lease(&self, name: &str, owner: &str, now_ms: i64, ttl_ms: i64) -> Result<bool>;
+
+    /// Gives the lease up, if `owner` holds it.
+    async fn release_lease(&self, name: &str, owner: &str) -> Result<()>;
+
+    /// Reserves the next request slot of `registry`: the returned instant is
+    /// the earliest of `now`, the next free slot and any hold; the slot after
+    /// it is `interval_ms` later. Shared by every daemon on the database, so
+    /// a registry's rate limit is a total.
+    async fn take_slot(&self, registry: RegistryKind, now_ms: i64, interval_ms: i64) -> Result<i64>;
+
+    /// Holds every daemon back from `registry` until `until_ms` (Retry-After).
+    async fn hold_registry(&self, registry: RegistryKind, until_ms: i64) -> Result<()>;
+
+    /// Until when `registry` is held back (0 when it is not).
+    async fn registry_hold(&self, registry: RegistryKind) -> Result<i64>;
+
     // ---- support ----
 
     /// Every completion of the person and its deliveries, for `status`.
