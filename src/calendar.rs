@@ -46,7 +46,7 @@ impl Day {
 
 /// One complete, validated year: every date of the year exactly once.
 /// Built only by [`parse_csv`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct CalendarYear {
     year: i32,
     /// Indexed by `date.ordinal0()`.
@@ -57,9 +57,11 @@ pub struct CalendarYear {
 impl CalendarYear {
     /// `days` must hold every date of `year` in order (the parser checks).
     fn new(year: i32, days: Vec<Day>, encoding: SourceEncoding) -> Self {
-        debug_assert!(days.iter().enumerate().all(|(i, d)| {
-            d.date.year() == year && d.date.ordinal0() as usize == i
-        }));
+        debug_assert!(
+            days.iter()
+                .enumerate()
+                .all(|(i, d)| { d.date.year() == year && d.date.ordinal0() as usize == i })
+        );
         Self {
             year,
             days,
@@ -124,6 +126,18 @@ impl CalendarYear {
             .zip(&self.days)
             .filter(|(o, n)| o != n)
             .collect()
+    }
+}
+
+/// A summary: the days themselves are a screenful.
+impl std::fmt::Debug for CalendarYear {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CalendarYear")
+            .field("year", &self.year)
+            .field("encoding", &self.encoding)
+            .field("days_off", &self.days_off())
+            .field("working_days", &self.working_days())
+            .finish_non_exhaustive()
     }
 }
 
@@ -377,7 +391,10 @@ mod tests {
     fn a_year_of_366_days() {
         let y = weekends_only(2028);
         assert_eq!(y.days().len(), 366);
-        assert_eq!(y.day(date(2028, 2, 29)).map(|d| d.date), Some(date(2028, 2, 29)));
+        assert_eq!(
+            y.day(date(2028, 2, 29)).map(|d| d.date),
+            Some(date(2028, 2, 29))
+        );
         assert_eq!(y.day(date(2027, 2, 1)), None);
         assert_eq!(y.last_day(), date(2028, 12, 31));
     }

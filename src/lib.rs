@@ -15,6 +15,7 @@
 //! - [`config`], [`clock`], [`telemetry`], [`cli`]: the edges.
 
 pub mod bench;
+pub mod calendar;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -28,6 +29,7 @@ pub mod intake;
 pub mod registry;
 pub mod scan;
 pub mod simulator;
+pub mod sla;
 pub mod status;
 pub mod store;
 pub mod telemetry;

@@ -54,7 +54,11 @@ pub fn due_at(calendar: &OfficeCalendar, eligible_since: DateTime<Utc>) -> Due {
 /// 0), and whether any day examined came from the Monday–Friday fallback.
 ///
 /// Panics only within a few days of chrono's largest date (year 262143).
-pub fn nth_working_day_after(calendar: &OfficeCalendar, date: NaiveDate, n: u32) -> (NaiveDate, bool) {
+pub fn nth_working_day_after(
+    calendar: &OfficeCalendar,
+    date: NaiveDate,
+    n: u32,
+) -> (NaiveDate, bool) {
     let mut day = date;
     let mut counted = 0;
     let mut fallback_used = false;
@@ -71,12 +75,17 @@ pub fn nth_working_day_after(calendar: &OfficeCalendar, date: NaiveDate, n: u32)
 
 /// 23:59:59 of `date` in Asia/Taipei (+08:00 since 1980: no daylight saving).
 fn end_of_day(date: NaiveDate) -> DateTime<FixedOffset> {
-    let local = date.and_hms_opt(23, 59, 59).expect("23:59:59 is a valid time");
+    let local = date
+        .and_hms_opt(23, 59, 59)
+        .expect("23:59:59 is a valid time");
     match Taipei.from_local_datetime(&local).earliest() {
         Some(t) => t.fixed_offset(),
         None => {
             let plus8 = FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset");
-            plus8.from_local_datetime(&local).single().expect("a fixed offset has no gaps")
+            plus8
+                .from_local_datetime(&local)
+                .single()
+                .expect("a fixed offset has no gaps")
         }
     }
 }
@@ -207,7 +216,11 @@ mod tests {
             let got = due_at(cal, t(from));
             let want = DateTime::parse_from_rfc3339(due).unwrap();
             assert_eq!(got.at, want, "{name}: due");
-            assert_eq!(got.at.offset().local_minus_utc(), 8 * 3600, "{name}: offset");
+            assert_eq!(
+                got.at.offset().local_minus_utc(),
+                8 * 3600,
+                "{name}: offset"
+            );
             assert_eq!(got.fallback_used, *fallback, "{name}: fallback_used");
         }
     }
@@ -223,9 +236,18 @@ mod tests {
     #[test]
     fn nth_working_day() {
         let d = |m, d| NaiveDate::from_ymd_opt(2026, m, d).unwrap();
-        assert_eq!(nth_working_day_after(&CAL_2026, d(9, 24), 0), (d(9, 24), false));
-        assert_eq!(nth_working_day_after(&CAL_2026, d(9, 24), 1), (d(9, 29), false));
-        assert_eq!(nth_working_day_after(&CAL_2026, d(9, 24), 3), (d(10, 1), false));
+        assert_eq!(
+            nth_working_day_after(&CAL_2026, d(9, 24), 0),
+            (d(9, 24), false)
+        );
+        assert_eq!(
+            nth_working_day_after(&CAL_2026, d(9, 24), 1),
+            (d(9, 29), false)
+        );
+        assert_eq!(
+            nth_working_day_after(&CAL_2026, d(9, 24), 3),
+            (d(10, 1), false)
+        );
     }
 
     #[test]
@@ -254,7 +276,10 @@ mod tests {
                 "delivered {delivered:?} now {now}"
             );
         }
-        assert_eq!(sla_state(due, None, t("2026-10-01T23:00:00+08:00"), h(0)), SlaState::Pending);
+        assert_eq!(
+            sla_state(due, None, t("2026-10-01T23:00:00+08:00"), h(0)),
+            SlaState::Pending
+        );
     }
 
     #[test]
@@ -327,8 +352,8 @@ mod tests {
             let now = t + Duration::milliseconds(now_after_ms);
             let state = sla_state(due, delivered, now, Duration::hours(risk_h));
             match delivered {
-                Some(d) => prop_assert_eq!(state.is_final(), true, "{:?} {}", state, d),
-                None => prop_assert_eq!(state.is_final(), false),
+                Some(_) => prop_assert!(state.is_final(), "{:?}", state),
+                None => prop_assert!(!state.is_final(), "{:?}", state),
             }
             if now < due {
                 prop_assert_ne!(state, SlaState::Breached);

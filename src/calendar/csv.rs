@@ -143,16 +143,16 @@ fn decode(bytes: &[u8]) -> Result<(String, SourceEncoding), CalendarError> {
 
 fn parse_row(text: &str) -> Result<Day, LineError> {
     let fields = split_fields(text)?;
-    let [date, weekday, flag, remark] = match fields.as_slice() {
+    let [date, weekday, flag, remark]: [&str; 4] = match fields.as_slice() {
         [a, b, c] => [a, b, c, ""],
-        [a, b, c, d] => [a, b, c, d.as_str()],
+        [a, b, c, d] => [a, b, c, d],
         other => return Err(LineError::FieldCount(other.len())),
     };
-    let date = parse_date(date).ok_or_else(|| LineError::BadDate(date.clone()))?;
+    let date = parse_date(date).ok_or_else(|| LineError::BadDate(date.to_string()))?;
     let mut chars = weekday.chars();
     let found = match (chars.next(), chars.next()) {
         (Some(c), None) if WEEKDAYS.contains(&c) => c,
-        _ => return Err(LineError::BadWeekday(weekday.clone())),
+        _ => return Err(LineError::BadWeekday(weekday.to_string())),
     };
     let expected = weekday_char(date.weekday());
     if found != expected {
@@ -162,10 +162,10 @@ fn parse_row(text: &str) -> Result<Day, LineError> {
             expected,
         });
     }
-    let off = match flag.as_str() {
+    let off = match flag {
         "0" => false,
         "2" => true,
-        _ => return Err(LineError::BadFlag(flag.clone())),
+        _ => return Err(LineError::BadFlag(flag.to_string())),
     };
     Ok(Day {
         date,
@@ -178,7 +178,11 @@ fn parse_date(s: &str) -> Option<NaiveDate> {
     if s.len() != 8 || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    NaiveDate::from_ymd_opt(s[..4].parse().ok()?, s[4..6].parse().ok()?, s[6..].parse().ok()?)
+    NaiveDate::from_ymd_opt(
+        s[..4].parse().ok()?,
+        s[4..6].parse().ok()?,
+        s[6..].parse().ok()?,
+    )
 }
 
 /// Splits one line on commas, honouring double-quoted fields; fields are
@@ -268,7 +272,10 @@ mod tests {
         let f = |s: &str| split_fields(s).unwrap();
         assert_eq!(f("a,b,c,d"), ["a", "b", "c", "d"]);
         assert_eq!(f("20260102,五,0,"), ["20260102", "五", "0"]);
-        assert_eq!(f(r#"20260101,四,2,"開國紀念日""#), ["20260101", "四", "2", "開國紀念日"]);
+        assert_eq!(
+            f(r#"20260101,四,2,"開國紀念日""#),
+            ["20260101", "四", "2", "開國紀念日"]
+        );
         assert_eq!(f(r#""a,b","say ""hi""", c "#), ["a,b", r#"say "hi""#, "c"]);
         assert_eq!(f(""), Vec::<String>::new());
         assert_eq!(split_fields(r#"a,"b"#), Err(LineError::UnclosedQuote));
@@ -277,7 +284,13 @@ mod tests {
     #[test]
     fn dates() {
         assert_eq!(parse_date("20240229"), NaiveDate::from_ymd_opt(2024, 2, 29));
-        for bad in ["20250229", "2025-1-1", "2025011", "202501011", "２０２５０１０１"] {
+        for bad in [
+            "20250229",
+            "2025-1-1",
+            "2025011",
+            "202501011",
+            "２０２５０１０１",
+        ] {
             assert_eq!(parse_date(bad), None, "{bad}");
         }
     }
@@ -294,12 +307,24 @@ mod tests {
         let (_, e) = decode(header.as_bytes()).unwrap();
         assert_eq!(e, SourceEncoding::Utf8);
         let bom = [UTF8_BOM, header.as_bytes()].concat();
-        assert_eq!(decode(&bom).unwrap(), (header.to_string(), SourceEncoding::Utf8Bom));
+        assert_eq!(
+            decode(&bom).unwrap(),
+            (header.to_string(), SourceEncoding::Utf8Bom)
+        );
         let (big5, _, unmappable) = encoding_rs::BIG5.encode(header);
         assert!(!unmappable);
-        assert_eq!(decode(&big5).unwrap(), (header.to_string(), SourceEncoding::Big5));
-        assert!(matches!(decode(b"\xFF\xFEx\0"), Err(CalendarError::Encoding(_))));
-        assert!(matches!(decode(b"\xEF\xBB\xBF\xB6}"), Err(CalendarError::Encoding(_))));
+        assert_eq!(
+            decode(&big5).unwrap(),
+            (header.to_string(), SourceEncoding::Big5)
+        );
+        assert!(matches!(
+            decode(b"\xFF\xFEx\0"),
+            Err(CalendarError::Encoding(_))
+        ));
+        assert!(matches!(
+            decode(b"\xEF\xBB\xBF\xB6}"),
+            Err(CalendarError::Encoding(_))
+        ));
         // 0x80 is neither UTF-8 nor a Big5 lead byte.
         assert!(matches!(decode(b"a\x80b"), Err(CalendarError::Encoding(_))));
     }
