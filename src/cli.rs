@@ -56,6 +56,8 @@ pub enum Command {
     /// Generate a realistic data set, start the simulator and the daemon on
     /// SQLite, and report what reached each registry.
     Demo(crate::demo::DemoArgs),
+    /// Copy a whole database into an empty one (e.g. SQLite to PostgreSQL) and verify the counts.
+    MigrateData(crate::migrate_data::MigrateDataArgs),
     /// Measure import, scan and end-to-end drain throughput and peak memory.
     Bench(crate::bench::BenchArgs),
 }
@@ -143,6 +145,9 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         }
         Command::Simulate(args) => simulate(args).await?,
         Command::Demo(args) => crate::demo::run(args, config).await?,
+        Command::MigrateData(args) => {
+            crate::migrate_data::run(args).await?;
+        }
         Command::Bench(args) => crate::bench::run(args, config).await?,
     }
     Ok(ExitCode::SUCCESS)

@@ -12,6 +12,8 @@
 //! - [`store`]: the `Store` trait and its backends; all SQL lives there.
 //! - [`daemon`]: `hoursync run`: schedule, dispatch loops, shutdown.
 //! - [`simulator`]: a registry peer speaking REGISTRY-API.md, for tests and demos.
+//! - [`calendar`], [`sla`]: working days from the office calendar; due times and SLA states.
+//! - [`migrate_data`]: copies a database to another (SQLite to PostgreSQL).
 //! - [`config`], [`clock`], [`telemetry`], [`cli`]: the edges.
 
 pub mod bench;
@@ -26,6 +28,7 @@ pub mod dispatch;
 pub mod domain;
 pub mod eligibility;
 pub mod intake;
+pub mod migrate_data;
 pub mod registry;
 pub mod scan;
 pub mod simulator;

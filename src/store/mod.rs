@@ -3,11 +3,13 @@
 //! Instants are bound as parameters (milliseconds, from the caller's
 //! [`Clock`](crate::clock::Clock)), never read from the database's clock.
 
+mod copy;
 mod postgres;
 mod rowmap;
 mod sqlite;
 mod types;
 
+pub use copy::{CopyTable, PageKey};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use types::*;
@@ -151,6 +153,18 @@ pub trait Store: Send + Sync + 'static {
     /// Rows per table and the change sequence: what an import changed, and
     /// what a copy between databases must preserve.
     async fn table_counts(&self) -> Result<TableCounts>;
+
+    // ---- copying between databases (`migrate-data`) ----
+
+    /// Up to `limit` rows of `table` after `after`, in key order, as JSON
+    /// objects keyed by column.
+    async fn export_page(&self, table: CopyTable, after: &PageKey, limit: usize) -> Result<Vec<serde_json::Value>>;
+
+    /// Inserts rows exported by [`Store::export_page`], in one transaction.
+    async fn import_page(&self, table: CopyTable, rows: &[serde_json::Value]) -> Result<u64>;
+
+    /// After a copy: make generated ids continue after the copied ones.
+    async fn finish_import(&self) -> Result<()>;
 
     /// Whether the database answers.
     async fn ping(&self) -> Result<()>;

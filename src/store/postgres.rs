@@ -340,6 +340,43 @@ impl Store for PostgresStore {
         table_counts(&r)
     }
 
+    async fn export_page(&self, table: CopyTable, after: &PageKey, limit: usize) -> Result<Vec<serde_json::Value>> {
+        let sql = format!(
+            "SELECT row_to_json(t)::text FROM {} AS t WHERE {} > $1 ORDER BY {} LIMIT $2",
+            table.name(),
+            table.key(),
+            table.key()
+        );
+        let query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+        let query = if table.int_key() { query.bind(after.int()) } else { query.bind(after.text().to_string()) };
+        let rows = query.bind(limit as i64).fetch_all(&self.pool).await?;
+        rows.iter().map(|r| serde_json::from_str(r).map_err(|e| StoreError::Fatal(format!("export of {}: {e}", table.name())))).collect()
+    }
+
+    async fn import_page(&self, table: CopyTable, rows: &[serde_json::Value]) -> Result<u64> {
+        let cols = table.columns().join(", ");
+        let sql = format!(
+            "INSERT INTO {t} ({cols}) SELECT {cols} FROM jsonb_populate_recordset(NULL::{t}, $1::jsonb)",
+            t = table.name()
+        );
+        let mut tx = self.pool.begin().await?;
+        if table == CopyTable::ChangeSeq {
+            sqlx::query("DELETE FROM change_seq").execute(&mut *tx).await?;
+        }
+        let json = serde_json::Value::Array(rows.to_vec()).to_string();
+        let n = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(json).execute(&mut *tx).await?.rows_affected();
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn finish_import(&self) -> Result<()> {
+        for t in ["completions", "deliveries"] {
+            let sql = format!("SELECT setval(pg_get_serial_sequence('{t}', 'id'), GREATEST((SELECT MAX(id) FROM {t}), 1))");
+            sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&self.pool).await?;
+        }
+        Ok(())
+    }
+
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())

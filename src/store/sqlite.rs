@@ -358,6 +358,46 @@ impl Store for SqliteStore {
         table_counts(&r)
     }
 
+    async fn export_page(&self, table: CopyTable, after: &PageKey, limit: usize) -> Result<Vec<serde_json::Value>> {
+        let cols = table.columns();
+        let object: Vec<String> = cols.iter().map(|c| format!("'{c}', {c}")).collect();
+        let sql = format!(
+            "SELECT json_object({}) FROM {} WHERE {} > ?1 ORDER BY {} LIMIT ?2",
+            object.join(", "),
+            table.name(),
+            table.key(),
+            table.key()
+        );
+        let query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+        let query = if table.int_key() { query.bind(after.int()) } else { query.bind(after.text().to_string()) };
+        let rows = query.bind(limit as i64).fetch_all(&self.pool).await?;
+        rows.iter().map(|r| serde_json::from_str(r).map_err(|e| StoreError::Fatal(format!("export of {}: {e}", table.name())))).collect()
+    }
+
+    async fn import_page(&self, table: CopyTable, rows: &[serde_json::Value]) -> Result<u64> {
+        let cols = table.columns();
+        let values: Vec<String> = cols.iter().map(|c| format!("j.value->>'{c}'")).collect();
+        let sql = format!(
+            "INSERT INTO {} ({}) SELECT {} FROM json_each(?1) AS j",
+            table.name(),
+            cols.join(", "),
+            values.join(", ")
+        );
+        let mut tx = self.write_tx().await?;
+        if table == CopyTable::ChangeSeq {
+            // The migration seeded this single row; the copy replaces it.
+            sqlx::query("DELETE FROM change_seq").execute(&mut *tx).await?;
+        }
+        let json = serde_json::Value::Array(rows.to_vec()).to_string();
+        let n = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(json).execute(&mut *tx).await?.rows_affected();
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn finish_import(&self) -> Result<()> {
+        Ok(()) // INTEGER PRIMARY KEY continues after the largest id by itself
+    }
+
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())

@@ -71,7 +71,7 @@ macro_rules! backend_tests {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name(crate::common::Backend::Sqlite).await
+                    super::$name($crate::common::Backend::Sqlite).await
                 }
             )*
         }
@@ -79,8 +79,8 @@ macro_rules! backend_tests {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    if crate::common::Backend::postgres_ready().await {
-                        super::$name(crate::common::Backend::Postgres).await
+                    if $crate::common::Backend::postgres_ready().await {
+                        super::$name($crate::common::Backend::Postgres).await
                     }
                 }
             )*
