@@ -3,7 +3,10 @@
 //! re-import lines/s (the no-op path), end-to-end delivered records/s to the
 //! registry simulator on loopback, and the peak RSS of this process after
 //! each phase. The simulator runs as a child process so that its memory is
-//! not counted; the daemon runs in this process, as it would in production.
+//! not counted; the daemon runs in this process, as it would in production,
+//! after the importer's connections are closed (`hoursync import` and
+//! `hoursync run` are separate processes). The drain is followed through the
+//! simulator's counters, so that watching it costs the daemon next to nothing.
 
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
@@ -31,7 +34,7 @@ const POLL: Duration = Duration::from_millis(250);
 /// How often the database is asked even when the simulator's counters say
 /// the drain is not done (records rejected or given up never reach them).
 const CHECK_EVERY: Duration = Duration::from_secs(5);
-/// The drain gives up when nothing was delivered for this long.
+/// The drain gives up when the simulator received nothing for this long.
 const STALL: Duration = Duration::from_secs(60);
 
 #[derive(clap::Args, Debug, Clone)]

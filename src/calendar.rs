@@ -11,8 +11,10 @@
 //! re-exported here.
 
 mod csv;
+mod persist;
 
 pub use csv::{LineError, SourceEncoding, parse_csv};
+pub use persist::{PersistError, load, save, seed_if_empty};
 
 use chrono::{Datelike, NaiveDate, Weekday};
 use std::collections::BTreeMap;
@@ -71,6 +73,19 @@ impl CalendarYear {
 
     pub fn year(&self) -> i32 {
         self.year
+    }
+
+    /// The year as canonical UTF-8 CSV of the official format (how the
+    /// database keeps it); [`parse_csv`] reads it back to the same days.
+    pub fn to_csv(&self) -> String {
+        const WEEKDAYS: [&str; 7] = ["一", "二", "三", "四", "五", "六", "日"];
+        let mut out = String::from("西元日期,星期,是否放假,備註\n");
+        for d in &self.days {
+            let remark = if d.remark.contains([',', '"']) { format!("\"{}\"", d.remark.replace('"', "\"\"")) } else { d.remark.clone() };
+            let weekday = WEEKDAYS[d.date.weekday().num_days_from_monday() as usize];
+            out.push_str(&format!("{},{weekday},{},{remark}\n", d.date.format("%Y%m%d"), if d.off { 2 } else { 0 }));
+        }
+        out
     }
 
     /// The encoding the file was detected to be in.

@@ -136,7 +136,8 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Status { json, national_id } => {
             let id = NationalId::parse(&national_id).map_err(|e| anyhow::anyhow!("{e}"))?;
             let store = crate::daemon::open_store(&config).await?;
-            let lines = crate::status::person_status(store.as_ref(), &id).await?;
+            let at_risk = chrono::Duration::hours(config.sla.at_risk_hours as i64);
+            let lines = crate::status::person_status(store.as_ref(), &id, clock.now_ms(), at_risk).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&lines)?);
             } else {

@@ -22,7 +22,36 @@ pub struct Config {
     pub retry: RetryConfig,
     pub dispatch: DispatchConfig,
     pub log: LogConfig,
+    pub calendar: CalendarConfig,
+    pub sla: SlaConfig,
     pub registries: BTreeMap<RegistryKind, RegistryConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CalendarConfig {
+    /// Office calendar CSV files stored into an empty database on start
+    /// (the shipped years); later years arrive by `hoursync calendar import`.
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SlaConfig {
+    /// A record not delivered this close to its due time is `at_risk`.
+    pub at_risk_hours: u64,
+}
+
+impl Default for CalendarConfig {
+    fn default() -> Self {
+        Self { dir: PathBuf::from("config/calendar") }
+    }
+}
+
+impl Default for SlaConfig {
+    fn default() -> Self {
+        Self { at_risk_hours: 24 }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -165,6 +194,8 @@ impl Default for Config {
             retry: RetryConfig::default(),
             dispatch: DispatchConfig::default(),
             log: LogConfig::default(),
+            calendar: CalendarConfig::default(),
+            sla: SlaConfig::default(),
             registries: RegistryKind::ALL
                 .into_iter()
                 .map(|k| (k, RegistryConfig::default_for(k)))

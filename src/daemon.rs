@@ -29,6 +29,12 @@ pub async fn open_store(config: &Config) -> anyhow::Result<SharedStore> {
     .await
     .with_context(|| format!("opening database {}", redact_url(&config.database.url)))?;
     store.migrate().await?;
+    let seeded = crate::calendar::seed_if_empty(store.as_ref(), &config.calendar.dir, chrono::Utc::now().timestamp_millis())
+        .await
+        .with_context(|| format!("loading the office calendar from {}", config.calendar.dir.display()))?;
+    if seeded > 0 {
+        info!(years = seeded, dir = %config.calendar.dir.display(), "office calendar stored from the shipped files");
+    }
     Ok(store)
 }
 

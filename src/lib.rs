@@ -28,6 +28,7 @@ pub mod dispatch;
 pub mod domain;
 pub mod eligibility;
 pub mod intake;
+pub mod metrics;
 pub mod migrate_data;
 pub mod registry;
 pub mod scan;

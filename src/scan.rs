@@ -23,6 +23,9 @@ pub struct ScanReport {
     pub to_seq: i64,
     pub completions: usize,
     pub rows_written: usize,
+    /// Due times computed with the Monday–Friday fallback because the office
+    /// calendar of the date was not loaded.
+    pub calendar_fallbacks: usize,
     pub elapsed_ms: u128,
 }
 
@@ -60,6 +63,7 @@ async fn scan_with(store: &dyn Store, clock: &dyn Clock, lease: Option<(&str, i6
     if to > from {
         let ids = store.changed_completions(from, to).await?;
         report.completions = ids.len();
+        let calendar = crate::calendar::load(store).await?;
         for chunk in ids.chunks(CHUNK) {
             if let Some((owner, ttl_ms)) = lease
                 && !store.try_lease(SCAN_LEASE, owner, clock.now_ms(), ttl_ms).await?
@@ -68,10 +72,23 @@ async fn scan_with(store: &dyn Store, clock: &dyn Clock, lease: Option<(&str, i6
                 return Ok(None);
             }
             let now = clock.now_ms();
-            report.rows_written += store.scan_chunk(chunk, now, &mut |rows| plan_rows(&rows, now)).await?;
+            let fallbacks = &mut report.calendar_fallbacks;
+            report.rows_written += store
+                .scan_chunk(chunk, now, &mut |rows| {
+                    let mut writes = plan_rows(&rows, now);
+                    *fallbacks += set_due_times(&mut writes, &calendar);
+                    writes
+                })
+                .await?;
         }
     }
     store.finish_scan(to, clock.now_ms()).await?;
+    if report.calendar_fallbacks > 0 {
+        warn!(
+            scan.calendar_fallbacks = report.calendar_fallbacks,
+            "due times counted Monday to Friday: the office calendar of those dates is not loaded (hoursync calendar import)"
+        );
+    }
     report.elapsed_ms = started.elapsed().as_millis();
     if report.completions > 0 {
         info!(
@@ -99,6 +116,21 @@ pub fn plan_rows(rows: &[ScanRow], now_ms: i64) -> Vec<DeliveryWrite> {
         }
     }
     writes
+}
+
+/// Sets each write's due time from its `eligible_since` (DOMAIN.md: the end
+/// of the third working day after that date, in Asia/Taipei). Returns how
+/// many used the Monday–Friday fallback.
+pub fn set_due_times(writes: &mut [DeliveryWrite], calendar: &crate::calendar::OfficeCalendar) -> usize {
+    let mut fallbacks = 0;
+    for w in writes {
+        w.due_at = w.eligible_since.map(|since| {
+            let due = crate::sla::due_at(calendar, crate::clock::from_ms(since));
+            fallbacks += usize::from(due.fallback_used);
+            due.at.timestamp_millis()
+        });
+    }
+    fallbacks
 }
 
 /// What eligibility looks at, out of a scan row.
@@ -153,6 +185,7 @@ pub fn plan_pair(
         idempotency_key: None,
         payload: None,
         eligible_since: None,
+        due_at: None,
         next_attempt_at: None,
         reset_attempts: true,
     };

@@ -1,7 +1,8 @@
 //! The support view of one learner: every completion × registry, its state
 //! and why. Shown by `hoursync status`; the national ID is masked.
 
-use crate::clock::taipei_rfc3339;
+use crate::clock::{from_ms, taipei_rfc3339};
+use crate::sla::{SlaState, sla_state};
 use crate::domain::{Hours, NationalId, RegistryKind};
 use crate::store::{Store, StoreError};
 use serde::Serialize;
@@ -21,11 +22,19 @@ pub struct StatusLine {
     pub hours: Option<String>,
     pub eligible_since: Option<String>,
     pub receipt_id: Option<String>,
+    /// The end of the third working day after `eligible_since`.
+    pub due_at: Option<String>,
+    /// Where the record stands against that promise; null when not eligible.
+    pub sla: Option<SlaState>,
 }
 
+/// Every completion × registry of one learner, judged against the promise
+/// at `now_ms` (`at_risk`: how close to its due time a record is at risk).
 pub async fn person_status(
     store: &dyn Store,
     id: &NationalId,
+    now_ms: i64,
+    at_risk: chrono::Duration,
 ) -> Result<Vec<StatusLine>, StoreError> {
     let records = store.person_records(id.expose()).await?;
     let mut lines = Vec::with_capacity(records.len());
@@ -48,6 +57,8 @@ pub async fn person_status(
                     .map(|h| h.to_string()),
                 eligible_since: d.eligible_since.map(taipei_rfc3339),
                 receipt_id: d.receipt_id,
+                due_at: d.due_at.map(taipei_rfc3339),
+                sla: d.due_at.map(|due| sla_state(from_ms(due), d.delivered_at.map(from_ms), from_ms(now_ms), at_risk)),
             }),
             None => lines.extend(RegistryKind::ALL.into_iter().map(|registry| StatusLine {
                 completion_id: r.completion_id.clone(),
@@ -58,6 +69,8 @@ pub async fn person_status(
                 hours: None,
                 eligible_since: None,
                 receipt_id: None,
+                due_at: None,
+                sla: None,
             })),
         }
     }
@@ -68,12 +81,12 @@ pub async fn person_status(
 pub fn render_text(id: &NationalId, lines: &[StatusLine]) -> String {
     let mut out = format!("learner {id}: {} record(s)\n", lines.len());
     out.push_str(&format!(
-        "{:<16} {:<14} {:<9} {:<13} {:<26} {:>6} {:<25} {}\n",
-        "COMPLETION", "COURSE", "REGISTRY", "STATE", "REASON", "HOURS", "ELIGIBLE SINCE", "RECEIPT"
+        "{:<16} {:<14} {:<9} {:<13} {:<26} {:>6} {:<25} {:<25} {:<9} {}\n",
+        "COMPLETION", "COURSE", "REGISTRY", "STATE", "REASON", "HOURS", "ELIGIBLE SINCE", "DUE", "SLA", "RECEIPT"
     ));
     for l in lines {
         out.push_str(&format!(
-            "{:<16} {:<14} {:<9} {:<13} {:<26} {:>6} {:<25} {}\n",
+            "{:<16} {:<14} {:<9} {:<13} {:<26} {:>6} {:<25} {:<25} {:<9} {}\n",
             l.completion_id,
             l.course_code,
             l.registry.as_str(),
@@ -81,6 +94,8 @@ pub fn render_text(id: &NationalId, lines: &[StatusLine]) -> String {
             l.reason.as_deref().unwrap_or("-"),
             l.hours.as_deref().unwrap_or("-"),
             l.eligible_since.as_deref().unwrap_or("-"),
+            l.due_at.as_deref().unwrap_or("-"),
+            l.sla.map_or("-", |s| s.as_str()),
             l.receipt_id.as_deref().unwrap_or("-"),
         ));
     }

@@ -79,6 +79,8 @@ async fn bad_lines_are_reported_by_number_and_leave_the_database_as_it_was(backe
     let status = hoursync::status::person_status(
         store.as_ref(),
         &hoursync::domain::NationalId::parse(&id(1)).unwrap(),
+        0,
+        chrono::Duration::hours(24),
     )
     .await
     .unwrap();

@@ -32,8 +32,8 @@ async fn a_sqlite_database_moved_to_postgres_carries_on_without_sending_anything
     for person in 1..=8 {
         let nid = hoursync::domain::NationalId::parse(&id(person)).unwrap();
         assert_eq!(
-            hoursync::status::person_status(copy.as_ref(), &nid).await.unwrap(),
-            hoursync::status::person_status(store.as_ref(), &nid).await.unwrap(),
+            hoursync::status::person_status(copy.as_ref(), &nid, 0, chrono::Duration::hours(24)).await.unwrap(),
+            hoursync::status::person_status(store.as_ref(), &nid, 0, chrono::Duration::hours(24)).await.unwrap(),
             "person {person}"
         );
     }

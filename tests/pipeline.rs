@@ -204,7 +204,7 @@ async fn every_eligible_hour_reaches_its_registry_once_through_faults_and_every_
                 .keys()
                 .map(String::as_str)
                 .collect();
-            assert_eq!(keys.len(), 8, "{keys:?}");
+            assert_eq!(keys.len(), 10, "{keys:?}");
             for k in [
                 "completion_id",
                 "course_code",
@@ -214,6 +214,8 @@ async fn every_eligible_hour_reaches_its_registry_once_through_faults_and_every_
                 "hours",
                 "eligible_since",
                 "receipt_id",
+                "due_at",
+                "sla",
             ] {
                 assert!(keys.contains(&k), "missing {k}");
             }
@@ -243,13 +245,18 @@ async fn every_eligible_hour_reaches_its_registry_once_through_faults_and_every_
                     row["receipt_id"].is_string() && row["eligible_since"].is_string(),
                     "{row}"
                 );
+                // Completed Friday 2026-11-20 (c4 on Saturday the 21st): the three
+                // working days are Mon 23 to Wed 25 either way; delivered long after.
+                let due = "2026-11-25T23:59:59+08:00";
+                assert_eq!((row["due_at"].as_str(), row["sla"].as_str()), (Some(due), Some("late")), "{cmp}/{registry}");
             }
             Err(reason) => {
                 assert_eq!(
                     (row["state"].as_str(), row["reason"].as_str()),
                     (Some("ineligible"), Some(reason)),
                     "{cmp}/{registry}"
-                )
+                );
+                assert!(row["due_at"].is_null() && row["sla"].is_null(), "no promise for what is not sent: {row}");
             }
         }
     }

@@ -13,10 +13,11 @@ pub enum CopyTable {
     Courses,
     Completions,
     Deliveries,
+    CalendarYears,
 }
 
 impl CopyTable {
-    pub const ALL: [CopyTable; 8] = [
+    pub const ALL: [CopyTable; 9] = [
         Self::ChangeSeq,
         Self::Cursors,
         Self::Units,
@@ -25,6 +26,7 @@ impl CopyTable {
         Self::Courses,
         Self::Completions,
         Self::Deliveries,
+        Self::CalendarYears,
     ];
 
     pub fn name(self) -> &'static str {
@@ -37,12 +39,14 @@ impl CopyTable {
             Self::Courses => "courses",
             Self::Completions => "completions",
             Self::Deliveries => "deliveries",
+            Self::CalendarYears => "calendar_years",
         }
     }
 
     pub fn columns(self) -> &'static [&'static str] {
         match self {
             Self::ChangeSeq => &["id", "value"],
+            Self::CalendarYears => &["year", "csv", "loaded_at"],
             Self::Cursors => &["name", "seq", "last_run_at"],
             Self::Units => &["code", "name", "seq", "changed_at"],
             Self::Persons => &["national_id", "personnel_category", "enved_account", "service_unit_code", "seq", "changed_at"],
@@ -85,6 +89,7 @@ impl CopyTable {
                 "lease_owner",
                 "lease_until",
                 "updated_at",
+                "due_at",
             ],
         }
     }
@@ -96,7 +101,7 @@ impl CopyTable {
 
     /// Whether the key is an integer (else text).
     pub fn int_key(self) -> bool {
-        matches!(self, Self::ChangeSeq | Self::Completions | Self::Deliveries)
+        matches!(self, Self::ChangeSeq | Self::Completions | Self::Deliveries | Self::CalendarYears)
     }
 }
 

@@ -142,6 +142,14 @@ pub trait Store: Send + Sync + 'static {
     /// Until when `registry` is held back (0 when it is not).
     async fn registry_hold(&self, registry: RegistryKind) -> Result<i64>;
 
+    // ---- the office calendar ----
+
+    /// Every stored calendar year with its canonical CSV.
+    async fn calendar_years(&self) -> Result<Vec<(i32, String)>>;
+
+    /// Stores a year, replacing a stored one.
+    async fn put_calendar_year(&self, year: i32, csv: &str, now_ms: i64) -> Result<()>;
+
     // ---- support ----
 
     /// Every completion of the person and its deliveries, for `status`.

@@ -304,10 +304,28 @@ impl Store for PostgresStore {
         Ok(hold.unwrap_or(0))
     }
 
+    async fn calendar_years(&self) -> Result<Vec<(i32, String)>> {
+        let rows = sqlx::query("SELECT year, csv FROM calendar_years ORDER BY year").fetch_all(&self.pool).await?;
+        rows.iter().map(|r| Ok((r.try_get::<i32, _>(0)?, r.try_get(1)?))).collect()
+    }
+
+    async fn put_calendar_year(&self, year: i32, csv: &str, now_ms: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO calendar_years (year, csv, loaded_at) VALUES ($1, $2, $3)
+             ON CONFLICT (year) DO UPDATE SET csv = excluded.csv, loaded_at = excluded.loaded_at",
+        )
+        .bind(year)
+        .bind(csv)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     async fn person_records(&self, national_id: &str) -> Result<Vec<PersonRecord>> {
         let rows = sqlx::query(
             "SELECT c.completion_id, c.course_code, d.id, d.registry, d.state, d.reason, d.hours_tenths,
-                    d.eligible_since, d.receipt_id, d.attempts, d.last_error
+                    d.eligible_since, d.receipt_id, d.attempts, d.last_error, d.due_at, d.delivered_at
              FROM completions c
              JOIN accounts a ON a.account_id = c.account_id
              LEFT JOIN deliveries d ON d.completion_id = c.completion_id
@@ -333,7 +351,8 @@ impl Store for PostgresStore {
         let r = sqlx::query(
             "SELECT (SELECT COUNT(*) FROM units), (SELECT COUNT(*) FROM persons), (SELECT COUNT(*) FROM accounts),
                     (SELECT COUNT(*) FROM courses), (SELECT COUNT(*) FROM completions),
-                    (SELECT COUNT(*) FROM deliveries), (SELECT value FROM change_seq WHERE id = 1)",
+                    (SELECT COUNT(*) FROM deliveries), (SELECT value FROM change_seq WHERE id = 1),
+                    (SELECT COUNT(*) FROM calendar_years)",
         )
         .fetch_one(&self.pool)
         .await?;
@@ -483,19 +502,19 @@ FOR UPDATE OF d";
 
 const UPSERT_DELIVERIES: &str = "
 INSERT INTO deliveries (completion_id, registry, national_id, course_code, state, reason, hours_tenths,
-                        revision, idempotency_key, payload, eligible_since, next_attempt_at, attempts, updated_at)
+                        revision, idempotency_key, payload, eligible_since, due_at, next_attempt_at, attempts, updated_at)
 SELECT r.completion_id, r.registry, r.national_id, r.course_code, r.state, r.reason, r.hours_tenths,
-       r.revision, r.idempotency_key, r.payload, r.eligible_since, r.next_attempt_at,
+       r.revision, r.idempotency_key, r.payload, r.eligible_since, r.due_at, r.next_attempt_at,
        CASE WHEN r.reset_attempts THEN 0 ELSE -1 END, $2
 FROM jsonb_to_recordset($1::jsonb) AS r(
     completion_id text, registry text, national_id text, course_code text, state text, reason text,
     hours_tenths bigint, revision bigint, idempotency_key text, payload text, eligible_since bigint,
-    next_attempt_at bigint, reset_attempts boolean)
+    due_at bigint, next_attempt_at bigint, reset_attempts boolean)
 ON CONFLICT (completion_id, registry) DO UPDATE SET
     national_id = excluded.national_id, course_code = excluded.course_code, state = excluded.state,
     reason = excluded.reason, hours_tenths = excluded.hours_tenths, revision = excluded.revision,
     idempotency_key = excluded.idempotency_key, payload = excluded.payload,
-    eligible_since = excluded.eligible_since, next_attempt_at = excluded.next_attempt_at,
+    eligible_since = excluded.eligible_since, due_at = excluded.due_at, next_attempt_at = excluded.next_attempt_at,
     attempts = CASE WHEN excluded.attempts < 0 THEN deliveries.attempts ELSE 0 END,
     last_error = CASE WHEN excluded.attempts < 0 THEN deliveries.last_error ELSE NULL END,
     updated_at = excluded.updated_at";

@@ -321,6 +321,8 @@ pub fn person_record(r: &impl ReadRow) -> Result<super::PersonRecord> {
             receipt_id: r.opt_text(8)?,
             attempts: r.int(9)?,
             last_error: r.opt_text(10)?,
+            due_at: r.opt_int(11)?,
+            delivered_at: r.opt_int(12)?,
         }),
     };
     Ok(super::PersonRecord {
@@ -348,5 +350,6 @@ pub fn table_counts(r: &impl ReadRow) -> Result<super::TableCounts> {
         completions: r.int(4)?,
         deliveries: r.int(5)?,
         change_seq: r.int(6)?,
+        calendar_years: r.int(7)?,
     })
 }

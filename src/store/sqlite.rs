@@ -322,10 +322,30 @@ impl Store for SqliteStore {
         Ok(hold.unwrap_or(0))
     }
 
+    async fn calendar_years(&self) -> Result<Vec<(i32, String)>> {
+        let rows = sqlx::query("SELECT year, csv FROM calendar_years ORDER BY year").fetch_all(&self.pool).await?;
+        rows.iter().map(|r| Ok((r.try_get::<i64, _>(0)? as i32, r.try_get(1)?))).collect()
+    }
+
+    async fn put_calendar_year(&self, year: i32, csv: &str, now_ms: i64) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query(
+            "INSERT INTO calendar_years (year, csv, loaded_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (year) DO UPDATE SET csv = excluded.csv, loaded_at = excluded.loaded_at",
+        )
+        .bind(i64::from(year))
+        .bind(csv)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn person_records(&self, national_id: &str) -> Result<Vec<PersonRecord>> {
         let rows = sqlx::query(
             "SELECT c.completion_id, c.course_code, d.id, d.registry, d.state, d.reason, d.hours_tenths,
-                    d.eligible_since, d.receipt_id, d.attempts, d.last_error
+                    d.eligible_since, d.receipt_id, d.attempts, d.last_error, d.due_at, d.delivered_at
              FROM completions c
              JOIN accounts a ON a.account_id = c.account_id
              LEFT JOIN deliveries d ON d.completion_id = c.completion_id
@@ -351,7 +371,8 @@ impl Store for SqliteStore {
         let r = sqlx::query(
             "SELECT (SELECT COUNT(*) FROM units), (SELECT COUNT(*) FROM persons), (SELECT COUNT(*) FROM accounts),
                     (SELECT COUNT(*) FROM courses), (SELECT COUNT(*) FROM completions),
-                    (SELECT COUNT(*) FROM deliveries), (SELECT value FROM change_seq WHERE id = 1)",
+                    (SELECT COUNT(*) FROM deliveries), (SELECT value FROM change_seq WHERE id = 1),
+                    (SELECT COUNT(*) FROM calendar_years)",
         )
         .fetch_one(&self.pool)
         .await?;
@@ -522,17 +543,18 @@ WHERE c.id IN (SELECT value FROM json_each(?1))";
 /// attempt count and last error over (a new or changed record).
 const UPSERT_DELIVERIES: &str = "
 INSERT INTO deliveries (completion_id, registry, national_id, course_code, state, reason, hours_tenths,
-                        revision, idempotency_key, payload, eligible_since, next_attempt_at, attempts, updated_at)
+                        revision, idempotency_key, payload, eligible_since, due_at, next_attempt_at, attempts, updated_at)
 SELECT j.value->>'completion_id', j.value->>'registry', j.value->>'national_id', j.value->>'course_code',
        j.value->>'state', j.value->>'reason', j.value->>'hours_tenths', j.value->>'revision',
-       j.value->>'idempotency_key', j.value->>'payload', j.value->>'eligible_since', j.value->>'next_attempt_at',
+       j.value->>'idempotency_key', j.value->>'payload', j.value->>'eligible_since', j.value->>'due_at',
+       j.value->>'next_attempt_at',
        CASE WHEN j.value->>'reset_attempts' THEN 0 ELSE -1 END, ?2
 FROM json_each(?1) AS j WHERE true
 ON CONFLICT (completion_id, registry) DO UPDATE SET
     national_id = excluded.national_id, course_code = excluded.course_code, state = excluded.state,
     reason = excluded.reason, hours_tenths = excluded.hours_tenths, revision = excluded.revision,
     idempotency_key = excluded.idempotency_key, payload = excluded.payload,
-    eligible_since = excluded.eligible_since, next_attempt_at = excluded.next_attempt_at,
+    eligible_since = excluded.eligible_since, due_at = excluded.due_at, next_attempt_at = excluded.next_attempt_at,
     attempts = CASE WHEN excluded.attempts < 0 THEN deliveries.attempts ELSE 0 END,
     last_error = CASE WHEN excluded.attempts < 0 THEN deliveries.last_error ELSE NULL END,
     updated_at = excluded.updated_at";

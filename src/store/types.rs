@@ -141,6 +141,8 @@ pub struct DeliveryWrite {
     pub idempotency_key: Option<String>,
     pub payload: Option<String>,
     pub eligible_since: Option<i64>,
+    /// End of the third working day after `eligible_since` (DOMAIN.md).
+    pub due_at: Option<i64>,
     /// When to attempt (now, for a fresh or re-fixed record).
     pub next_attempt_at: Option<i64>,
     /// Reset attempts and last error (a new or changed record starts over).
@@ -206,6 +208,8 @@ pub struct DeliveryView {
     pub receipt_id: Option<String>,
     pub attempts: i64,
     pub last_error: Option<String>,
+    pub due_at: Option<i64>,
+    pub delivered_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -224,5 +228,6 @@ pub struct TableCounts {
     pub courses: i64,
     pub completions: i64,
     pub deliveries: i64,
+    pub calendar_years: i64,
     pub change_seq: i64,
 }

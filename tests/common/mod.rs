@@ -18,6 +18,11 @@ use tokio_util::sync::CancellationToken;
 
 pub const TOKEN: &str = "test-token-1c9f";
 
+/// The shipped office calendar (2026).
+pub fn calendar_dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/config/calendar"))
+}
+
 /// The database a test runs on. Every whole-app and store test runs once
 /// per backend (see [`backend_tests!`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,6 +158,7 @@ impl TestEnv {
         let mut c = Config::default();
         c.database.url = self.db_url.clone();
         c.database.max_connections = 4;
+        c.calendar.dir = calendar_dir();
         c.schedule.scan = "* * * * * *".into();
         c.retry.base_ms = 50;
         c.retry.max_ms = 400;
@@ -225,6 +231,7 @@ impl TestEnv {
         let mut c = Config::default();
         c.database.url = self.db_url.clone();
         c.database.max_connections = 4;
+        c.calendar.dir = calendar_dir();
         hoursync::daemon::open_store(&c).await.expect("store")
     }
 
