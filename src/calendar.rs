@@ -14,7 +14,7 @@ mod csv;
 mod persist;
 
 pub use csv::{LineError, SourceEncoding, parse_csv};
-pub use persist::{PersistError, load, save, seed_if_empty};
+pub use persist::{ImportSummary, PersistError, import, load, seed_if_empty};
 
 use chrono::{Datelike, NaiveDate, Weekday};
 use std::collections::BTreeMap;

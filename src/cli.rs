@@ -51,6 +51,12 @@ pub enum Command {
         json: bool,
         national_id: String,
     },
+    /// The government office calendar the 3-working-day promise counts on.
+    #[command(subcommand)]
+    Calendar(CalendarCommand),
+    /// The 3-working-day promise: due times and how each registry stands.
+    #[command(subcommand)]
+    Sla(SlaCommand),
     /// Serve the registry simulator (REGISTRY-API.md) for tests and demos.
     Simulate(SimulateArgs),
     /// Generate a realistic data set, start the simulator and the daemon on
@@ -60,6 +66,41 @@ pub enum Command {
     MigrateData(crate::migrate_data::MigrateDataArgs),
     /// Measure import, scan and end-to-end drain throughput and peak memory.
     Bench(crate::bench::BenchArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CalendarCommand {
+    /// Load a year's official CSV (Big5 or UTF-8); a revised year replaces the stored one.
+    Import {
+        /// Show what would change without storing it.
+        #[arg(long)]
+        dry_run: bool,
+        file: PathBuf,
+    },
+    /// List the stored years and how far the calendar reaches.
+    Show,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SlaCommand {
+    /// Print when a record eligible at FROM is due (RFC 3339, +08:00).
+    Due {
+        #[arg(long)]
+        from: String,
+    },
+    /// Count records by SLA state per registry and list the breached ones.
+    Report {
+        #[arg(long)]
+        registry: Option<crate::domain::RegistryKind>,
+        /// Only records eligible since this date (YYYY-MM-DD, Asia/Taipei).
+        #[arg(long)]
+        since: Option<chrono::NaiveDate>,
+        #[arg(long)]
+        json: bool,
+        /// Breached records listed at most.
+        #[arg(long, default_value_t = crate::sla_report::DEFAULT_LIMIT)]
+        limit: usize,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -142,6 +183,48 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&lines)?);
             } else {
                 print!("{}", crate::status::render_text(&id, &lines));
+            }
+        }
+        Command::Calendar(CalendarCommand::Import { dry_run, file }) => {
+            let store = crate::daemon::open_store(&config).await?;
+            let summary = crate::calendar::import(store.as_ref(), &file, dry_run, clock.now_ms()).await?;
+            println!("{summary}");
+        }
+        Command::Calendar(CalendarCommand::Show) => {
+            let store = crate::daemon::open_store(&config).await?;
+            let calendar = crate::calendar::load(store.as_ref()).await?;
+            for y in calendar.years() {
+                println!("{}: {} days off, {} working days", y.year(), y.days_off(), y.working_days());
+            }
+            match calendar.covered_until() {
+                Some(d) => println!("covered until {d}"),
+                None => println!("no calendar loaded: working days are counted Monday to Friday"),
+            }
+        }
+        Command::Sla(SlaCommand::Due { from }) => {
+            let from = chrono::DateTime::parse_from_rfc3339(&from)
+                .map_err(|e| anyhow::anyhow!("--from {from:?} is not an RFC 3339 time with an offset: {e}"))?;
+            let store = crate::daemon::open_store(&config).await?;
+            let calendar = crate::calendar::load(store.as_ref()).await?;
+            let due = crate::sla::due_at(&calendar, from.to_utc());
+            if due.fallback_used {
+                eprintln!("warning: a date on the way is not in the loaded office calendar: counted Monday to Friday");
+            }
+            println!("{}", due.at.to_rfc3339());
+        }
+        Command::Sla(SlaCommand::Report { registry, since, json, limit }) => {
+            let store = crate::daemon::open_store(&config).await?;
+            let since_ms = since.map(|d| {
+                let midnight = d.and_hms_opt(0, 0, 0).expect("valid time");
+                midnight.and_local_timezone(chrono_tz::Asia::Taipei).earliest().map_or(0, |t| t.timestamp_millis())
+            });
+            let filter = crate::store::SlaFilter { registry, since_ms };
+            let at_risk_ms = config.sla.at_risk_hours as i64 * 3_600_000;
+            let report = crate::sla_report::build(store.as_ref(), clock.now_ms(), at_risk_ms, filter, limit).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", crate::sla_report::render_text(&report));
             }
         }
         Command::Simulate(args) => simulate(args).await?,

@@ -34,6 +34,7 @@ pub mod registry;
 pub mod scan;
 pub mod simulator;
 pub mod sla;
+pub mod sla_report;
 pub mod status;
 pub mod store;
 pub mod telemetry;

@@ -222,8 +222,8 @@ pub fn builder() -> anyhow::Result<PrometheusBuilder> {
 }
 
 /// Installs the global Prometheus recorder, describes every metric, starts
-/// every counter at 0 (so `rate()`/`increase()` see the first event) and sets
-/// [`build_info`]. Idempotent: a second call returns the same handle. A
+/// every counter at 0 (so `rate()`/`increase()` see the first event), sets
+/// [`auth_failed`] to false for every registry and sets [`build_info`]. Idempotent: a second call returns the same handle. A
 /// background thread runs the recorder's upkeep every few seconds, so
 /// nothing else needs to. Fails only if another global recorder is set.
 pub fn install() -> anyhow::Result<PrometheusHandle> {
@@ -239,7 +239,7 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
         .install_recorder()
         .context("installing the Prometheus metrics recorder (is another recorder installed?)")?;
     describe();
-    zero_counters();
+    initial_values();
     build_info();
     let upkeep = handle.clone();
     std::thread::Builder::new()
@@ -277,13 +277,15 @@ pub fn describe() {
 }
 
 /// Every counter series with a fixed label set starts at 0, so that the first
-/// delivery or fallback is an increase Prometheus can see.
-fn zero_counters() {
+/// delivery or fallback is an increase Prometheus can see; no registry is
+/// refusing our token until one says so.
+fn initial_values() {
     for r in RegistryKind::ALL {
         for outcome in OUTCOMES {
             delivery(r.as_str(), outcome, 0);
         }
         retries(r.as_str(), 0);
+        auth_failed(r.as_str(), false);
     }
     counter!(SCAN_COMPLETIONS_TOTAL).increment(0);
     counter!(CALENDAR_FALLBACK_TOTAL).increment(0);

@@ -150,6 +150,19 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a year, replacing a stored one.
     async fn put_calendar_year(&self, year: i32, csv: &str, now_ms: i64) -> Result<()>;
 
+    // ---- the 3-working-day promise ----
+
+    /// Eligible deliveries counted by registry and SLA state (`on_time`,
+    /// `late`, `breached`, `at_risk`, `pending`) at `now`; the rule of
+    /// [`crate::sla::sla_state`], to the second.
+    async fn sla_counts(&self, now_ms: i64, at_risk_ms: i64, filter: SlaFilter) -> Result<Vec<SlaCount>>;
+
+    /// Undelivered records past their due time, the oldest due first.
+    async fn breached(&self, now_ms: i64, filter: SlaFilter, limit: usize) -> Result<Vec<BreachedRecord>>;
+
+    /// Per registry, when the longest-waiting undelivered record became eligible.
+    async fn oldest_undelivered(&self) -> Result<Vec<(RegistryKind, i64)>>;
+
     // ---- support ----
 
     /// Every completion of the person and its deliveries, for `status`.

@@ -4,7 +4,8 @@
 //! the deliveries a scan chunk rewrites.
 
 use super::rowmap::{
-    claimed, existing_delivery, person_record, scan_row, state_count, table_counts,
+    ReadRow, breached_record, claimed, existing_delivery, parse_registry, person_record, scan_row, sla_count, state_count,
+    table_counts,
 };
 use super::*;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -320,6 +321,57 @@ impl Store for PostgresStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn sla_counts(&self, now_ms: i64, at_risk_ms: i64, filter: SlaFilter) -> Result<Vec<SlaCount>> {
+        let rows = sqlx::query(
+            "SELECT registry,
+                    CASE WHEN state = 'delivered' AND delivered_at < due_at + 1000 THEN 'on_time'
+                         WHEN state = 'delivered' THEN 'late'
+                         WHEN $1 >= due_at + 1000 THEN 'breached'
+                         WHEN due_at - $1 <= $2 THEN 'at_risk'
+                         ELSE 'pending' END AS sla,
+                    COUNT(*)
+             FROM deliveries
+             WHERE due_at IS NOT NULL AND eligible_since >= $3 AND ($4 = '' OR registry = $4)
+             GROUP BY 1, 2 ORDER BY 1, 2",
+        )
+        .bind(now_ms)
+        .bind(at_risk_ms)
+        .bind(filter.since_ms.unwrap_or(i64::MIN))
+        .bind(filter.registry.map_or("", |r| r.as_str()))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(sla_count).collect()
+    }
+
+    async fn breached(&self, now_ms: i64, filter: SlaFilter, limit: usize) -> Result<Vec<BreachedRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, registry, completion_id, course_code, national_id, state, reason, attempts, last_error,
+                    eligible_since, due_at
+             FROM deliveries
+             WHERE due_at IS NOT NULL AND state <> 'delivered' AND $1 >= due_at + 1000
+               AND eligible_since >= $2 AND ($3 = '' OR registry = $3)
+             ORDER BY due_at, id LIMIT $4",
+        )
+        .bind(now_ms)
+        .bind(filter.since_ms.unwrap_or(i64::MIN))
+        .bind(filter.registry.map_or("", |r| r.as_str()))
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(breached_record).collect()
+    }
+
+    async fn oldest_undelivered(&self) -> Result<Vec<(RegistryKind, i64)>> {
+        let rows = sqlx::query(
+            "SELECT registry, MIN(eligible_since) FROM deliveries
+             WHERE state IN ('pending', 'retrying', 'rejected', 'failed') AND eligible_since IS NOT NULL
+             GROUP BY registry ORDER BY registry",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok((parse_registry(&r.text(0)?)?, r.int(1)?))).collect()
     }
 
     async fn person_records(&self, national_id: &str) -> Result<Vec<PersonRecord>> {

@@ -353,3 +353,23 @@ pub fn table_counts(r: &impl ReadRow) -> Result<super::TableCounts> {
         calendar_years: r.int(7)?,
     })
 }
+
+pub fn sla_count(r: &impl ReadRow) -> Result<super::SlaCount> {
+    Ok(super::SlaCount { registry: parse_registry(&r.text(0)?)?, sla: r.text(1)?, count: r.int(2)? })
+}
+
+pub fn breached_record(r: &impl ReadRow) -> Result<super::BreachedRecord> {
+    Ok(super::BreachedRecord {
+        id: r.int(0)?,
+        registry: parse_registry(&r.text(1)?)?,
+        completion_id: r.text(2)?,
+        course_code: r.text(3)?,
+        national_id: r.text(4)?,
+        state: parse_state(&r.text(5)?)?,
+        reason: r.opt_text(6)?,
+        attempts: r.int(7)?,
+        last_error: r.opt_text(8)?,
+        eligible_since: r.int(9)?,
+        due_at: r.int(10)?,
+    })
+}

@@ -231,3 +231,35 @@ pub struct TableCounts {
     pub calendar_years: i64,
     pub change_seq: i64,
 }
+
+/// Deliveries of one registry in one SLA state.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SlaCount {
+    pub registry: RegistryKind,
+    pub sla: String,
+    pub count: i64,
+}
+
+/// An undelivered record past its due time, for the breach list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BreachedRecord {
+    pub id: i64,
+    pub registry: RegistryKind,
+    pub completion_id: String,
+    pub course_code: String,
+    pub national_id: String,
+    pub state: State,
+    pub reason: Option<String>,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub eligible_since: i64,
+    pub due_at: i64,
+}
+
+/// Which deliveries an SLA query looks at.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SlaFilter {
+    pub registry: Option<RegistryKind>,
+    /// Only records eligible since this instant.
+    pub since_ms: Option<i64>,
+}
