@@ -24,7 +24,26 @@ pub struct Config {
     pub log: LogConfig,
     pub calendar: CalendarConfig,
     pub sla: SlaConfig,
+    pub admin: AdminConfig,
     pub registries: BTreeMap<RegistryKind, RegistryConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Address of the admin HTTP server (health, readiness, metrics, API).
+    pub listen: String,
+    /// Bearer tokens of the API, one per line: `NAME ROLE TOKEN` (role
+    /// `support` or `ops`). Without the file the API answers 401 to all.
+    pub tokens_file: PathBuf,
+    /// Whether /healthz, /readyz and /metrics answer without a token.
+    pub open_health: bool,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self { listen: "127.0.0.1:9464".into(), tokens_file: PathBuf::from("config/tokens/admin.tokens"), open_health: true }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -196,6 +215,7 @@ impl Default for Config {
             log: LogConfig::default(),
             calendar: CalendarConfig::default(),
             sla: SlaConfig::default(),
+            admin: AdminConfig::default(),
             registries: RegistryKind::ALL
                 .into_iter()
                 .map(|k| (k, RegistryConfig::default_for(k)))

@@ -46,26 +46,41 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// A started daemon: where its admin server listens, and its supervisor.
+pub struct Running {
+    pub admin_addr: std::net::SocketAddr,
+    pub state: crate::admin::SharedState,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Waits until the daemon has stopped (after `shutdown` was cancelled).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.task.await.context("daemon supervisor")?
+    }
+}
+
 /// Runs until `shutdown` is cancelled.
-pub async fn run(
-    config: Config,
-    clock: SharedClock,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+pub async fn run(config: Config, clock: SharedClock, shutdown: CancellationToken) -> anyhow::Result<()> {
+    start(config, clock, shutdown).await?.wait().await
+}
+
+/// Starts everything and returns once the daemon is ready: migrations
+/// applied, admin server listening, scheduler running.
+pub async fn start(config: Config, clock: SharedClock, shutdown: CancellationToken) -> anyhow::Result<Running> {
+    crate::metrics::install()?;
     let store = open_store(&config).await?;
     let owner = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
     let tracker = TaskTracker::new();
 
+    let mut clients = Vec::new();
     for (kind, rc) in config.registries.iter().filter(|(_, r)| r.enabled) {
-        let token =
-            read_secret(&rc.token_file).with_context(|| format!("registry {kind}: token_file"))?;
-        let client = RegistryClient::new(
-            *kind,
-            &rc.base_url,
-            token,
-            Duration::from_millis(rc.timeout_ms),
-        )
-        .with_context(|| format!("registry {kind}: HTTP client"))?;
+        let token = read_secret(&rc.token_file).with_context(|| format!("registry {kind}: token_file"))?;
+        let client = Arc::new(
+            RegistryClient::new(*kind, &rc.base_url, token, Duration::from_millis(rc.timeout_ms))
+                .with_context(|| format!("registry {kind}: HTTP client"))?,
+        );
+        clients.push((client.clone(), rc.token_file.clone()));
         let settings = DispatchSettings {
             registry: *kind,
             max_batch: rc.max_batch,
@@ -75,41 +90,85 @@ pub async fn run(
             token_file: Some(rc.token_file.clone()),
             retry: config.retry.clone(),
         };
-        let dispatcher = Dispatcher::new(
-            store.clone(),
-            clock.clone(),
-            Arc::new(client),
-            settings,
-            owner.clone(),
-        );
-        tracker.spawn(dispatch_loop(
-            dispatcher,
-            clock.clone(),
-            config.dispatch.idle_poll_ms,
-            shutdown.clone(),
-        ));
+        let dispatcher = Dispatcher::new(store.clone(), clock.clone(), client, settings, owner.clone());
+        tracker.spawn(dispatch_loop(dispatcher, clock.clone(), config.dispatch.idle_poll_ms, shutdown.clone()));
     }
+
+    let tokens = crate::admin::auth::Tokens::load(&config.admin.tokens_file).context("admin.tokens_file")?;
+    let state = Arc::new(crate::admin::AdminState {
+        store: store.clone(),
+        clock: clock.clone(),
+        tokens: std::sync::RwLock::new(Arc::new(tokens)),
+        started: Default::default(),
+        open_health: config.admin.open_health,
+        at_risk: chrono::Duration::hours(config.sla.at_risk_hours as i64),
+    });
+    let listener = tokio::net::TcpListener::bind(&config.admin.listen)
+        .await
+        .with_context(|| format!("admin.listen {}", config.admin.listen))?;
+    let admin_addr = listener.local_addr()?;
+    tracker.spawn({
+        let (state, shutdown) = (state.clone(), shutdown.clone());
+        async move {
+            if let Err(e) = crate::admin::serve(listener, state, shutdown).await {
+                error!(error = %e, "admin server stopped");
+            }
+        }
+    });
 
     let trigger = Arc::new(Notify::new());
     let mut scheduler = schedule_scan(&config, trigger.clone()).await?;
     let scan_ttl = config.dispatch.lease_ms as i64;
     tracker.spawn(scan_loop(store.clone(), clock.clone(), owner.clone(), scan_ttl, trigger, shutdown.clone()));
-    info!(owner, database = %redact_url(&config.database.url), scan = %config.schedule.scan,
+    let at_risk_ms = config.sla.at_risk_hours as i64 * 3_600_000;
+    tracker.spawn(crate::monitor::gauge_loop(store.clone(), clock.clone(), at_risk_ms, shutdown.clone()));
+    tracker.spawn(reload_on_sighup(state.clone(), config.admin.tokens_file.clone(), clients, shutdown.clone()));
+    state.set_started();
+    info!(owner, admin = %admin_addr, database = %redact_url(&config.database.url), scan = %config.schedule.scan,
           timezone = %config.schedule.timezone, "hoursync running");
 
-    shutdown.cancelled().await;
-    info!("shutting down: no new work; waiting for in-flight batches");
-    scheduler.shutdown().await.ok();
-    tracker.close();
     let grace = Duration::from_millis(config.dispatch.shutdown_grace_ms);
-    if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
-        warn!(
-            grace_ms = grace.as_millis() as u64,
-            "in-flight work abandoned; its leases expire and it is resent under the same keys"
-        );
+    let task = tokio::spawn(async move {
+        shutdown.cancelled().await;
+        info!("shutting down: no new work; waiting for in-flight batches");
+        scheduler.shutdown().await.ok();
+        tracker.close();
+        if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+            warn!(grace_ms = grace.as_millis() as u64, "in-flight work abandoned; its leases expire and it is resent under the same keys");
+        }
+        info!("stopped");
+        Ok(())
+    });
+    Ok(Running { admin_addr, state, task })
+}
+
+/// SIGHUP re-reads the admin tokens and every registry's token file, without
+/// stopping anything in flight.
+async fn reload_on_sighup(
+    state: crate::admin::SharedState,
+    tokens_file: std::path::PathBuf,
+    clients: Vec<(Arc<RegistryClient>, std::path::PathBuf)>,
+    shutdown: CancellationToken,
+) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else { return };
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = hup.recv() => {}
+        }
+        match crate::admin::auth::Tokens::load(&tokens_file) {
+            Ok(t) => state.replace_tokens(t),
+            Err(e) => error!(error = %e, "SIGHUP: admin tokens not reloaded"),
+        }
+        for (client, file) in &clients {
+            match read_secret(file) {
+                Ok(token) => client.set_token(token),
+                Err(e) => error!(registry = %client.kind(), error = %e, "SIGHUP: registry token not reloaded"),
+            }
+        }
+        info!("SIGHUP: tokens reloaded");
     }
-    info!("stopped");
-    Ok(())
 }
 
 /// The cron trigger, read in `schedule.timezone`. It only pokes the scan

@@ -152,6 +152,7 @@ fn demo_config(mut config: Config, dir: &Path, sim: &Simulator, token_file: &Pat
         dir.join("hoursync-demo.db").display()
     );
     config.schedule.scan = "*/2 * * * * *".into();
+    config.admin.listen = "127.0.0.1:0".into();
     config.retry.base_ms = 300;
     config.retry.max_ms = 3_000;
     config.dispatch.idle_poll_ms = 200;

@@ -128,6 +128,19 @@ impl Dispatcher {
             warn!(registry = %self.settings.registry, error = %e, unsent = claimed.len() - outcomes_known, "could not pace requests through the database");
         }
         let tally = tally(&outcomes);
+        let registry = self.settings.registry.as_str();
+        for (outcome, n) in [
+            ("delivered", tally.delivered),
+            ("rejected", tally.rejected),
+            ("retrying", tally.retrying),
+            ("failed", tally.failed),
+            ("released", tally.released),
+        ] {
+            if n > 0 {
+                crate::metrics::delivery(registry, outcome, n as u64);
+            }
+        }
+        crate::metrics::retries(registry, tally.retrying as u64);
         self.record(&outcomes).await?;
         Ok(match held {
             Some(until_ms) if tally.released == claimed.len() => DispatchOutcome::Held { until_ms },
@@ -171,6 +184,11 @@ impl Dispatcher {
             let started = std::time::Instant::now();
             let result = self.client.post_batch(body, &request_id).await;
             let now = self.clock.now_ms();
+            let registry = self.settings.registry.as_str();
+            let status = result.as_ref().map_or_else(SendError::metric_status, |_| "200".to_string());
+            crate::metrics::request(registry, &status, started.elapsed().as_secs_f64());
+            crate::metrics::registry_up(registry, !matches!(result, Err(SendError::Transient { .. })));
+            crate::metrics::auth_failed(registry, matches!(result, Err(SendError::Unauthorized { .. })));
             tracing::debug!(
                 request_id,
                 records = batch.len(),

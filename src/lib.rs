@@ -16,6 +16,7 @@
 //! - [`migrate_data`]: copies a database to another (SQLite to PostgreSQL).
 //! - [`config`], [`clock`], [`telemetry`], [`cli`]: the edges.
 
+pub mod admin;
 pub mod bench;
 pub mod calendar;
 pub mod cli;
@@ -30,6 +31,7 @@ pub mod eligibility;
 pub mod intake;
 pub mod metrics;
 pub mod migrate_data;
+pub mod monitor;
 pub mod registry;
 pub mod scan;
 pub mod simulator;

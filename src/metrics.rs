@@ -223,9 +223,10 @@ pub fn builder() -> anyhow::Result<PrometheusBuilder> {
 
 /// Installs the global Prometheus recorder, describes every metric, starts
 /// every counter at 0 (so `rate()`/`increase()` see the first event), sets
-/// [`auth_failed`] to false for every registry and sets [`build_info`]. Idempotent: a second call returns the same handle. A
-/// background thread runs the recorder's upkeep every few seconds, so
-/// nothing else needs to. Fails only if another global recorder is set.
+/// [`auth_failed`] to false for every registry and sets [`build_info`].
+/// Idempotent: a second call returns the same handle. A background thread
+/// runs the recorder's upkeep every few seconds, so nothing else needs to.
+/// Fails only if another global metrics recorder is already set.
 pub fn install() -> anyhow::Result<PrometheusHandle> {
     static INSTALLING: Mutex<()> = Mutex::new(());
     if let Some(handle) = HANDLE.get() {

@@ -90,6 +90,10 @@ async fn scan_with(store: &dyn Store, clock: &dyn Clock, lease: Option<(&str, i6
         );
     }
     report.elapsed_ms = started.elapsed().as_millis();
+    crate::metrics::scan_finished(report.completions as u64, started.elapsed().as_secs_f64(), clock.now_ms() as f64 / 1000.0);
+    for _ in 0..report.calendar_fallbacks {
+        crate::metrics::calendar_fallback();
+    }
     if report.completions > 0 {
         info!(
             scan.from_seq = from,

@@ -34,6 +34,22 @@ pub enum SendError {
 }
 
 impl SendError {
+    /// The `status` label of the request-duration metric: the HTTP status,
+    /// or `timeout`, `connect`, `error` when no status came back.
+    pub fn metric_status(&self) -> String {
+        match self {
+            Self::Transient { message, .. } => match message.strip_prefix("HTTP ") {
+                Some(code) => code.to_string(),
+                None if message.starts_with("timeout") => "timeout".into(),
+                None if message.starts_with("connection refused") => "connect".into(),
+                None => "error".into(),
+            },
+            Self::RateLimited { .. } => "429".into(),
+            Self::Unauthorized { status } | Self::BadRequest { status, .. } => status.to_string(),
+            Self::TooLarge => "413".into(),
+        }
+    }
+
     pub fn is_retryable(&self) -> bool {
         matches!(self, Self::Transient { .. } | Self::RateLimited { .. })
     }

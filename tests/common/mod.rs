@@ -159,6 +159,8 @@ impl TestEnv {
         c.database.url = self.db_url.clone();
         c.database.max_connections = 4;
         c.calendar.dir = calendar_dir();
+        c.admin.listen = "127.0.0.1:0".into();
+        c.admin.tokens_file = self.dir.path().join("admin.tokens");
         c.schedule.scan = "* * * * * *".into();
         c.retry.base_ms = 50;
         c.retry.max_ms = 400;
