@@ -4,7 +4,9 @@
 
 use crate::domain::{Hours, RegistryKind};
 use crate::store::ScanRow;
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+#[cfg(test)]
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// The idempotency key of one (completion, registry, revision): stable, at
@@ -16,49 +18,82 @@ pub fn idempotency_key(completion_id: &str, registry: RegistryKind, revision: i6
     h.update(registry.as_str().as_bytes());
     h.update([0x1f]);
     h.update(revision.to_string().as_bytes());
-    let digest = h.finalize();
-    let hex: String = digest.iter().take(20).map(|b| format!("{b:02x}")).collect();
-    format!("hs1-{hex}")
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut key = String::with_capacity(44);
+    key.push_str("hs1-");
+    for b in h.finalize().iter().take(20) {
+        key.push(HEX[usize::from(b >> 4)] as char);
+        key.push(HEX[usize::from(b & 0xf)] as char);
+    }
+    key
+}
+
+/// The fields every registry's record has.
+#[derive(Serialize)]
+struct Common<'a> {
+    idempotency_key: &'a str,
+    national_id: &'a str,
+    course_code: &'a str,
+    course_name: &'a str,
+    completed_on: &'a str,
+    hours: String,
+}
+
+/// `lifelong`: how the hours were earned.
+#[derive(Serialize)]
+struct Lifelong<'a> {
+    #[serde(flatten)]
+    common: Common<'a>,
+    learning_mode: i64,
+    digital_hours: String,
+    classroom_hours: String,
+    category_code: &'a str,
+}
+
+/// `teacher`: education staff only, so the category is always 10.
+#[derive(Serialize)]
+struct Teacher<'a> {
+    #[serde(flatten)]
+    common: Common<'a>,
+    personnel_category: &'static str,
+}
+
+/// `enved`: the learner's own account and service unit on that network.
+#[derive(Serialize)]
+struct Enved<'a> {
+    #[serde(flatten)]
+    common: Common<'a>,
+    enved_account: Option<&'a str>,
+    service_unit_code: Option<&'a str>,
 }
 
 /// The record exactly as it is sent, key included, serialised once at scan
 /// time so that every resend carries the same bytes under the same key.
 pub fn build_record(registry: RegistryKind, row: &ScanRow, hours: Hours, key: &str) -> String {
-    let mut record = Map::new();
-    record.insert("idempotency_key".into(), json!(key));
-    record.insert("national_id".into(), json!(row.person.national_id.expose()));
-    record.insert("course_code".into(), json!(row.course.course_code));
-    record.insert("course_name".into(), json!(row.course.name));
-    record.insert("completed_on".into(), json!(row.completed_on));
-    record.insert("hours".into(), json!(hours.to_string()));
-    match registry {
-        RegistryKind::Lifelong => {
-            record.insert(
-                "learning_mode".into(),
-                json!(row.course.learning_mode.code()),
-            );
-            record.insert(
-                "digital_hours".into(),
-                json!(row.course.digital_hours.to_string()),
-            );
-            record.insert(
-                "classroom_hours".into(),
-                json!(row.course.classroom_hours.to_string()),
-            );
-            record.insert("category_code".into(), json!(row.course.category_code));
-        }
-        RegistryKind::Teacher => {
-            record.insert("personnel_category".into(), json!("10"));
-        }
-        RegistryKind::Enved => {
-            record.insert("enved_account".into(), json!(row.person.enved_account));
-            record.insert(
-                "service_unit_code".into(),
-                json!(row.person.service_unit_code),
-            );
-        }
-    }
-    Value::Object(record).to_string()
+    let common = Common {
+        idempotency_key: key,
+        national_id: row.person.national_id.expose(),
+        course_code: &row.course.course_code,
+        course_name: &row.course.name,
+        completed_on: &row.completed_on,
+        hours: hours.to_string(),
+    };
+    let json = match registry {
+        RegistryKind::Lifelong => serde_json::to_string(&Lifelong {
+            common,
+            learning_mode: row.course.learning_mode.code(),
+            digital_hours: row.course.digital_hours.to_string(),
+            classroom_hours: row.course.classroom_hours.to_string(),
+            category_code: &row.course.category_code,
+        }),
+        RegistryKind::Teacher => serde_json::to_string(&Teacher { common, personnel_category: "10" }),
+        RegistryKind::Enved => serde_json::to_string(&Enved {
+            common,
+            enved_account: row.person.enved_account.as_deref(),
+            service_unit_code: row.person.service_unit_code.as_deref(),
+        }),
+    };
+    json.expect("a record always serialises")
 }
 
 /// A batch body from stored records, without parsing them again.

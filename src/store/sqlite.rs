@@ -1,8 +1,9 @@
 //! The embedded SQLite backend: one file, WAL, a busy timeout, and
 //! `BEGIN IMMEDIATE` for every transaction that writes, so a writer takes
 //! the lock up front and waits for it instead of failing half-way with
-//! "database is locked". Bulk work goes through `json_each` so each chunk is
-//! one statement, not one per row.
+//! "database is locked". Bulk work goes through `jsonb_each` so each chunk
+//! is one statement, not one per row (`jsonb_each` parses the JSON once;
+//! `json_each` would re-parse an element for every field read from it).
 
 use super::rowmap::{
     ReadRow, breached_record, claimed, existing_delivery, parse_registry, person_record, scan_row, sla_count, state_count,
@@ -26,7 +27,7 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_millis(busy_timeout_ms))
-            .pragma("cache_size", "-16000");
+            .pragma("cache_size", "-4000");
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_millis(busy_timeout_ms.max(1000)))
@@ -56,7 +57,7 @@ impl Store for SqliteStore {
     async fn known_keys(&self, wanted: &KeyQuery) -> Result<KnownKeys> {
         let mut known = KnownKeys::default();
         for chunk in wanted.persons.chunks(10_000) {
-            let rows = sqlx::query("SELECT national_id FROM persons WHERE national_id IN (SELECT value FROM json_each(?1))")
+            let rows = sqlx::query("SELECT national_id FROM persons WHERE national_id IN (SELECT value FROM jsonb_each(?1))")
                 .bind(serde_json::to_string(chunk).unwrap())
                 .fetch_all(&self.pool)
                 .await?;
@@ -66,7 +67,7 @@ impl Store for SqliteStore {
         }
         for chunk in wanted.accounts.chunks(10_000) {
             let rows = sqlx::query(
-                "SELECT account_id, kind, national_id FROM accounts WHERE account_id IN (SELECT value FROM json_each(?1))",
+                "SELECT account_id, kind, national_id FROM accounts WHERE account_id IN (SELECT value FROM jsonb_each(?1))",
             )
             .bind(serde_json::to_string(chunk).unwrap())
             .fetch_all(&self.pool)
@@ -82,7 +83,7 @@ impl Store for SqliteStore {
             }
         }
         for chunk in wanted.courses.chunks(10_000) {
-            let rows = sqlx::query("SELECT course_code FROM courses WHERE course_code IN (SELECT value FROM json_each(?1))")
+            let rows = sqlx::query("SELECT course_code FROM courses WHERE course_code IN (SELECT value FROM jsonb_each(?1))")
                 .bind(serde_json::to_string(chunk).unwrap())
                 .fetch_all(&self.pool)
                 .await?;
@@ -451,7 +452,7 @@ impl Store for SqliteStore {
         let cols = table.columns();
         let values: Vec<String> = cols.iter().map(|c| format!("j.value->>'{c}'")).collect();
         let sql = format!(
-            "INSERT INTO {} ({}) SELECT {} FROM json_each(?1) AS j",
+            "INSERT INTO {} ({}) SELECT {} FROM jsonb_each(?1) AS j",
             table.name(),
             cols.join(", "),
             values.join(", ")
@@ -493,13 +494,13 @@ fn intake_statements(chunk: &IntakeChunk) -> [(&'static str, String); 5] {
 
 const UPSERT_UNITS: &str = "
 INSERT INTO units (code, name, seq, changed_at)
-SELECT j.value->>0, j.value->>1, ?2, ?3 FROM json_each(?1) AS j WHERE true
+SELECT j.value->>0, j.value->>1, ?2, ?3 FROM jsonb_each(?1) AS j WHERE true
 ON CONFLICT (code) DO UPDATE SET name = excluded.name, seq = excluded.seq, changed_at = excluded.changed_at
 WHERE units.name IS NOT excluded.name";
 
 const UPSERT_PERSONS: &str = "
 INSERT INTO persons (national_id, personnel_category, enved_account, service_unit_code, seq, changed_at)
-SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, ?2, ?3 FROM json_each(?1) AS j WHERE true
+SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, ?2, ?3 FROM jsonb_each(?1) AS j WHERE true
 ON CONFLICT (national_id) DO UPDATE SET
     personnel_category = excluded.personnel_category, enved_account = excluded.enved_account,
     service_unit_code = excluded.service_unit_code, seq = excluded.seq, changed_at = excluded.changed_at
@@ -509,7 +510,7 @@ WHERE persons.personnel_category IS NOT excluded.personnel_category
 
 const UPSERT_ACCOUNTS: &str = "
 INSERT INTO accounts (account_id, national_id, kind, identity, bound_to, seq, changed_at)
-SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, ?2, ?3 FROM json_each(?1) AS j WHERE true
+SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, ?2, ?3 FROM jsonb_each(?1) AS j WHERE true
 ON CONFLICT (account_id) DO UPDATE SET
     national_id = excluded.national_id, kind = excluded.kind, identity = excluded.identity,
     bound_to = excluded.bound_to, seq = excluded.seq, changed_at = excluded.changed_at
@@ -520,7 +521,7 @@ const UPSERT_COURSES: &str = "
 INSERT INTO courses (course_code, name, learning_mode, category_code, digital_tenths, classroom_tenths,
                      lifelong_tenths, teacher_tenths, enved_tenths, seq, changed_at)
 SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, j.value->>5,
-       j.value->>6, j.value->>7, j.value->>8, ?2, ?3 FROM json_each(?1) AS j WHERE true
+       j.value->>6, j.value->>7, j.value->>8, ?2, ?3 FROM jsonb_each(?1) AS j WHERE true
 ON CONFLICT (course_code) DO UPDATE SET
     name = excluded.name, learning_mode = excluded.learning_mode, category_code = excluded.category_code,
     digital_tenths = excluded.digital_tenths, classroom_tenths = excluded.classroom_tenths,
@@ -535,7 +536,7 @@ WHERE courses.name IS NOT excluded.name OR courses.learning_mode IS NOT excluded
 const UPSERT_COMPLETIONS: &str = "
 INSERT INTO completions (completion_id, account_id, course_code, completed_at, completed_on, status, seq, changed_at)
 SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, j.value->>5, ?2, ?3
-FROM json_each(?1) AS j WHERE true
+FROM jsonb_each(?1) AS j WHERE true
 ON CONFLICT (completion_id) DO UPDATE SET
     account_id = excluded.account_id, course_code = excluded.course_code, completed_at = excluded.completed_at,
     completed_on = excluded.completed_on, status = excluded.status, seq = excluded.seq, changed_at = excluded.changed_at
@@ -584,12 +585,12 @@ LEFT JOIN accounts b ON a.kind = 'certificate' AND b.account_id = a.bound_to
 JOIN persons p ON p.national_id = COALESCE(b.national_id, a.national_id)
 JOIN courses k ON k.course_code = c.course_code
 LEFT JOIN units u ON u.code = p.service_unit_code
-WHERE c.id IN (SELECT value FROM json_each(?1))";
+WHERE c.id IN (SELECT value FROM jsonb_each(?1))";
 
 const SCAN_DELIVERIES: &str = "
 SELECT d.completion_id, d.registry, d.state, d.reason, d.payload, d.revision, d.eligible_since, d.next_attempt_at
 FROM completions c JOIN deliveries d ON d.completion_id = c.completion_id
-WHERE c.id IN (SELECT value FROM json_each(?1))";
+WHERE c.id IN (SELECT value FROM jsonb_each(?1))";
 
 /// Inserts or replaces the scan's decisions. `reset_attempts` starts the
 /// attempt count and last error over (a new or changed record).
@@ -601,7 +602,7 @@ SELECT j.value->>'completion_id', j.value->>'registry', j.value->>'national_id',
        j.value->>'idempotency_key', j.value->>'payload', j.value->>'eligible_since', j.value->>'due_at',
        j.value->>'next_attempt_at',
        CASE WHEN j.value->>'reset_attempts' THEN 0 ELSE -1 END, ?2
-FROM json_each(?1) AS j WHERE true
+FROM jsonb_each(?1) AS j WHERE true
 ON CONFLICT (completion_id, registry) DO UPDATE SET
     national_id = excluded.national_id, course_code = excluded.course_code, state = excluded.state,
     reason = excluded.reason, hours_tenths = excluded.hours_tenths, revision = excluded.revision,
@@ -615,19 +616,19 @@ const RECORD_DELIVERED: &str = "
 UPDATE deliveries SET state = 'delivered', receipt_id = j.value->>'receipt', credited_tenths = j.value->>'credited',
     delivered_at = ?2, attempts = attempts + 1, reason = NULL, last_error = NULL, next_attempt_at = NULL,
     lease_owner = NULL, lease_until = NULL, updated_at = ?2
-FROM json_each(?1) AS j WHERE deliveries.id = j.value->>'id' AND deliveries.lease_owner = ?3";
+FROM jsonb_each(?1) AS j WHERE deliveries.id = j.value->>'id' AND deliveries.lease_owner = ?3";
 
 const RECORD_REJECTED: &str = "
 UPDATE deliveries SET state = 'rejected', reason = j.value->>'code', last_error = j.value->>'message',
     attempts = attempts + 1, next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL, updated_at = ?2
-FROM json_each(?1) AS j WHERE deliveries.id = j.value->>'id' AND deliveries.lease_owner = ?3";
+FROM jsonb_each(?1) AS j WHERE deliveries.id = j.value->>'id' AND deliveries.lease_owner = ?3";
 
 const RECORD_FAILED: &str = "
 UPDATE deliveries SET state = j.value->>'state', last_error = j.value->>'error', next_attempt_at = j.value->>'next',
     attempts = attempts + 1, lease_owner = NULL, lease_until = NULL, updated_at = ?2
-FROM json_each(?1) AS j WHERE deliveries.id = j.value->>'id' AND deliveries.lease_owner = ?3";
+FROM jsonb_each(?1) AS j WHERE deliveries.id = j.value->>'id' AND deliveries.lease_owner = ?3";
 
 const RECORD_RELEASED: &str = "
 UPDATE deliveries SET next_attempt_at = j.value->>'next', last_error = COALESCE(j.value->>'error', last_error),
     lease_owner = NULL, lease_until = NULL, updated_at = ?2
-FROM json_each(?1) AS j WHERE deliveries.id = j.value->>'id' AND deliveries.lease_owner = ?3";
+FROM jsonb_each(?1) AS j WHERE deliveries.id = j.value->>'id' AND deliveries.lease_owner = ?3";
