@@ -81,9 +81,17 @@ impl CalendarYear {
         const WEEKDAYS: [&str; 7] = ["一", "二", "三", "四", "五", "六", "日"];
         let mut out = String::from("西元日期,星期,是否放假,備註\n");
         for d in &self.days {
-            let remark = if d.remark.contains([',', '"']) { format!("\"{}\"", d.remark.replace('"', "\"\"")) } else { d.remark.clone() };
+            let remark = if d.remark.contains([',', '"']) {
+                format!("\"{}\"", d.remark.replace('"', "\"\""))
+            } else {
+                d.remark.clone()
+            };
             let weekday = WEEKDAYS[d.date.weekday().num_days_from_monday() as usize];
-            out.push_str(&format!("{},{weekday},{},{remark}\n", d.date.format("%Y%m%d"), if d.off { 2 } else { 0 }));
+            out.push_str(&format!(
+                "{},{weekday},{},{remark}\n",
+                d.date.format("%Y%m%d"),
+                if d.off { 2 } else { 0 }
+            ));
         }
         out
     }

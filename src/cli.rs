@@ -57,6 +57,25 @@ pub enum Command {
     /// The 3-working-day promise: due times and how each registry stands.
     #[command(subcommand)]
     Sla(SlaCommand),
+    /// Judge a scope again from current data and queue what is not delivered
+    /// (e.g. after fixing a learner's data); `--verify` also asks the registry.
+    Resync(ResyncArgs),
+    /// List deliveries by state and registry (IDs masked).
+    Deliveries {
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long)]
+        registry: Option<crate::domain::RegistryKind>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Put one failed or rejected delivery back in the queue.
+    Retry { delivery_id: i64 },
+    /// Show the audit trail: who resynced or retried what, newest first.
+    Audit {
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
     /// Serve the registry simulator (REGISTRY-API.md) for tests and demos.
     Simulate(SimulateArgs),
     /// Generate a realistic data set, start the simulator and the daemon on
@@ -66,6 +85,28 @@ pub enum Command {
     MigrateData(crate::migrate_data::MigrateDataArgs),
     /// Measure import, scan and end-to-end drain throughput and peak memory.
     Bench(crate::bench::BenchArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ResyncArgs {
+    #[arg(long)]
+    pub national_id: Option<String>,
+    #[arg(long)]
+    pub course: Option<String>,
+    #[arg(long)]
+    pub registry: Option<crate::domain::RegistryKind>,
+    /// First completion date (YYYY-MM-DD, Asia/Taipei), inclusive.
+    #[arg(long)]
+    pub from: Option<chrono::NaiveDate>,
+    /// Last completion date, inclusive.
+    #[arg(long)]
+    pub to: Option<chrono::NaiveDate>,
+    /// Also look delivered records up at the registry and resend what it lacks.
+    #[arg(long)]
+    pub verify: bool,
+    /// Only count what the scope covers.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -178,7 +219,8 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             let id = NationalId::parse(&national_id).map_err(|e| anyhow::anyhow!("{e}"))?;
             let store = crate::daemon::open_store(&config).await?;
             let at_risk = chrono::Duration::hours(config.sla.at_risk_hours as i64);
-            let lines = crate::status::person_status(store.as_ref(), &id, clock.now_ms(), at_risk).await?;
+            let lines =
+                crate::status::person_status(store.as_ref(), &id, clock.now_ms(), at_risk).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&lines)?);
             } else {
@@ -187,14 +229,20 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         }
         Command::Calendar(CalendarCommand::Import { dry_run, file }) => {
             let store = crate::daemon::open_store(&config).await?;
-            let summary = crate::calendar::import(store.as_ref(), &file, dry_run, clock.now_ms()).await?;
+            let summary =
+                crate::calendar::import(store.as_ref(), &file, dry_run, clock.now_ms()).await?;
             println!("{summary}");
         }
         Command::Calendar(CalendarCommand::Show) => {
             let store = crate::daemon::open_store(&config).await?;
             let calendar = crate::calendar::load(store.as_ref()).await?;
             for y in calendar.years() {
-                println!("{}: {} days off, {} working days", y.year(), y.days_off(), y.working_days());
+                println!(
+                    "{}: {} days off, {} working days",
+                    y.year(),
+                    y.days_off(),
+                    y.working_days()
+                );
             }
             match calendar.covered_until() {
                 Some(d) => println!("covered until {d}"),
@@ -202,29 +250,105 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Sla(SlaCommand::Due { from }) => {
-            let from = chrono::DateTime::parse_from_rfc3339(&from)
-                .map_err(|e| anyhow::anyhow!("--from {from:?} is not an RFC 3339 time with an offset: {e}"))?;
+            let from = chrono::DateTime::parse_from_rfc3339(&from).map_err(|e| {
+                anyhow::anyhow!("--from {from:?} is not an RFC 3339 time with an offset: {e}")
+            })?;
             let store = crate::daemon::open_store(&config).await?;
             let calendar = crate::calendar::load(store.as_ref()).await?;
             let due = crate::sla::due_at(&calendar, from.to_utc());
             if due.fallback_used {
-                eprintln!("warning: a date on the way is not in the loaded office calendar: counted Monday to Friday");
+                eprintln!(
+                    "warning: a date on the way is not in the loaded office calendar: counted Monday to Friday"
+                );
             }
             println!("{}", due.at.to_rfc3339());
         }
-        Command::Sla(SlaCommand::Report { registry, since, json, limit }) => {
+        Command::Sla(SlaCommand::Report {
+            registry,
+            since,
+            json,
+            limit,
+        }) => {
             let store = crate::daemon::open_store(&config).await?;
             let since_ms = since.map(|d| {
                 let midnight = d.and_hms_opt(0, 0, 0).expect("valid time");
-                midnight.and_local_timezone(chrono_tz::Asia::Taipei).earliest().map_or(0, |t| t.timestamp_millis())
+                midnight
+                    .and_local_timezone(chrono_tz::Asia::Taipei)
+                    .earliest()
+                    .map_or(0, |t| t.timestamp_millis())
             });
             let filter = crate::store::SlaFilter { registry, since_ms };
             let at_risk_ms = config.sla.at_risk_hours as i64 * 3_600_000;
-            let report = crate::sla_report::build(store.as_ref(), clock.now_ms(), at_risk_ms, filter, limit).await?;
+            let report =
+                crate::sla_report::build(store.as_ref(), clock.now_ms(), at_risk_ms, filter, limit)
+                    .await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 print!("{}", crate::sla_report::render_text(&report));
+            }
+        }
+        Command::Resync(args) => resync(args, &config, clock).await?,
+        Command::Deliveries {
+            state,
+            registry,
+            limit,
+        } => {
+            let wanted = match state.as_deref() {
+                None => None,
+                Some(s) => Some(
+                    crate::store::State::parse(s)
+                        .ok_or_else(|| anyhow::anyhow!("unknown state {s:?}"))?,
+                ),
+            };
+            let store = crate::daemon::open_store(&config).await?;
+            let (mut after, mut shown) = (0, 0);
+            while shown < limit {
+                let page = store
+                    .list_deliveries(wanted, registry, after, (limit - shown).min(500))
+                    .await?;
+                let Some(last) = page.last() else { break };
+                after = last.id;
+                shown += page.len();
+                for d in page {
+                    println!(
+                        "#{:<8} {:<9} {} {:<14} {:<16} {:<10} {:<22} attempts {:<3} {}",
+                        d.id,
+                        d.registry,
+                        crate::domain::mask(&d.national_id),
+                        d.course_code,
+                        d.completion_id,
+                        d.state.as_str(),
+                        d.reason.as_deref().unwrap_or("-"),
+                        d.attempts,
+                        d.last_error.as_deref().unwrap_or("")
+                    );
+                }
+            }
+        }
+        Command::Retry { delivery_id } => {
+            let store = crate::daemon::open_store(&config).await?;
+            match crate::resync::retry_one(
+                store.as_ref(),
+                clock.as_ref(),
+                &cli_actor(),
+                delivery_id,
+            )
+            .await?
+            {
+                None => anyhow::bail!("no delivery {delivery_id}"),
+                Some(Err(state)) => anyhow::bail!(
+                    "delivery {delivery_id} is {}: only failed or rejected records are retried",
+                    state.as_str()
+                ),
+                Some(Ok(was)) => println!("delivery {delivery_id}: {} -> pending", was.as_str()),
+            }
+        }
+        Command::Audit { limit } => {
+            let store = crate::daemon::open_store(&config).await?;
+            for e in store.list_audit(i64::MAX, limit).await? {
+                let view = crate::admin::AuditView::from(e);
+                println!("{}", serde_json::to_string(&view)?);
             }
         }
         Command::Simulate(args) => simulate(args).await?,
@@ -284,4 +408,67 @@ async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
         signal.cancel();
     });
     crate::simulator::run(args.listen, config, shutdown).await
+}
+
+/// Who a command run on the host acts as, for the audit trail.
+fn cli_actor() -> String {
+    format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    )
+}
+
+async fn resync(args: ResyncArgs, config: &Config, clock: SharedClock) -> anyhow::Result<()> {
+    let req = crate::admin::ResyncRequest {
+        national_id: args.national_id,
+        course_code: args.course,
+        registry: args.registry,
+        completed_from: args.from,
+        completed_to: args.to,
+        dry_run: args.dry_run,
+        verify: args.verify,
+    };
+    let scope = req.scope().map_err(|e| anyhow::anyhow!("{}", e.1))?;
+    let store = crate::daemon::open_store(config).await?;
+    if args.dry_run {
+        let summary = crate::resync::dry_run(store.as_ref(), &scope).await?;
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+        return Ok(());
+    }
+    let mut clients = crate::resync::Clients::new();
+    if args.verify {
+        for (kind, rc) in config.registries.iter().filter(|(_, r)| r.enabled) {
+            let token = crate::config::read_secret(&rc.token_file)?;
+            let timeout = std::time::Duration::from_millis(rc.timeout_ms);
+            clients.insert(
+                *kind,
+                std::sync::Arc::new(crate::registry::RegistryClient::new(
+                    *kind,
+                    &rc.base_url,
+                    token,
+                    timeout,
+                )?),
+            );
+        }
+    }
+    let id = crate::resync::open_audit(
+        store.as_ref(),
+        clock.as_ref(),
+        &cli_actor(),
+        &scope,
+        args.verify,
+    )
+    .await?;
+    eprintln!("resync {id} running…");
+    let summary = crate::resync::run(
+        store.as_ref(),
+        clock.as_ref(),
+        &clients,
+        &scope,
+        args.verify,
+        id,
+    )
+    .await?;
+    println!("{}", serde_json::to_string_pretty(&summary)?);
+    Ok(())
 }

@@ -42,7 +42,11 @@ pub struct AdminConfig {
 
 impl Default for AdminConfig {
     fn default() -> Self {
-        Self { listen: "127.0.0.1:9464".into(), tokens_file: PathBuf::from("config/tokens/admin.tokens"), open_health: true }
+        Self {
+            listen: "127.0.0.1:9464".into(),
+            tokens_file: PathBuf::from("config/tokens/admin.tokens"),
+            open_health: true,
+        }
     }
 }
 
@@ -63,7 +67,9 @@ pub struct SlaConfig {
 
 impl Default for CalendarConfig {
     fn default() -> Self {
-        Self { dir: PathBuf::from("config/calendar") }
+        Self {
+            dir: PathBuf::from("config/calendar"),
+        }
     }
 }
 

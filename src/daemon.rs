@@ -29,9 +29,18 @@ pub async fn open_store(config: &Config) -> anyhow::Result<SharedStore> {
     .await
     .with_context(|| format!("opening database {}", redact_url(&config.database.url)))?;
     store.migrate().await?;
-    let seeded = crate::calendar::seed_if_empty(store.as_ref(), &config.calendar.dir, chrono::Utc::now().timestamp_millis())
-        .await
-        .with_context(|| format!("loading the office calendar from {}", config.calendar.dir.display()))?;
+    let seeded = crate::calendar::seed_if_empty(
+        store.as_ref(),
+        &config.calendar.dir,
+        chrono::Utc::now().timestamp_millis(),
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "loading the office calendar from {}",
+            config.calendar.dir.display()
+        )
+    })?;
     if seeded > 0 {
         info!(years = seeded, dir = %config.calendar.dir.display(), "office calendar stored from the shipped files");
     }
@@ -61,13 +70,21 @@ impl Running {
 }
 
 /// Runs until `shutdown` is cancelled.
-pub async fn run(config: Config, clock: SharedClock, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    clock: SharedClock,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     start(config, clock, shutdown).await?.wait().await
 }
 
 /// Starts everything and returns once the daemon is ready: migrations
 /// applied, admin server listening, scheduler running.
-pub async fn start(config: Config, clock: SharedClock, shutdown: CancellationToken) -> anyhow::Result<Running> {
+pub async fn start(
+    config: Config,
+    clock: SharedClock,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Running> {
     crate::metrics::install()?;
     let store = open_store(&config).await?;
     let owner = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
@@ -75,10 +92,16 @@ pub async fn start(config: Config, clock: SharedClock, shutdown: CancellationTok
 
     let mut clients = Vec::new();
     for (kind, rc) in config.registries.iter().filter(|(_, r)| r.enabled) {
-        let token = read_secret(&rc.token_file).with_context(|| format!("registry {kind}: token_file"))?;
+        let token =
+            read_secret(&rc.token_file).with_context(|| format!("registry {kind}: token_file"))?;
         let client = Arc::new(
-            RegistryClient::new(*kind, &rc.base_url, token, Duration::from_millis(rc.timeout_ms))
-                .with_context(|| format!("registry {kind}: HTTP client"))?,
+            RegistryClient::new(
+                *kind,
+                &rc.base_url,
+                token,
+                Duration::from_millis(rc.timeout_ms),
+            )
+            .with_context(|| format!("registry {kind}: HTTP client"))?,
         );
         clients.push((client.clone(), rc.token_file.clone()));
         let settings = DispatchSettings {
@@ -90,11 +113,23 @@ pub async fn start(config: Config, clock: SharedClock, shutdown: CancellationTok
             token_file: Some(rc.token_file.clone()),
             retry: config.retry.clone(),
         };
-        let dispatcher = Dispatcher::new(store.clone(), clock.clone(), client, settings, owner.clone());
-        tracker.spawn(dispatch_loop(dispatcher, clock.clone(), config.dispatch.idle_poll_ms, shutdown.clone()));
+        let dispatcher = Dispatcher::new(
+            store.clone(),
+            clock.clone(),
+            client,
+            settings,
+            owner.clone(),
+        );
+        tracker.spawn(dispatch_loop(
+            dispatcher,
+            clock.clone(),
+            config.dispatch.idle_poll_ms,
+            shutdown.clone(),
+        ));
     }
 
-    let tokens = crate::admin::auth::Tokens::load(&config.admin.tokens_file).context("admin.tokens_file")?;
+    let tokens =
+        crate::admin::auth::Tokens::load(&config.admin.tokens_file).context("admin.tokens_file")?;
     let state = Arc::new(crate::admin::AdminState {
         store: store.clone(),
         clock: clock.clone(),
@@ -102,6 +137,7 @@ pub async fn start(config: Config, clock: SharedClock, shutdown: CancellationTok
         started: Default::default(),
         open_health: config.admin.open_health,
         at_risk: chrono::Duration::hours(config.sla.at_risk_hours as i64),
+        clients: clients.iter().map(|(c, _)| (c.kind(), c.clone())).collect(),
     });
     let listener = tokio::net::TcpListener::bind(&config.admin.listen)
         .await
@@ -119,10 +155,27 @@ pub async fn start(config: Config, clock: SharedClock, shutdown: CancellationTok
     let trigger = Arc::new(Notify::new());
     let mut scheduler = schedule_scan(&config, trigger.clone()).await?;
     let scan_ttl = config.dispatch.lease_ms as i64;
-    tracker.spawn(scan_loop(store.clone(), clock.clone(), owner.clone(), scan_ttl, trigger, shutdown.clone()));
+    tracker.spawn(scan_loop(
+        store.clone(),
+        clock.clone(),
+        owner.clone(),
+        scan_ttl,
+        trigger,
+        shutdown.clone(),
+    ));
     let at_risk_ms = config.sla.at_risk_hours as i64 * 3_600_000;
-    tracker.spawn(crate::monitor::gauge_loop(store.clone(), clock.clone(), at_risk_ms, shutdown.clone()));
-    tracker.spawn(reload_on_sighup(state.clone(), config.admin.tokens_file.clone(), clients, shutdown.clone()));
+    tracker.spawn(crate::monitor::gauge_loop(
+        store.clone(),
+        clock.clone(),
+        at_risk_ms,
+        shutdown.clone(),
+    ));
+    tracker.spawn(reload_on_sighup(
+        state.clone(),
+        config.admin.tokens_file.clone(),
+        clients,
+        shutdown.clone(),
+    ));
     state.set_started();
     info!(owner, admin = %admin_addr, database = %redact_url(&config.database.url), scan = %config.schedule.scan,
           timezone = %config.schedule.timezone, "hoursync running");
@@ -134,12 +187,19 @@ pub async fn start(config: Config, clock: SharedClock, shutdown: CancellationTok
         scheduler.shutdown().await.ok();
         tracker.close();
         if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
-            warn!(grace_ms = grace.as_millis() as u64, "in-flight work abandoned; its leases expire and it is resent under the same keys");
+            warn!(
+                grace_ms = grace.as_millis() as u64,
+                "in-flight work abandoned; its leases expire and it is resent under the same keys"
+            );
         }
         info!("stopped");
         Ok(())
     });
-    Ok(Running { admin_addr, state, task })
+    Ok(Running {
+        admin_addr,
+        state,
+        task,
+    })
 }
 
 /// SIGHUP re-reads the admin tokens and every registry's token file, without
@@ -151,7 +211,9 @@ async fn reload_on_sighup(
     shutdown: CancellationToken,
 ) {
     use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut hup) = signal(SignalKind::hangup()) else { return };
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        return;
+    };
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -164,7 +226,9 @@ async fn reload_on_sighup(
         for (client, file) in &clients {
             match read_secret(file) {
                 Ok(token) => client.set_token(token),
-                Err(e) => error!(registry = %client.kind(), error = %e, "SIGHUP: registry token not reloaded"),
+                Err(e) => {
+                    error!(registry = %client.kind(), error = %e, "SIGHUP: registry token not reloaded")
+                }
             }
         }
         info!("SIGHUP: tokens reloaded");

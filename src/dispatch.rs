@@ -80,7 +80,16 @@ impl Dispatcher {
             rate => (1000 + i64::from(rate) - 1) / i64::from(rate),
         };
         let batch_limit = settings.max_batch;
-        Self { store, clock, client, settings, owner, interval_ms, batch_limit, auth_blocked_until_ms: None }
+        Self {
+            store,
+            clock,
+            client,
+            settings,
+            owner,
+            interval_ms,
+            batch_limit,
+            auth_blocked_until_ms: None,
+        }
     }
 
     pub fn registry(&self) -> RegistryKind {
@@ -156,7 +165,11 @@ impl Dispatcher {
     async fn record(&self, outcomes: &[Outcome]) -> Result<(), StoreError> {
         let mut tries = 0u32;
         loop {
-            match self.store.record_outcomes(&self.owner, outcomes, self.clock.now_ms()).await {
+            match self
+                .store
+                .record_outcomes(&self.owner, outcomes, self.clock.now_ms())
+                .await
+            {
                 Ok(_) => return Ok(()),
                 Err(e) if e.is_retryable() && tries < 5 => {
                     tries += 1;
@@ -170,7 +183,12 @@ impl Dispatcher {
 
     /// Sends `records`, splitting on 413 (and on 400, to isolate the record
     /// the registry can not read), and pushes one outcome per record.
-    async fn send(&mut self, records: &[Claimed], out: &mut Vec<Outcome>, held: &mut Option<i64>) -> Result<(), StoreError> {
+    async fn send(
+        &mut self,
+        records: &[Claimed],
+        out: &mut Vec<Outcome>,
+        held: &mut Option<i64>,
+    ) -> Result<(), StoreError> {
         // Work list instead of recursion: halves of a split batch go back on it.
         let mut work: Vec<&[Claimed]> = vec![records];
         while let Some(batch) = work.pop() {
@@ -185,10 +203,18 @@ impl Dispatcher {
             let result = self.client.post_batch(body, &request_id).await;
             let now = self.clock.now_ms();
             let registry = self.settings.registry.as_str();
-            let status = result.as_ref().map_or_else(SendError::metric_status, |_| "200".to_string());
+            let status = result
+                .as_ref()
+                .map_or_else(SendError::metric_status, |_| "200".to_string());
             crate::metrics::request(registry, &status, started.elapsed().as_secs_f64());
-            crate::metrics::registry_up(registry, !matches!(result, Err(SendError::Transient { .. })));
-            crate::metrics::auth_failed(registry, matches!(result, Err(SendError::Unauthorized { .. })));
+            crate::metrics::registry_up(
+                registry,
+                !matches!(result, Err(SendError::Transient { .. })),
+            );
+            crate::metrics::auth_failed(
+                registry,
+                matches!(result, Err(SendError::Unauthorized { .. })),
+            );
             tracing::debug!(
                 request_id,
                 records = batch.len(),
@@ -221,7 +247,9 @@ impl Dispatcher {
                 }
                 Err(SendError::RateLimited { retry_after }) => {
                     let until = now + retry_after.as_millis() as i64;
-                    self.store.hold_registry(self.settings.registry, until).await?;
+                    self.store
+                        .hold_registry(self.settings.registry, until)
+                        .await?;
                     warn!(registry = %self.settings.registry, retry_after_ms = retry_after.as_millis() as u64, "registry rate limit: holding back");
                     *held = Some(until);
                     out.extend(batch.iter().map(|c| release(c, until, None)));
@@ -253,7 +281,10 @@ impl Dispatcher {
             return Ok(());
         }
         let now = self.clock.now_ms();
-        let slot = self.store.take_slot(self.settings.registry, now, self.interval_ms).await?;
+        let slot = self
+            .store
+            .take_slot(self.settings.registry, now, self.interval_ms)
+            .await?;
         if slot > now {
             tokio::time::sleep(Duration::from_millis((slot - now) as u64)).await;
         }

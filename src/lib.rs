@@ -33,6 +33,7 @@ pub mod metrics;
 pub mod migrate_data;
 pub mod monitor;
 pub mod registry;
+pub mod resync;
 pub mod scan;
 pub mod simulator;
 pub mod sla;

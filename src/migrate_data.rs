@@ -24,13 +24,20 @@ pub struct MigrateDataArgs {
 }
 
 pub async fn run(args: MigrateDataArgs) -> anyhow::Result<TableCounts> {
-    let source = store::open(&args.from, 2, 30_000).await.with_context(|| format!("opening {}", redact_url(&args.from)))?;
+    let source = store::open(&args.from, 2, 30_000)
+        .await
+        .with_context(|| format!("opening {}", redact_url(&args.from)))?;
     source.migrate().await?;
-    let target = store::open(&args.to, 2, 30_000).await.with_context(|| format!("opening {}", redact_url(&args.to)))?;
+    let target = store::open(&args.to, 2, 30_000)
+        .await
+        .with_context(|| format!("opening {}", redact_url(&args.to)))?;
     target.migrate().await?;
     let before = target.table_counts().await?;
     if before != (TableCounts::default()) {
-        bail!("{} already holds data ({before:?}); migrate-data copies into an empty database only", redact_url(&args.to));
+        bail!(
+            "{} already holds data ({before:?}); migrate-data copies into an empty database only",
+            redact_url(&args.to)
+        );
     }
     for table in CopyTable::ALL {
         let mut after = PageKey::Start;
@@ -39,13 +46,22 @@ pub async fn run(args: MigrateDataArgs) -> anyhow::Result<TableCounts> {
             let rows = source.export_page(table, &after, PAGE).await?;
             let Some(last) = rows.last() else { break };
             after = PageKey::of(table, last);
-            copied += target.import_page(table, &rows).await.with_context(|| format!("writing {}", table.name()))?;
+            copied += target
+                .import_page(table, &rows)
+                .await
+                .with_context(|| format!("writing {}", table.name()))?;
         }
         println!("{:<12} {copied:>10} rows", table.name());
     }
     target.finish_import().await?;
     let (want, got) = (source.table_counts().await?, target.table_counts().await?);
-    ensure!(want == got, "the copy does not match its source: source {want:?}, copy {got:?}");
-    println!("verified: every table holds as many rows as the source, change sequence {}", got.change_seq);
+    ensure!(
+        want == got,
+        "the copy does not match its source: source {want:?}, copy {got:?}"
+    );
+    println!(
+        "verified: every table holds as many rows as the source, change sequence {}",
+        got.change_seq
+    );
     Ok(got)
 }

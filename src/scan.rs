@@ -34,14 +34,24 @@ pub const SCAN_LEASE: &str = "scan";
 
 /// One scan pass over everything that changed since the cursor.
 pub async fn scan_once(store: &dyn Store, clock: &dyn Clock) -> Result<ScanReport, StoreError> {
-    Ok(scan_with(store, clock, None).await?.expect("without a lease a scan is never interrupted"))
+    Ok(scan_with(store, clock, None)
+        .await?
+        .expect("without a lease a scan is never interrupted"))
 }
 
 /// One scan pass, on the daemon holding the scan lease: `None` when another
 /// daemon holds it, or when the lease was lost mid-scan (what was written
 /// stays; the cursor does not move, so the next pass redoes the rest).
-pub async fn scan_as_leader(store: &dyn Store, clock: &dyn Clock, owner: &str, ttl_ms: i64) -> Result<Option<ScanReport>, StoreError> {
-    if !store.try_lease(SCAN_LEASE, owner, clock.now_ms(), ttl_ms).await? {
+pub async fn scan_as_leader(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    owner: &str,
+    ttl_ms: i64,
+) -> Result<Option<ScanReport>, StoreError> {
+    if !store
+        .try_lease(SCAN_LEASE, owner, clock.now_ms(), ttl_ms)
+        .await?
+    {
         debug!(owner, "another daemon holds the scan lease");
         return Ok(None);
     }
@@ -56,19 +66,32 @@ pub async fn scan_as_leader(store: &dyn Store, clock: &dyn Clock, owner: &str, t
 /// The pass itself. With a lease `(owner, ttl)`, the lease is renewed
 /// before each chunk and the pass stops if it was lost.
 #[tracing::instrument(skip_all, name = "scan")]
-async fn scan_with(store: &dyn Store, clock: &dyn Clock, lease: Option<(&str, i64)>) -> Result<Option<ScanReport>, StoreError> {
+async fn scan_with(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    lease: Option<(&str, i64)>,
+) -> Result<Option<ScanReport>, StoreError> {
     let started = Instant::now();
     let (from, to) = store.scan_window().await?;
-    let mut report = ScanReport { from_seq: from, to_seq: to, ..Default::default() };
+    let mut report = ScanReport {
+        from_seq: from,
+        to_seq: to,
+        ..Default::default()
+    };
     if to > from {
         let ids = store.changed_completions(from, to).await?;
         report.completions = ids.len();
         let calendar = crate::calendar::load(store).await?;
         for chunk in ids.chunks(CHUNK) {
             if let Some((owner, ttl_ms)) = lease
-                && !store.try_lease(SCAN_LEASE, owner, clock.now_ms(), ttl_ms).await?
+                && !store
+                    .try_lease(SCAN_LEASE, owner, clock.now_ms(), ttl_ms)
+                    .await?
             {
-                warn!(scan.to_seq = to, "scan lease lost mid-scan; the next pass resumes from the same cursor");
+                warn!(
+                    scan.to_seq = to,
+                    "scan lease lost mid-scan; the next pass resumes from the same cursor"
+                );
                 return Ok(None);
             }
             let now = clock.now_ms();
@@ -90,7 +113,11 @@ async fn scan_with(store: &dyn Store, clock: &dyn Clock, lease: Option<(&str, i6
         );
     }
     report.elapsed_ms = started.elapsed().as_millis();
-    crate::metrics::scan_finished(report.completions as u64, started.elapsed().as_secs_f64(), clock.now_ms() as f64 / 1000.0);
+    crate::metrics::scan_finished(
+        report.completions as u64,
+        started.elapsed().as_secs_f64(),
+        clock.now_ms() as f64 / 1000.0,
+    );
     for _ in 0..report.calendar_fallbacks {
         crate::metrics::calendar_fallback();
     }
@@ -125,7 +152,10 @@ pub fn plan_rows(rows: &[ScanRow], now_ms: i64) -> Vec<DeliveryWrite> {
 /// Sets each write's due time from its `eligible_since` (DOMAIN.md: the end
 /// of the third working day after that date, in Asia/Taipei). Returns how
 /// many used the Monday–Friday fallback.
-pub fn set_due_times(writes: &mut [DeliveryWrite], calendar: &crate::calendar::OfficeCalendar) -> usize {
+pub fn set_due_times(
+    writes: &mut [DeliveryWrite],
+    calendar: &crate::calendar::OfficeCalendar,
+) -> usize {
     let mut fallbacks = 0;
     for w in writes {
         w.due_at = w.eligible_since.map(|since| {

@@ -42,13 +42,22 @@ pub struct SlaReport {
     pub breached: Vec<BreachedLine>,
 }
 
-pub async fn build(store: &dyn Store, now_ms: i64, at_risk_ms: i64, filter: SlaFilter, limit: usize) -> Result<SlaReport, StoreError> {
+pub async fn build(
+    store: &dyn Store,
+    now_ms: i64,
+    at_risk_ms: i64,
+    filter: SlaFilter,
+    limit: usize,
+) -> Result<SlaReport, StoreError> {
     let counts = store.sla_counts(now_ms, at_risk_ms, filter).await?;
     let registries = RegistryKind::ALL
         .into_iter()
         .filter(|r| filter.registry.is_none_or(|f| f == *r))
         .map(|registry| {
-            let mut line = RegistrySla { registry: registry.to_string(), ..Default::default() };
+            let mut line = RegistrySla {
+                registry: registry.to_string(),
+                ..Default::default()
+            };
             for c in counts.iter().filter(|c| c.registry == registry) {
                 match c.sla.as_str() {
                     "on_time" => line.on_time += c.count,
@@ -79,12 +88,22 @@ pub async fn build(store: &dyn Store, now_ms: i64, at_risk_ms: i64, filter: SlaF
             due_at: taipei_rfc3339(b.due_at),
         })
         .collect();
-    Ok(SlaReport { generated_at: taipei_rfc3339(now_ms), registries, breached })
+    Ok(SlaReport {
+        generated_at: taipei_rfc3339(now_ms),
+        registries,
+        breached,
+    })
 }
 
 pub fn render_text(r: &SlaReport) -> String {
-    let mut out = format!("SLA at {} (due: end of the 3rd working day after eligibility)\n", r.generated_at);
-    out.push_str(&format!("{:<9} {:>9} {:>7} {:>9} {:>8} {:>9}\n", "REGISTRY", "ON_TIME", "LATE", "PENDING", "AT_RISK", "BREACHED"));
+    let mut out = format!(
+        "SLA at {} (due: end of the 3rd working day after eligibility)\n",
+        r.generated_at
+    );
+    out.push_str(&format!(
+        "{:<9} {:>9} {:>7} {:>9} {:>8} {:>9}\n",
+        "REGISTRY", "ON_TIME", "LATE", "PENDING", "AT_RISK", "BREACHED"
+    ));
     for l in &r.registries {
         out.push_str(&format!(
             "{:<9} {:>9} {:>7} {:>9} {:>8} {:>9}\n",
@@ -95,7 +114,10 @@ pub fn render_text(r: &SlaReport) -> String {
         out.push_str("\nno undelivered record is past its due time\n");
         return out;
     }
-    out.push_str(&format!("\nbreached ({} shown, oldest due first):\n", r.breached.len()));
+    out.push_str(&format!(
+        "\nbreached ({} shown, oldest due first):\n",
+        r.breached.len()
+    ));
     for b in &r.breached {
         out.push_str(&format!(
             "  #{} {} {} {} {} due {} state {} reason {} attempts {} last error {}\n",

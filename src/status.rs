@@ -2,8 +2,8 @@
 //! and why. Shown by `hoursync status`; the national ID is masked.
 
 use crate::clock::{from_ms, taipei_rfc3339};
-use crate::sla::{SlaState, sla_state};
 use crate::domain::{Hours, NationalId, RegistryKind};
+use crate::sla::{SlaState, sla_state};
 use crate::store::{Store, StoreError};
 use serde::Serialize;
 
@@ -58,7 +58,14 @@ pub async fn person_status(
                 eligible_since: d.eligible_since.map(taipei_rfc3339),
                 receipt_id: d.receipt_id,
                 due_at: d.due_at.map(taipei_rfc3339),
-                sla: d.due_at.map(|due| sla_state(from_ms(due), d.delivered_at.map(from_ms), from_ms(now_ms), at_risk)),
+                sla: d.due_at.map(|due| {
+                    sla_state(
+                        from_ms(due),
+                        d.delivered_at.map(from_ms),
+                        from_ms(now_ms),
+                        at_risk,
+                    )
+                }),
             }),
             None => lines.extend(RegistryKind::ALL.into_iter().map(|registry| StatusLine {
                 completion_id: r.completion_id.clone(),
@@ -82,7 +89,16 @@ pub fn render_text(id: &NationalId, lines: &[StatusLine]) -> String {
     let mut out = format!("learner {id}: {} record(s)\n", lines.len());
     out.push_str(&format!(
         "{:<16} {:<14} {:<9} {:<13} {:<26} {:>6} {:<25} {:<25} {:<9} {}\n",
-        "COMPLETION", "COURSE", "REGISTRY", "STATE", "REASON", "HOURS", "ELIGIBLE SINCE", "DUE", "SLA", "RECEIPT"
+        "COMPLETION",
+        "COURSE",
+        "REGISTRY",
+        "STATE",
+        "REASON",
+        "HOURS",
+        "ELIGIBLE SINCE",
+        "DUE",
+        "SLA",
+        "RECEIPT"
     ));
     for l in lines {
         out.push_str(&format!(

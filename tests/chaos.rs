@@ -20,11 +20,18 @@ const RATE: u32 = 20;
 const LIMIT: Duration = Duration::from_secs(240);
 
 fn restart_postgres() -> bool {
-    let cmd = std::env::var("HOURSYNC_TEST_PG_RESTART")
-        .unwrap_or_else(|_| "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main restart".into());
-    let ok = std::process::Command::new("sh").args(["-c", &cmd]).status().is_ok_and(|s| s.success());
+    let cmd = std::env::var("HOURSYNC_TEST_PG_RESTART").unwrap_or_else(|_| {
+        "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main restart".into()
+    });
+    let ok = std::process::Command::new("sh")
+        .args(["-c", &cmd])
+        .status()
+        .is_ok_and(|s| s.success());
     if !ok {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "could not restart PostgreSQL with: {cmd}");
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "could not restart PostgreSQL with: {cmd}"
+        );
         eprintln!("NOTE: could not restart PostgreSQL ({cmd}); that part of the test did not run");
     }
     ok
@@ -34,9 +41,13 @@ fn daemon(env: &TestEnv, sim: &hoursync::simulator::Simulator) -> tokio::process
     let mut cmd = env.command(sim, &["run"]);
     for r in ["LIFELONG", "TEACHER", "ENVED"] {
         cmd.env(format!("HOURSYNC_REGISTRIES__{r}__MAX_BATCH"), "20");
-        cmd.env(format!("HOURSYNC_REGISTRIES__{r}__RATE_PER_SECOND"), RATE.to_string());
+        cmd.env(
+            format!("HOURSYNC_REGISTRIES__{r}__RATE_PER_SECOND"),
+            RATE.to_string(),
+        );
     }
-    cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
     cmd.spawn().expect("daemon")
 }
 
@@ -48,20 +59,42 @@ async fn three_daemons_survive_kills_and_a_database_restart_and_credit_everythin
         return;
     }
     let env = TestEnv::new(Backend::Postgres).await;
-    let faults = Faults { error_rate: 0.1, drop_rate: 0.05, latency_ms: 10, reject_courses: vec![] };
+    let faults = Faults {
+        error_rate: 0.1,
+        drop_rate: 0.05,
+        latency_ms: 10,
+        reject_courses: vec![],
+    };
     // The registry allows less than we are configured for, so it answers 429s
     // and its Retry-After must hold all three daemons back.
-    let sim = simulator_with(SimConfig { token: TOKEN.into(), faults, rate_per_second: RATE - 5, burst: 5, ..Default::default() }).await;
+    let sim = simulator_with(SimConfig {
+        token: TOKEN.into(),
+        faults,
+        rate_per_second: RATE - 5,
+        burst: 5,
+        ..Default::default()
+    })
+    .await;
 
     // Three daemons start at once on an empty database: it is migrated once.
     let mut daemons: Vec<_> = (0..3).map(|_| daemon(&env, &sim)).collect();
     tokio::time::sleep(Duration::from_secs(2)).await;
     for d in daemons.iter_mut() {
-        assert!(d.try_wait().unwrap().is_none(), "a daemon died while starting together with the others");
+        assert!(
+            d.try_wait().unwrap().is_none(),
+            "a daemon died while starting together with the others"
+        );
     }
     let store = env.store().await;
     let data = env.path("d.jsonl");
-    let spec = DatasetSpec { persons: 1_000, completions_per_person: 4, courses: 40, seed: 21, profile: Profile::AllEligible, offset: 0 };
+    let spec = DatasetSpec {
+        persons: 1_000,
+        completions_per_person: 4,
+        courses: 40,
+        seed: 21,
+        profile: Profile::AllEligible,
+        offset: 0,
+    };
     hoursync::dataset::write(spec, &data).unwrap();
     assert_eq!(import(&store, &[data]).await.rejected, 0);
     let expected = 1_000 * 4 * 3;
@@ -69,8 +102,16 @@ async fn three_daemons_survive_kills_and_a_database_restart_and_credit_everythin
     let started = Instant::now();
     let mut kills = 0;
     let mut restarted_db = false;
-    while ["lifelong", "teacher", "enved"].iter().map(|r| sim.credited(r).len()).sum::<usize>() < expected {
-        assert!(started.elapsed() < LIMIT, "the backlog did not drain in {LIMIT:?}");
+    while ["lifelong", "teacher", "enved"]
+        .iter()
+        .map(|r| sim.credited(r).len())
+        .sum::<usize>()
+        < expected
+    {
+        assert!(
+            started.elapsed() < LIMIT,
+            "the backlog did not drain in {LIMIT:?}"
+        );
         tokio::time::sleep(Duration::from_millis(1_500)).await;
         let i = kills % 3;
         daemons[i].start_kill().unwrap();
@@ -90,14 +131,35 @@ async fn three_daemons_survive_kills_and_a_database_restart_and_credit_everythin
     assert!(kills >= 3, "the drain was over before the chaos began");
 
     let stats = sim.stats();
-    assert_eq!(stats.registries.values().map(|s| s.rejected).sum::<u64>(), 0, "a record credited twice is refused: {stats:?}");
-    assert!(stats.registries.values().map(|s| s.rate_limited).sum::<u64>() > 0, "no 429 was answered: {stats:?}");
-    assert_eq!(count_where(&store, |s| s == State::Delivered).await, expected as i64);
-    eprintln!("chaos: {kills} kills, database restarted: {restarted_db}, drained in {:?}", started.elapsed());
+    assert_eq!(
+        stats.registries.values().map(|s| s.rejected).sum::<u64>(),
+        0,
+        "a record credited twice is refused: {stats:?}"
+    );
+    assert!(
+        stats
+            .registries
+            .values()
+            .map(|s| s.rate_limited)
+            .sum::<u64>()
+            > 0,
+        "no 429 was answered: {stats:?}"
+    );
+    assert_eq!(
+        count_where(&store, |s| s == State::Delivered).await,
+        expected as i64
+    );
+    eprintln!(
+        "chaos: {kills} kills, database restarted: {restarted_db}, drained in {:?}",
+        started.elapsed()
+    );
     for registry in ["lifelong", "teacher", "enved"] {
         eprintln!("chaos: {registry}: {:?}", stats.registry(registry));
         assert_eq!(sim.credited(registry).len(), expected / 3, "{registry}");
         let busiest = stats.registry(registry).max_requests_in_one_second;
-        assert!(busiest <= u64::from(2 * RATE), "{registry} saw {busiest} requests in one second (rate {RATE})");
+        assert!(
+            busiest <= u64::from(2 * RATE),
+            "{registry} saw {busiest} requests in one second (rate {RATE})"
+        );
     }
 }

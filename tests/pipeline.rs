@@ -248,7 +248,11 @@ async fn every_eligible_hour_reaches_its_registry_once_through_faults_and_every_
                 // Completed Friday 2026-11-20 (c4 on Saturday the 21st): the three
                 // working days are Mon 23 to Wed 25 either way; delivered long after.
                 let due = "2026-11-25T23:59:59+08:00";
-                assert_eq!((row["due_at"].as_str(), row["sla"].as_str()), (Some(due), Some("late")), "{cmp}/{registry}");
+                assert_eq!(
+                    (row["due_at"].as_str(), row["sla"].as_str()),
+                    (Some(due), Some("late")),
+                    "{cmp}/{registry}"
+                );
             }
             Err(reason) => {
                 assert_eq!(
@@ -256,7 +260,10 @@ async fn every_eligible_hour_reaches_its_registry_once_through_faults_and_every_
                     (Some("ineligible"), Some(reason)),
                     "{cmp}/{registry}"
                 );
-                assert!(row["due_at"].is_null() && row["sla"].is_null(), "no promise for what is not sent: {row}");
+                assert!(
+                    row["due_at"].is_null() && row["sla"].is_null(),
+                    "no promise for what is not sent: {row}"
+                );
             }
         }
     }

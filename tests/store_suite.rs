@@ -255,17 +255,48 @@ async fn one_daemon_at_a_time_holds_a_lease_until_it_expires_or_is_released(back
     let store = env.store().await;
     let t = 1_000_000;
     assert!(store.try_lease("scan", "a", t, 1_000).await.unwrap());
-    assert!(!store.try_lease("scan", "b", t + 500, 1_000).await.unwrap(), "held by a");
-    assert!(store.try_lease("scan", "a", t + 900, 1_000).await.unwrap(), "a renews");
-    assert!(!store.try_lease("scan", "b", t + 1_500, 1_000).await.unwrap(), "the renewal counts");
-    assert!(store.try_lease("scan", "b", t + 2_000, 1_000).await.unwrap(), "expired: b takes over");
+    assert!(
+        !store.try_lease("scan", "b", t + 500, 1_000).await.unwrap(),
+        "held by a"
+    );
+    assert!(
+        store.try_lease("scan", "a", t + 900, 1_000).await.unwrap(),
+        "a renews"
+    );
+    assert!(
+        !store
+            .try_lease("scan", "b", t + 1_500, 1_000)
+            .await
+            .unwrap(),
+        "the renewal counts"
+    );
+    assert!(
+        store
+            .try_lease("scan", "b", t + 2_000, 1_000)
+            .await
+            .unwrap(),
+        "expired: b takes over"
+    );
     store.release_lease("scan", "a").await.unwrap();
-    assert!(!store.try_lease("scan", "a", t + 2_100, 1_000).await.unwrap(), "a can not release b's lease");
+    assert!(
+        !store
+            .try_lease("scan", "a", t + 2_100, 1_000)
+            .await
+            .unwrap(),
+        "a can not release b's lease"
+    );
     store.release_lease("scan", "b").await.unwrap();
-    assert!(store.try_lease("scan", "a", t + 2_200, 1_000).await.unwrap());
+    assert!(
+        store
+            .try_lease("scan", "a", t + 2_200, 1_000)
+            .await
+            .unwrap()
+    );
 }
 
-async fn request_slots_are_spaced_across_daemons_and_a_retry_after_holds_them_all(backend: Backend) {
+async fn request_slots_are_spaced_across_daemons_and_a_retry_after_holds_them_all(
+    backend: Backend,
+) {
     let env = TestEnv::new(backend).await;
     let store = env.store().await;
     let t = 1_000_000;
@@ -275,15 +306,28 @@ async fn request_slots_are_spaced_across_daemons_and_a_retry_after_holds_them_al
     let c = store.take_slot(L, t + 10, 50).await.unwrap();
     assert_eq!((a, b, c), (t, t + 50, t + 100));
     // Another registry has its own pace.
-    assert_eq!(store.take_slot(RegistryKind::Teacher, t, 50).await.unwrap(), t);
+    assert_eq!(
+        store.take_slot(RegistryKind::Teacher, t, 50).await.unwrap(),
+        t
+    );
     // An idle registry does not bank slots for a burst later.
-    assert_eq!(store.take_slot(L, t + 10_000, 50).await.unwrap(), t + 10_000);
+    assert_eq!(
+        store.take_slot(L, t + 10_000, 50).await.unwrap(),
+        t + 10_000
+    );
     // A Retry-After seen by one daemon holds every daemon back.
     store.hold_registry(L, t + 20_000).await.unwrap();
     assert_eq!(store.registry_hold(L).await.unwrap(), t + 20_000);
-    assert_eq!(store.take_slot(L, t + 10_100, 50).await.unwrap(), t + 20_000);
+    assert_eq!(
+        store.take_slot(L, t + 10_100, 50).await.unwrap(),
+        t + 20_000
+    );
     store.hold_registry(L, t + 15_000).await.unwrap();
-    assert_eq!(store.registry_hold(L).await.unwrap(), t + 20_000, "a shorter hold does not shorten a longer one");
+    assert_eq!(
+        store.registry_hold(L).await.unwrap(),
+        t + 20_000,
+        "a shorter hold does not shorten a longer one"
+    );
     assert_eq!(store.registry_hold(RegistryKind::Enved).await.unwrap(), 0);
 }
 

@@ -47,7 +47,9 @@ impl Tokens {
     pub fn load(path: &Path) -> Result<Self, TokensError> {
         let text = match crate::config::read_secret(path) {
             Ok(t) => t,
-            Err(crate::config::SecretError::Read { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Err(crate::config::SecretError::Read { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
                 return Ok(Tokens::default());
             }
             Err(e) => return Err(e.into()),
@@ -71,7 +73,13 @@ impl Tokens {
             if parts.len() != 3 || parts[2].len() < 16 {
                 return Err(TokensError::Line(i + 1));
             }
-            entries.push(Entry { caller: Caller { name: parts[0].to_string(), role }, digest: digest(parts[2]) });
+            entries.push(Entry {
+                caller: Caller {
+                    name: parts[0].to_string(),
+                    role,
+                },
+                digest: digest(parts[2]),
+            });
         }
         Ok(Tokens(entries))
     }
@@ -86,7 +94,11 @@ impl Tokens {
         let d = digest(token);
         let mut found = None;
         for e in &self.0 {
-            let diff = e.digest.iter().zip(d.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b));
+            let diff = e
+                .digest
+                .iter()
+                .zip(d.iter())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b));
             if diff == 0 {
                 found = Some(e.caller.clone());
             }
@@ -101,16 +113,34 @@ mod tests {
 
     #[test]
     fn tokens_map_to_named_callers_with_roles() {
-        let t = Tokens::parse("# comment\nalice support aaaaaaaaaaaaaaaaaaaa\nbob ops bbbbbbbbbbbbbbbbbbbbbb\n").unwrap();
-        assert_eq!(t.authenticate("aaaaaaaaaaaaaaaaaaaa"), Some(Caller { name: "alice".into(), role: Role::Support }));
-        assert_eq!(t.authenticate("bbbbbbbbbbbbbbbbbbbbbb").unwrap().role, Role::Ops);
+        let t = Tokens::parse(
+            "# comment\nalice support aaaaaaaaaaaaaaaaaaaa\nbob ops bbbbbbbbbbbbbbbbbbbbbb\n",
+        )
+        .unwrap();
+        assert_eq!(
+            t.authenticate("aaaaaaaaaaaaaaaaaaaa"),
+            Some(Caller {
+                name: "alice".into(),
+                role: Role::Support
+            })
+        );
+        assert_eq!(
+            t.authenticate("bbbbbbbbbbbbbbbbbbbbbb").unwrap().role,
+            Role::Ops
+        );
         assert_eq!(t.authenticate("aaaaaaaaaaaaaaaaaaab"), None);
         assert_eq!(t.authenticate(""), None);
     }
 
     #[test]
     fn malformed_lines_and_short_tokens_are_named() {
-        assert!(matches!(Tokens::parse("alice admin aaaaaaaaaaaaaaaaaaaa"), Err(TokensError::Line(1))));
-        assert!(matches!(Tokens::parse("\nalice support short"), Err(TokensError::Line(2))));
+        assert!(matches!(
+            Tokens::parse("alice admin aaaaaaaaaaaaaaaaaaaa"),
+            Err(TokensError::Line(1))
+        ));
+        assert!(matches!(
+            Tokens::parse("\nalice support short"),
+            Err(TokensError::Line(2))
+        ));
     }
 }

@@ -5,6 +5,8 @@
 mod api;
 pub mod auth;
 
+pub use api::{AuditView, DeliveryView, ResyncRequest};
+
 use crate::clock::SharedClock;
 use crate::store::SharedStore;
 use auth::{Caller, Role, Tokens};
@@ -31,6 +33,8 @@ pub struct AdminState {
     pub started: AtomicBool,
     pub open_health: bool,
     pub at_risk: chrono::Duration,
+    /// For resyncs that verify delivered records at the registry.
+    pub clients: crate::resync::Clients,
 }
 
 pub type SharedState = Arc<AdminState>;
@@ -67,7 +71,11 @@ impl IntoResponse for ApiError {
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
         tracing::error!(error = %e, "admin API: database error");
-        let status = if e.is_retryable() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::INTERNAL_SERVER_ERROR };
+        let status = if e.is_retryable() {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::INTERNAL_SERVER_ERROR
+        };
         ApiError(status, "database error; see the daemon's log".into())
     }
 }
@@ -89,9 +97,17 @@ where
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| ApiError(StatusCode::UNAUTHORIZED, "a bearer token is required".into()))?;
+            .ok_or_else(|| {
+                ApiError(
+                    StatusCode::UNAUTHORIZED,
+                    "a bearer token is required".into(),
+                )
+            })?;
         let tokens = state.tokens.read().expect("tokens lock").clone();
-        tokens.authenticate(token.trim()).map(Authed).ok_or_else(|| ApiError(StatusCode::UNAUTHORIZED, "unknown token".into()))
+        tokens
+            .authenticate(token.trim())
+            .map(Authed)
+            .ok_or_else(|| ApiError(StatusCode::UNAUTHORIZED, "unknown token".into()))
     }
 }
 
@@ -101,7 +117,10 @@ impl Authed {
         if self.0.role >= role {
             Ok(&self.0)
         } else {
-            Err(ApiError(StatusCode::FORBIDDEN, format!("this needs the {role:?} role").to_lowercase()))
+            Err(ApiError(
+                StatusCode::FORBIDDEN,
+                format!("this needs the {role:?} role").to_lowercase(),
+            ))
         }
     }
 }
@@ -114,7 +133,10 @@ pub fn router(state: SharedState) -> Router {
     let health = if state.open_health {
         health
     } else {
-        health.route_layer(axum::middleware::from_extractor_with_state::<Authed, SharedState>(state.clone()))
+        health.route_layer(axum::middleware::from_extractor_with_state::<
+            Authed,
+            SharedState,
+        >(state.clone()))
     };
     Router::new()
         .merge(health)
@@ -124,8 +146,14 @@ pub fn router(state: SharedState) -> Router {
 }
 
 /// Serves until `shutdown` is cancelled.
-pub async fn serve(listener: tokio::net::TcpListener, state: SharedState, shutdown: CancellationToken) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown.cancelled_owned()).await
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: SharedState,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
 }
 
 async fn healthz() -> &'static str {
@@ -142,13 +170,25 @@ async fn readyz(State(state): State<SharedState>) -> Response {
         "database": database.as_ref().map_or_else(|e| e.as_str(), |_| "ok"),
         "started": started,
     });
-    let status = if database.is_ok() && started { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if database.is_ok() && started {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(body)).into_response()
 }
 
 async fn metrics() -> Response {
     match crate::metrics::install() {
-        Ok(handle) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()).into_response(),
-        Err(e) => ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("metrics unavailable: {e}")).into_response(),
+        Ok(handle) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            handle.render(),
+        )
+            .into_response(),
+        Err(e) => ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("metrics unavailable: {e}"),
+        )
+        .into_response(),
     }
 }

@@ -23,7 +23,9 @@ pub async fn load(store: &dyn Store) -> Result<OfficeCalendar, StoreError> {
             Ok(y) => {
                 calendar.insert_year(y);
             }
-            Err(e) => tracing::warn!(year, error = %e, "stored calendar year does not parse; skipped"),
+            Err(e) => {
+                tracing::warn!(year, error = %e, "stored calendar year does not parse; skipped")
+            }
         }
     }
     Ok(calendar)
@@ -31,14 +33,20 @@ pub async fn load(store: &dyn Store) -> Result<OfficeCalendar, StoreError> {
 
 /// On a database with no calendar at all, loads the shipped files of `dir`
 /// (e.g. `config/calendar`). Returns how many years were stored.
-pub async fn seed_if_empty(store: &dyn Store, dir: &Path, now_ms: i64) -> Result<usize, PersistError> {
+pub async fn seed_if_empty(
+    store: &dyn Store,
+    dir: &Path,
+    now_ms: i64,
+) -> Result<usize, PersistError> {
     if !store.calendar_years().await?.is_empty() || !dir.is_dir() {
         return Ok(0);
     }
     let shipped = OfficeCalendar::load_dir(dir)?;
     let mut n = 0;
     for year in shipped.years() {
-        store.put_calendar_year(year.year(), &year.to_csv(), now_ms).await?;
+        store
+            .put_calendar_year(year.year(), &year.to_csv(), now_ms)
+            .await?;
         n += 1;
     }
     Ok(n)
@@ -65,21 +73,52 @@ impl std::fmt::Display for ImportSummary {
             y.days_off(),
             y.working_days()
         )?;
-        let make_up: Vec<String> = y.make_up_working_days().map(|d| format!("{} ({})", d.date, d.remark)).collect();
+        let make_up: Vec<String> = y
+            .make_up_working_days()
+            .map(|d| format!("{} ({})", d.date, d.remark))
+            .collect();
         if !make_up.is_empty() {
             writeln!(f, "make-up working days: {}", make_up.join(", "))?;
         }
-        let holidays: Vec<String> = y.weekday_holidays().map(|d| format!("{} {}", d.date, d.remark)).collect();
-        writeln!(f, "weekday holidays ({}): {}", holidays.len(), holidays.join(", "))?;
+        let holidays: Vec<String> = y
+            .weekday_holidays()
+            .map(|d| format!("{} {}", d.date, d.remark))
+            .collect();
+        writeln!(
+            f,
+            "weekday holidays ({}): {}",
+            holidays.len(),
+            holidays.join(", ")
+        )?;
         if let Some(old) = &self.replaced {
             let changes = y.changes_from(old);
-            writeln!(f, "replaces the stored {}: {} day(s) changed", old.year(), changes.len())?;
+            writeln!(
+                f,
+                "replaces the stored {}: {} day(s) changed",
+                old.year(),
+                changes.len()
+            )?;
             for (new, was) in changes {
                 let word = |off: bool| if off { "off" } else { "working" };
-                writeln!(f, "  {} {} -> {}  {}", new.date, word(was.off), word(new.off), new.remark)?;
+                writeln!(
+                    f,
+                    "  {} {} -> {}  {}",
+                    new.date,
+                    word(was.off),
+                    word(new.off),
+                    new.remark
+                )?;
             }
         }
-        writeln!(f, "{}", if self.stored { "stored" } else { "dry run: nothing stored" })?;
+        writeln!(
+            f,
+            "{}",
+            if self.stored {
+                "stored"
+            } else {
+                "dry run: nothing stored"
+            }
+        )?;
         match self.covered_until {
             Some(d) => write!(f, "calendar covered until {d}"),
             None => write!(f, "calendar covers no contiguous range"),
@@ -89,13 +128,25 @@ impl std::fmt::Display for ImportSummary {
 
 /// Parses a year's file and, unless `dry_run`, stores it (replacing the
 /// stored year). Every daemon uses it from its next scan on.
-pub async fn import(store: &dyn Store, path: &Path, dry_run: bool, now_ms: i64) -> Result<ImportSummary, PersistError> {
+pub async fn import(
+    store: &dyn Store,
+    path: &Path,
+    dry_run: bool,
+    now_ms: i64,
+) -> Result<ImportSummary, PersistError> {
     let year = super::load_file(path)?;
     let mut calendar = load(store).await?;
     let replaced = calendar.year(year.year()).cloned();
     if !dry_run {
-        store.put_calendar_year(year.year(), &year.to_csv(), now_ms).await?;
+        store
+            .put_calendar_year(year.year(), &year.to_csv(), now_ms)
+            .await?;
     }
     calendar.insert_year(year.clone());
-    Ok(ImportSummary { year, replaced, covered_until: calendar.covered_until(), stored: !dry_run })
+    Ok(ImportSummary {
+        year,
+        replaced,
+        covered_until: calendar.covered_until(),
+        stored: !dry_run,
+    })
 }

@@ -86,7 +86,10 @@ pub fn build_record(registry: RegistryKind, row: &ScanRow, hours: Hours, key: &s
             classroom_hours: row.course.classroom_hours.to_string(),
             category_code: &row.course.category_code,
         }),
-        RegistryKind::Teacher => serde_json::to_string(&Teacher { common, personnel_category: "10" }),
+        RegistryKind::Teacher => serde_json::to_string(&Teacher {
+            common,
+            personnel_category: "10",
+        }),
         RegistryKind::Enved => serde_json::to_string(&Enved {
             common,
             enved_account: row.person.enved_account.as_deref(),

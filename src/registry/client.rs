@@ -173,6 +173,57 @@ impl RegistryClient {
     }
 }
 
+impl RegistryClient {
+    /// `GET {base}/v1/records/{key}`: the credited hours when the registry
+    /// has the record, `None` on 404.
+    pub async fn lookup(&self, idempotency_key: &str) -> Result<Option<String>, SendError> {
+        #[derive(Deserialize)]
+        struct Found {
+            hours: String,
+        }
+        let token = self.token.read().expect("token lock").clone();
+        let response = self
+            .http
+            .get(format!("{}/v1/records/{idempotency_key}", self.base_url))
+            .bearer_auth(token)
+            .header("X-Request-Id", uuid::Uuid::new_v4().to_string())
+            .send()
+            .await
+            .map_err(transport_error)?;
+        let status = response.status().as_u16();
+        match status {
+            200 => {
+                let text = response.text().await.map_err(transport_error)?;
+                let found: Found =
+                    serde_json::from_str(&text).map_err(|e| SendError::BadRequest {
+                        status,
+                        message: format!("unreadable answer: {e}"),
+                    })?;
+                Ok(Some(found.hours))
+            }
+            404 => Ok(None),
+            401 | 403 => Err(SendError::Unauthorized { status }),
+            429 => Err(SendError::RateLimited {
+                retry_after: retry_after(response.headers()).unwrap_or(Duration::from_secs(1)),
+            }),
+            500..=599 => Err(SendError::Transient {
+                message: format!("HTTP {status}"),
+                retry_after: None,
+            }),
+            _ => Err(SendError::BadRequest {
+                status,
+                message: response
+                    .text()
+                    .await
+                    .unwrap_or_default()
+                    .chars()
+                    .take(300)
+                    .collect(),
+            }),
+        }
+    }
+}
+
 fn transport_error(e: reqwest::Error) -> SendError {
     let kind = if e.is_timeout() {
         "timeout"

@@ -14,10 +14,11 @@ pub enum CopyTable {
     Completions,
     Deliveries,
     CalendarYears,
+    Audit,
 }
 
 impl CopyTable {
-    pub const ALL: [CopyTable; 9] = [
+    pub const ALL: [CopyTable; 10] = [
         Self::ChangeSeq,
         Self::Cursors,
         Self::Units,
@@ -27,6 +28,7 @@ impl CopyTable {
         Self::Completions,
         Self::Deliveries,
         Self::CalendarYears,
+        Self::Audit,
     ];
 
     pub fn name(self) -> &'static str {
@@ -40,6 +42,7 @@ impl CopyTable {
             Self::Completions => "completions",
             Self::Deliveries => "deliveries",
             Self::CalendarYears => "calendar_years",
+            Self::Audit => "audit",
         }
     }
 
@@ -47,10 +50,36 @@ impl CopyTable {
         match self {
             Self::ChangeSeq => &["id", "value"],
             Self::CalendarYears => &["year", "csv", "loaded_at"],
+            Self::Audit => &[
+                "id",
+                "at",
+                "actor",
+                "action",
+                "scope",
+                "records",
+                "status",
+                "result",
+                "finished_at",
+            ],
             Self::Cursors => &["name", "seq", "last_run_at"],
             Self::Units => &["code", "name", "seq", "changed_at"],
-            Self::Persons => &["national_id", "personnel_category", "enved_account", "service_unit_code", "seq", "changed_at"],
-            Self::Accounts => &["account_id", "national_id", "kind", "identity", "bound_to", "seq", "changed_at"],
+            Self::Persons => &[
+                "national_id",
+                "personnel_category",
+                "enved_account",
+                "service_unit_code",
+                "seq",
+                "changed_at",
+            ],
+            Self::Accounts => &[
+                "account_id",
+                "national_id",
+                "kind",
+                "identity",
+                "bound_to",
+                "seq",
+                "changed_at",
+            ],
             Self::Courses => &[
                 "course_code",
                 "name",
@@ -64,9 +93,17 @@ impl CopyTable {
                 "seq",
                 "changed_at",
             ],
-            Self::Completions => {
-                &["id", "completion_id", "account_id", "course_code", "completed_at", "completed_on", "status", "seq", "changed_at"]
-            }
+            Self::Completions => &[
+                "id",
+                "completion_id",
+                "account_id",
+                "course_code",
+                "completed_at",
+                "completed_on",
+                "status",
+                "seq",
+                "changed_at",
+            ],
             Self::Deliveries => &[
                 "id",
                 "completion_id",
@@ -101,7 +138,14 @@ impl CopyTable {
 
     /// Whether the key is an integer (else text).
     pub fn int_key(self) -> bool {
-        matches!(self, Self::ChangeSeq | Self::Completions | Self::Deliveries | Self::CalendarYears)
+        matches!(
+            self,
+            Self::ChangeSeq
+                | Self::Completions
+                | Self::Deliveries
+                | Self::CalendarYears
+                | Self::Audit
+        )
     }
 }
 

@@ -134,7 +134,8 @@ pub trait Store: Send + Sync + 'static {
     /// the earliest of `now`, the next free slot and any hold; the slot after
     /// it is `interval_ms` later. Shared by every daemon on the database, so
     /// a registry's rate limit is a total.
-    async fn take_slot(&self, registry: RegistryKind, now_ms: i64, interval_ms: i64) -> Result<i64>;
+    async fn take_slot(&self, registry: RegistryKind, now_ms: i64, interval_ms: i64)
+    -> Result<i64>;
 
     /// Holds every daemon back from `registry` until `until_ms` (Retry-After).
     async fn hold_registry(&self, registry: RegistryKind, until_ms: i64) -> Result<()>;
@@ -155,13 +156,72 @@ pub trait Store: Send + Sync + 'static {
     /// Eligible deliveries counted by registry and SLA state (`on_time`,
     /// `late`, `breached`, `at_risk`, `pending`) at `now`; the rule of
     /// [`crate::sla::sla_state`], to the second.
-    async fn sla_counts(&self, now_ms: i64, at_risk_ms: i64, filter: SlaFilter) -> Result<Vec<SlaCount>>;
+    async fn sla_counts(
+        &self,
+        now_ms: i64,
+        at_risk_ms: i64,
+        filter: SlaFilter,
+    ) -> Result<Vec<SlaCount>>;
 
     /// Undelivered records past their due time, the oldest due first.
-    async fn breached(&self, now_ms: i64, filter: SlaFilter, limit: usize) -> Result<Vec<BreachedRecord>>;
+    async fn breached(
+        &self,
+        now_ms: i64,
+        filter: SlaFilter,
+        limit: usize,
+    ) -> Result<Vec<BreachedRecord>>;
 
     /// Per registry, when the longest-waiting undelivered record became eligible.
     async fn oldest_undelivered(&self) -> Result<Vec<(RegistryKind, i64)>>;
+
+    // ---- resync, retry, audit ----
+
+    /// Internal ids of the completions a resync scope covers (the registry
+    /// of the scope narrows deliveries, not completions).
+    async fn completions_in_scope(&self, scope: &ResyncScope) -> Result<Vec<i64>>;
+
+    /// The deliveries of these completions, of one registry or all.
+    async fn deliveries_of(
+        &self,
+        completion_ids: &[i64],
+        registry: Option<RegistryKind>,
+    ) -> Result<Vec<DeliveryItem>>;
+
+    /// Puts deliveries back to `pending`, due now, with a fresh attempt count:
+    /// a record fixed by a person, or one a registry turned out not to have.
+    /// Ineligible rows and rows leased by a running batch are left alone.
+    /// Returns how many rows changed.
+    async fn requeue(&self, delivery_ids: &[i64], now_ms: i64) -> Result<u64>;
+
+    /// One delivery.
+    async fn delivery(&self, id: i64) -> Result<Option<DeliveryItem>>;
+
+    /// Deliveries by state and registry, in id order after `after_id`.
+    async fn list_deliveries(
+        &self,
+        state: Option<State>,
+        registry: Option<RegistryKind>,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<DeliveryItem>>;
+
+    /// Writes an audit entry and returns its id.
+    async fn add_audit(&self, entry: &AuditEntry) -> Result<i64>;
+
+    /// Records the progress or end of an audited action.
+    async fn update_audit(
+        &self,
+        id: i64,
+        records: i64,
+        status: &str,
+        result: Option<&str>,
+        finished_at: Option<i64>,
+    ) -> Result<()>;
+
+    async fn audit_entry(&self, id: i64) -> Result<Option<AuditEntry>>;
+
+    /// Audit entries, newest first, before `before_id`.
+    async fn list_audit(&self, before_id: i64, limit: usize) -> Result<Vec<AuditEntry>>;
 
     // ---- support ----
 
@@ -179,7 +239,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Up to `limit` rows of `table` after `after`, in key order, as JSON
     /// objects keyed by column.
-    async fn export_page(&self, table: CopyTable, after: &PageKey, limit: usize) -> Result<Vec<serde_json::Value>>;
+    async fn export_page(
+        &self,
+        table: CopyTable,
+        after: &PageKey,
+        limit: usize,
+    ) -> Result<Vec<serde_json::Value>>;
 
     /// Inserts rows exported by [`Store::export_page`], in one transaction.
     async fn import_page(&self, table: CopyTable, rows: &[serde_json::Value]) -> Result<u64>;

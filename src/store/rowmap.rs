@@ -355,7 +355,11 @@ pub fn table_counts(r: &impl ReadRow) -> Result<super::TableCounts> {
 }
 
 pub fn sla_count(r: &impl ReadRow) -> Result<super::SlaCount> {
-    Ok(super::SlaCount { registry: parse_registry(&r.text(0)?)?, sla: r.text(1)?, count: r.int(2)? })
+    Ok(super::SlaCount {
+        registry: parse_registry(&r.text(0)?)?,
+        sla: r.text(1)?,
+        count: r.int(2)?,
+    })
 }
 
 pub fn breached_record(r: &impl ReadRow) -> Result<super::BreachedRecord> {
@@ -371,5 +375,38 @@ pub fn breached_record(r: &impl ReadRow) -> Result<super::BreachedRecord> {
         last_error: r.opt_text(8)?,
         eligible_since: r.int(9)?,
         due_at: r.int(10)?,
+    })
+}
+
+pub fn delivery_item(r: &impl ReadRow) -> Result<super::DeliveryItem> {
+    Ok(super::DeliveryItem {
+        id: r.int(0)?,
+        completion_id: r.text(1)?,
+        registry: parse_registry(&r.text(2)?)?,
+        national_id: r.text(3)?,
+        course_code: r.text(4)?,
+        state: parse_state(&r.text(5)?)?,
+        reason: r.opt_text(6)?,
+        hours_tenths: r.opt_int(7)?.map(|h| h as u32),
+        attempts: r.int(8)?,
+        last_error: r.opt_text(9)?,
+        eligible_since: r.opt_int(10)?,
+        due_at: r.opt_int(11)?,
+        receipt_id: r.opt_text(12)?,
+        idempotency_key: r.opt_text(13)?,
+    })
+}
+
+pub fn audit_entry(r: &impl ReadRow) -> Result<super::AuditEntry> {
+    Ok(super::AuditEntry {
+        id: r.int(0)?,
+        at: r.int(1)?,
+        actor: r.text(2)?,
+        action: r.text(3)?,
+        scope: r.text(4)?,
+        records: r.int(5)?,
+        status: r.text(6)?,
+        result: r.opt_text(7)?,
+        finished_at: r.opt_int(8)?,
     })
 }

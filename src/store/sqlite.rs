@@ -6,8 +6,8 @@
 //! `json_each` would re-parse an element for every field read from it).
 
 use super::rowmap::{
-    ReadRow, breached_record, claimed, existing_delivery, parse_registry, person_record, scan_row, sla_count, state_count,
-    table_counts,
+    ReadRow, audit_entry, breached_record, claimed, delivery_item, existing_delivery,
+    parse_registry, person_record, scan_row, sla_count, state_count, table_counts,
 };
 use super::*;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -280,12 +280,21 @@ impl Store for SqliteStore {
 
     async fn release_lease(&self, name: &str, owner: &str) -> Result<()> {
         let mut tx = self.write_tx().await?;
-        sqlx::query("DELETE FROM leases WHERE name = ?1 AND owner = ?2").bind(name).bind(owner).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM leases WHERE name = ?1 AND owner = ?2")
+            .bind(name)
+            .bind(owner)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
 
-    async fn take_slot(&self, registry: RegistryKind, now_ms: i64, interval_ms: i64) -> Result<i64> {
+    async fn take_slot(
+        &self,
+        registry: RegistryKind,
+        now_ms: i64,
+        interval_ms: i64,
+    ) -> Result<i64> {
         let mut tx = self.write_tx().await?;
         let slot: i64 = sqlx::query_scalar(
             "INSERT INTO registry_gates (registry, next_at, hold_until) VALUES (?1, ?2 + ?3, 0)
@@ -317,16 +326,21 @@ impl Store for SqliteStore {
     }
 
     async fn registry_hold(&self, registry: RegistryKind) -> Result<i64> {
-        let hold: Option<i64> = sqlx::query_scalar("SELECT hold_until FROM registry_gates WHERE registry = ?1")
-            .bind(registry.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
+        let hold: Option<i64> =
+            sqlx::query_scalar("SELECT hold_until FROM registry_gates WHERE registry = ?1")
+                .bind(registry.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(hold.unwrap_or(0))
     }
 
     async fn calendar_years(&self) -> Result<Vec<(i32, String)>> {
-        let rows = sqlx::query("SELECT year, csv FROM calendar_years ORDER BY year").fetch_all(&self.pool).await?;
-        rows.iter().map(|r| Ok((r.try_get::<i64, _>(0)? as i32, r.try_get(1)?))).collect()
+        let rows = sqlx::query("SELECT year, csv FROM calendar_years ORDER BY year")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get::<i64, _>(0)? as i32, r.try_get(1)?)))
+            .collect()
     }
 
     async fn put_calendar_year(&self, year: i32, csv: &str, now_ms: i64) -> Result<()> {
@@ -344,7 +358,12 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn sla_counts(&self, now_ms: i64, at_risk_ms: i64, filter: SlaFilter) -> Result<Vec<SlaCount>> {
+    async fn sla_counts(
+        &self,
+        now_ms: i64,
+        at_risk_ms: i64,
+        filter: SlaFilter,
+    ) -> Result<Vec<SlaCount>> {
         let rows = sqlx::query(
             "SELECT registry,
                     CASE WHEN state = 'delivered' AND delivered_at < due_at + 1000 THEN 'on_time'
@@ -366,7 +385,12 @@ impl Store for SqliteStore {
         rows.iter().map(sla_count).collect()
     }
 
-    async fn breached(&self, now_ms: i64, filter: SlaFilter, limit: usize) -> Result<Vec<BreachedRecord>> {
+    async fn breached(
+        &self,
+        now_ms: i64,
+        filter: SlaFilter,
+        limit: usize,
+    ) -> Result<Vec<BreachedRecord>> {
         let rows = sqlx::query(
             "SELECT id, registry, completion_id, course_code, national_id, state, reason, attempts, last_error,
                     eligible_since, due_at
@@ -392,7 +416,158 @@ impl Store for SqliteStore {
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(|r| Ok((parse_registry(&r.text(0)?)?, r.int(1)?))).collect()
+        rows.iter()
+            .map(|r| Ok((parse_registry(&r.text(0)?)?, r.int(1)?)))
+            .collect()
+    }
+
+    async fn completions_in_scope(&self, scope: &ResyncScope) -> Result<Vec<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT c.id FROM completions c JOIN accounts a ON a.account_id = c.account_id
+             WHERE (?1 = '' OR a.national_id = ?1) AND (?2 = '' OR c.course_code = ?2)
+               AND c.completed_at >= ?3 AND c.completed_at < ?4
+             ORDER BY c.id",
+        )
+        .bind(scope.national_id.clone().unwrap_or_default())
+        .bind(scope.course_code.clone().unwrap_or_default())
+        .bind(scope.completed_from_ms.unwrap_or(i64::MIN))
+        .bind(scope.completed_to_ms.unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn deliveries_of(
+        &self,
+        completion_ids: &[i64],
+        registry: Option<RegistryKind>,
+    ) -> Result<Vec<DeliveryItem>> {
+        let mut items = Vec::new();
+        for chunk in completion_ids.chunks(10_000) {
+            let rows = sqlx::query(
+                "SELECT d.id, d.completion_id, d.registry, d.national_id, d.course_code, d.state, d.reason, d.hours_tenths, d.attempts, d.last_error, d.eligible_since, d.due_at, d.receipt_id, d.idempotency_key
+                 FROM completions c JOIN deliveries d ON d.completion_id = c.completion_id
+                 WHERE c.id IN (SELECT value FROM jsonb_each(?1)) AND (?2 = '' OR d.registry = ?2)
+                 ORDER BY d.id",
+            )
+            .bind(serde_json::to_string(chunk).expect("ids"))
+            .bind(registry.map_or("", |r| r.as_str()))
+            .fetch_all(&self.pool)
+            .await?;
+            for r in &rows {
+                items.push(delivery_item(r)?);
+            }
+        }
+        Ok(items)
+    }
+
+    async fn requeue(&self, delivery_ids: &[i64], now_ms: i64) -> Result<u64> {
+        let mut changed = 0;
+        for chunk in delivery_ids.chunks(10_000) {
+            let mut tx = self.write_tx().await?;
+            changed += sqlx::query(
+                "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?2, last_error = NULL,
+                        receipt_id = NULL, delivered_at = NULL, credited_tenths = NULL, updated_at = ?2
+                 WHERE id IN (SELECT value FROM jsonb_each(?1)) AND state <> 'ineligible'
+                   AND (lease_until IS NULL OR lease_until < ?2)",
+            )
+            .bind(serde_json::to_string(chunk).expect("ids"))
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+        }
+        Ok(changed)
+    }
+
+    async fn delivery(&self, id: i64) -> Result<Option<DeliveryItem>> {
+        let row = sqlx::query("SELECT d.id, d.completion_id, d.registry, d.national_id, d.course_code, d.state, d.reason, d.hours_tenths, d.attempts, d.last_error, d.eligible_since, d.due_at, d.receipt_id, d.idempotency_key FROM deliveries d WHERE d.id = ?1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(delivery_item).transpose()
+    }
+
+    async fn list_deliveries(
+        &self,
+        state: Option<State>,
+        registry: Option<RegistryKind>,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<DeliveryItem>> {
+        let rows = sqlx::query(
+            "SELECT d.id, d.completion_id, d.registry, d.national_id, d.course_code, d.state, d.reason, d.hours_tenths, d.attempts, d.last_error, d.eligible_since, d.due_at, d.receipt_id, d.idempotency_key FROM deliveries d
+             WHERE d.id > ?1 AND (?2 = '' OR d.state = ?2) AND (?3 = '' OR d.registry = ?3)
+             ORDER BY d.id LIMIT ?4",
+        )
+        .bind(after_id)
+        .bind(state.map_or("", |s| s.as_str()))
+        .bind(registry.map_or("", |r| r.as_str()))
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(delivery_item).collect()
+    }
+
+    async fn add_audit(&self, e: &AuditEntry) -> Result<i64> {
+        let mut tx = self.write_tx().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO audit (at, actor, action, scope, records, status, result, finished_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+        )
+        .bind(e.at)
+        .bind(&e.actor)
+        .bind(&e.action)
+        .bind(&e.scope)
+        .bind(e.records)
+        .bind(&e.status)
+        .bind(&e.result)
+        .bind(e.finished_at)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn update_audit(
+        &self,
+        id: i64,
+        records: i64,
+        status: &str,
+        result: Option<&str>,
+        finished_at: Option<i64>,
+    ) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("UPDATE audit SET records = ?2, status = ?3, result = ?4, finished_at = ?5 WHERE id = ?1")
+            .bind(id)
+            .bind(records)
+            .bind(status)
+            .bind(result)
+            .bind(finished_at)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn audit_entry(&self, id: i64) -> Result<Option<AuditEntry>> {
+        let row = sqlx::query("SELECT id, at, actor, action, scope, records, status, result, finished_at FROM audit WHERE id = ?1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(audit_entry).transpose()
+    }
+
+    async fn list_audit(&self, before_id: i64, limit: usize) -> Result<Vec<AuditEntry>> {
+        let rows = sqlx::query(
+            "SELECT id, at, actor, action, scope, records, status, result, finished_at FROM audit
+             WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
+        )
+        .bind(before_id)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(audit_entry).collect()
     }
 
     async fn person_records(&self, national_id: &str) -> Result<Vec<PersonRecord>> {
@@ -432,7 +607,12 @@ impl Store for SqliteStore {
         table_counts(&r)
     }
 
-    async fn export_page(&self, table: CopyTable, after: &PageKey, limit: usize) -> Result<Vec<serde_json::Value>> {
+    async fn export_page(
+        &self,
+        table: CopyTable,
+        after: &PageKey,
+        limit: usize,
+    ) -> Result<Vec<serde_json::Value>> {
         let cols = table.columns();
         let object: Vec<String> = cols.iter().map(|c| format!("'{c}', {c}")).collect();
         let sql = format!(
@@ -443,9 +623,18 @@ impl Store for SqliteStore {
             table.key()
         );
         let query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
-        let query = if table.int_key() { query.bind(after.int()) } else { query.bind(after.text().to_string()) };
+        let query = if table.int_key() {
+            query.bind(after.int())
+        } else {
+            query.bind(after.text().to_string())
+        };
         let rows = query.bind(limit as i64).fetch_all(&self.pool).await?;
-        rows.iter().map(|r| serde_json::from_str(r).map_err(|e| StoreError::Fatal(format!("export of {}: {e}", table.name())))).collect()
+        rows.iter()
+            .map(|r| {
+                serde_json::from_str(r)
+                    .map_err(|e| StoreError::Fatal(format!("export of {}: {e}", table.name())))
+            })
+            .collect()
     }
 
     async fn import_page(&self, table: CopyTable, rows: &[serde_json::Value]) -> Result<u64> {
@@ -460,10 +649,16 @@ impl Store for SqliteStore {
         let mut tx = self.write_tx().await?;
         if table == CopyTable::ChangeSeq {
             // The migration seeded this single row; the copy replaces it.
-            sqlx::query("DELETE FROM change_seq").execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM change_seq")
+                .execute(&mut *tx)
+                .await?;
         }
         let json = serde_json::Value::Array(rows.to_vec()).to_string();
-        let n = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(json).execute(&mut *tx).await?.rows_affected();
+        let n = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(json)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         tx.commit().await?;
         Ok(n)
     }

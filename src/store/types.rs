@@ -263,3 +263,52 @@ pub struct SlaFilter {
     /// Only records eligible since this instant.
     pub since_ms: Option<i64>,
 }
+
+/// What a resync covers; every given field narrows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ResyncScope {
+    pub national_id: Option<String>,
+    pub course_code: Option<String>,
+    pub registry: Option<RegistryKind>,
+    /// Completed at or after this instant.
+    pub completed_from_ms: Option<i64>,
+    /// Completed before this instant.
+    pub completed_to_ms: Option<i64>,
+}
+
+/// A delivery row as support staff see it (the national ID still whole:
+/// the caller masks it for display).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryItem {
+    pub id: i64,
+    pub completion_id: String,
+    pub registry: RegistryKind,
+    pub national_id: String,
+    pub course_code: String,
+    pub state: State,
+    pub reason: Option<String>,
+    pub hours_tenths: Option<u32>,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub eligible_since: Option<i64>,
+    pub due_at: Option<i64>,
+    pub receipt_id: Option<String>,
+    pub idempotency_key: Option<String>,
+}
+
+/// One audited action.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    /// JSON of what the action covered.
+    pub scope: String,
+    pub records: i64,
+    /// `running`, `done` or `failed`.
+    pub status: String,
+    /// JSON of the outcome.
+    pub result: Option<String>,
+    pub finished_at: Option<i64>,
+}
