@@ -177,6 +177,13 @@ pub async fn start(
         shutdown.clone(),
     ));
     state.set_started();
+    // systemd (Type=notify): ready once migrations ran and the scheduler
+    // started; watchdog pings from the runtime itself, so a wedged runtime
+    // gets restarted. Without NOTIFY_SOCKET these are no-ops.
+    notify(sd_notify::NotifyState::Ready);
+    if let Some(every) = sd_notify::watchdog_enabled() {
+        tracker.spawn(watchdog(every / 2, shutdown.clone()));
+    }
     info!(owner, admin = %admin_addr, database = %redact_url(&config.database.url), scan = %config.schedule.scan,
           timezone = %config.schedule.timezone, "hoursync running");
 
@@ -184,6 +191,7 @@ pub async fn start(
     let task = tokio::spawn(async move {
         shutdown.cancelled().await;
         info!("shutting down: no new work; waiting for in-flight batches");
+        notify(sd_notify::NotifyState::Stopping);
         scheduler.shutdown().await.ok();
         tracker.close();
         if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
@@ -200,6 +208,22 @@ pub async fn start(
         state,
         task,
     })
+}
+
+fn notify(state: sd_notify::NotifyState) {
+    if let Err(e) = sd_notify::notify(&[state]) {
+        warn!(error = %e, "could not notify systemd");
+    }
+}
+
+async fn watchdog(every: Duration, shutdown: CancellationToken) {
+    loop {
+        notify(sd_notify::NotifyState::Watchdog);
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
 }
 
 /// SIGHUP re-reads the admin tokens and every registry's token file, without
