@@ -144,14 +144,15 @@ impl RegistryClient {
         let status = response.status().as_u16();
         let retry_after = retry_after(response.headers());
         match status {
+            // A 200 we can not read may still have credited the records: the
+            // outcome is unknown, so resend under the same keys (the registry
+            // answers duplicate for what it took); never give up on them.
             200 => {
                 let text = response.text().await.map_err(transport_error)?;
-                serde_json::from_str::<BatchAnswer>(&text)
-                    .map(|a| a.results)
-                    .map_err(|e| SendError::BadRequest {
-                        status,
-                        message: format!("unreadable answer: {e}"),
-                    })
+                serde_json::from_str::<BatchAnswer>(&text).map(|a| a.results).map_err(|e| SendError::Transient {
+                    message: format!("unreadable 200 answer: {e}"),
+                    retry_after: None,
+                })
             }
             401 | 403 => Err(SendError::Unauthorized { status }),
             413 => Err(SendError::TooLarge),
@@ -268,6 +269,31 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 mod tests {
     use super::*;
     use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+
+    /// A one-shot HTTP peer answering every request with `answer`.
+    async fn peer(answer: &'static str) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut buf = vec![0u8; 65536];
+                let _ = socket.read(&mut buf).await;
+                let _ = socket.write_all(answer.as_bytes()).await;
+            }
+        });
+        format!("http://{addr}/lifelong")
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_200_is_an_unknown_outcome_to_resend_not_a_refusal() {
+        // Well-formed HTTP, complete body, but not the answer the contract names.
+        let base = peer("HTTP/1.1 200 OK\r\ncontent-length: 10\r\nconnection: close\r\n\r\n{\"oops\":1}").await;
+        let client = RegistryClient::new(RegistryKind::Lifelong, &base, "t".into(), Duration::from_secs(5)).unwrap();
+        let err = client.post_batch("{\"records\":[]}".into(), "id").await.unwrap_err();
+        assert!(err.is_retryable(), "{err:?}");
+        assert!(matches!(err, SendError::Transient { .. }));
+    }
 
     #[test]
     fn retry_after_reads_seconds_and_http_dates() {
