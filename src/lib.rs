@@ -10,10 +10,17 @@
 //! - [`dispatch`]: claims due deliveries and sends them through [`registry`].
 //! - [`registry`]: the wire contract, retry policy, one adapter per registry.
 //! - [`store`]: the `Store` trait and its backends; all SQL lives there.
-//! - [`daemon`]: `hoursync run`: schedule, dispatch loops, shutdown.
-//! - [`simulator`]: a registry peer speaking REGISTRY-API.md, for tests and demos.
-//! - [`calendar`], [`sla`]: working days from the office calendar; due times and SLA states.
+//! - [`daemon`]: `hoursync run`: schedule, dispatch loops, admin server,
+//!   systemd notifications, shutdown.
+//! - [`calendar`], [`sla`]: working days from the office calendar; due times
+//!   and SLA states. [`sla_report`]: `hoursync sla report`.
+//! - [`admin`]: the HTTP server: health, readiness, metrics, the support API.
+//! - [`resync`]: re-judging a scope and requeueing what is not delivered.
+//! - [`status`]: one learner's records, for `status` and the API.
+//! - [`metrics`]: every Prometheus metric; [`monitor`]: the gauge sweep.
 //! - [`migrate_data`]: copies a database to another (SQLite to PostgreSQL).
+//! - [`simulator`]: a registry peer speaking REGISTRY-API.md, for tests and demos.
+//! - [`dataset`], [`demo`], [`bench`]: generated data, the demonstration, the figures.
 //! - [`config`], [`clock`], [`telemetry`], [`cli`]: the edges.
 
 pub mod admin;
