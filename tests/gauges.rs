@@ -6,7 +6,7 @@ mod common;
 
 use common::fixture;
 use common::*;
-use hoursync::clock::{Clock, ManualClock, SharedClock};
+use hoursync::clock::{ManualClock, SharedClock};
 use hoursync::domain::RegistryKind;
 use hoursync::store::Outcome;
 

@@ -2,19 +2,24 @@
 //! resyncs; `ops` also retries single records and reads the audit trail.
 //! National IDs are masked in every answer.
 
-use super::{ApiError, Authed, SharedState};
+use super::openapi::{
+    BAD_ID, FORBIDDEN_OPS, RegistryKindDoc, ResyncSummaryDoc, STORE_500, STORE_503, StateDoc,
+    StatusLineDoc, UNAUTHORIZED,
+};
+use super::{ApiError, Authed, ErrorBody, SharedState};
 use crate::admin::auth::Role;
 use crate::clock::taipei_rfc3339;
 use crate::domain::{Hours, NationalId, RegistryKind, mask};
 use crate::resync::ResyncSummary;
 use crate::status::StatusLine;
 use crate::store::{AuditEntry, DeliveryItem, ResyncScope, State};
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State as AxState};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 pub fn routes() -> Router<SharedState> {
     Router::new()
@@ -36,13 +41,38 @@ fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
         .map_err(|r| ApiError(StatusCode::BAD_REQUEST, r.body_text()))
 }
 
-/// The same view as `hoursync status --json`; the ID masked in the answer.
-async fn person_records(
+/// A path parameter, or a JSON 400 naming what was wrong (axum's own
+/// rejection is plain text).
+fn path<T>(p: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
+    p.map(|Path(v)| v)
+        .map_err(|r| ApiError(r.status(), r.body_text()))
+}
+
+/// A learner's records: every completion × registry, the same view as
+/// `hoursync status --json`, the ID masked.
+///
+/// Role: support. An unknown but valid ID answers an empty list.
+#[utoipa::path(
+    get,
+    path = "/api/v1/people/{national_id}/records",
+    tag = "support",
+    params(("national_id" = String, Path, description = "A national ID (e.g. `A123456789`)")),
+    responses(
+        (status = 200, description = "The learner's records; empty when none", body = Vec<StatusLineDoc>),
+        (status = 400, description = BAD_ID, body = ErrorBody),
+        (status = 401, description = UNAUTHORIZED, body = ErrorBody),
+        (status = 500, description = STORE_500, body = ErrorBody),
+        (status = 503, description = STORE_503, body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(super) async fn person_records(
     AxState(state): AxState<SharedState>,
     auth: Authed,
-    Path(national_id): Path<String>,
+    national_id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Vec<StatusLine>>, ApiError> {
     auth.require(Role::Support)?;
+    let national_id = path(national_id)?;
     let id = NationalId::parse(&national_id).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let lines = crate::status::person_status(
         state.store.as_ref(),
@@ -54,21 +84,35 @@ async fn person_records(
     Ok(Json(lines))
 }
 
-/// A delivery as the API shows it.
-#[derive(Debug, Serialize)]
+/// A delivery (one completion × registry) as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Delivery)]
 pub struct DeliveryView {
     pub id: i64,
     pub completion_id: String,
+    #[schema(value_type = RegistryKindDoc)]
     pub registry: RegistryKind,
+    /// Masked (`A12*****89`).
     pub national_id: String,
     pub course_code: String,
+    #[schema(value_type = StateDoc)]
     pub state: State,
+    /// Why it is ineligible or was rejected.
+    #[schema(required = true)]
     pub reason: Option<String>,
+    /// Certified hours, e.g. `2.5`.
+    #[schema(required = true)]
     pub hours: Option<String>,
     pub attempts: i64,
+    #[schema(required = true)]
     pub last_error: Option<String>,
+    /// RFC 3339, Asia/Taipei.
+    #[schema(required = true, format = DateTime)]
     pub eligible_since: Option<String>,
+    /// The end of the third working day after `eligible_since` (RFC 3339).
+    #[schema(required = true, format = DateTime)]
     pub due_at: Option<String>,
+    #[schema(required = true)]
     pub receipt_id: Option<String>,
 }
 
@@ -95,24 +139,51 @@ impl From<DeliveryItem> for DeliveryView {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// Any other query key is a 400.
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct DeliveriesQuery {
+#[into_params(parameter_in = Query)]
+pub(super) struct DeliveriesQuery {
+    /// Only deliveries in this state.
+    #[param(value_type = Option<StateDoc>)]
     state: Option<String>,
+    /// Only deliveries to this registry.
+    #[param(value_type = Option<RegistryKindDoc>)]
     registry: Option<RegistryKind>,
-    /// The `next_cursor` of the previous page.
+    /// The `next_cursor` of the previous page (deliveries with a larger id).
     cursor: Option<i64>,
+    /// Page size, default 100, clamped to 1..=1000.
     limit: Option<usize>,
 }
 
-#[derive(Debug, Serialize)]
-struct DeliveriesPage {
+/// A page of deliveries, in id order.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = DeliveriesPage)]
+pub(super) struct DeliveriesPage {
     items: Vec<DeliveryView>,
     /// Pass as `cursor` for the next page; null on the last page.
+    #[schema(required = true)]
     next_cursor: Option<i64>,
 }
 
-async fn list_deliveries(
+/// Deliveries in id order, a page at a time.
+///
+/// Role: support.
+#[utoipa::path(
+    get,
+    path = "/api/v1/deliveries",
+    tag = "support",
+    params(DeliveriesQuery),
+    responses(
+        (status = 200, description = "A page of deliveries", body = DeliveriesPage),
+        (status = 400, description = "A query value that does not parse (unknown state or registry, a non-number cursor or limit) or an unknown query key", body = ErrorBody),
+        (status = 401, description = UNAUTHORIZED, body = ErrorBody),
+        (status = 500, description = STORE_500, body = ErrorBody),
+        (status = 503, description = STORE_503, body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(super) async fn list_deliveries(
     AxState(state): AxState<SharedState>,
     auth: Authed,
     q: Result<Query<DeliveriesQuery>, QueryRejection>,
@@ -141,20 +212,46 @@ async fn list_deliveries(
     }))
 }
 
-#[derive(Debug, Serialize)]
-struct Retried {
+/// A requeued delivery.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Retried)]
+pub(super) struct Retried {
     id: i64,
+    /// `failed` or `rejected`.
+    #[schema(value_type = StateDoc)]
     was: State,
+    /// Always `pending`.
+    #[schema(value_type = StateDoc)]
     now: State,
 }
 
 /// Requeues one `failed` or `rejected` record after its data was fixed.
-async fn retry(
+///
+/// Role: ops. No body is read. Audited.
+#[utoipa::path(
+    post,
+    path = "/api/v1/deliveries/{id}/retry",
+    tag = "ops",
+    params(("id" = i64, Path, description = "A delivery's `id`")),
+    responses(
+        (status = 200, description = "Requeued", body = Retried),
+        (status = 400, description = "The id is not a 64-bit integer", body = ErrorBody),
+        (status = 401, description = UNAUTHORIZED, body = ErrorBody),
+        (status = 403, description = FORBIDDEN_OPS, body = ErrorBody),
+        (status = 404, description = "No such delivery", body = ErrorBody),
+        (status = 409, description = "The delivery is neither failed nor rejected", body = ErrorBody),
+        (status = 500, description = STORE_500, body = ErrorBody),
+        (status = 503, description = STORE_503, body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(super) async fn retry(
     AxState(state): AxState<SharedState>,
     auth: Authed,
-    Path(id): Path<i64>,
+    id: Result<Path<i64>, PathRejection>,
 ) -> Result<Json<Retried>, ApiError> {
     let caller = auth.require(Role::Ops)?;
+    let id = path(id)?;
     match crate::resync::retry_one(
         state.store.as_ref(),
         state.clock.as_ref(),
@@ -179,19 +276,26 @@ async fn retry(
     }
 }
 
-/// A resync request: every given field narrows the scope.
-#[derive(Debug, Deserialize)]
+/// A resync request: every given field narrows the scope; at least one of
+/// `national_id`, `course_code`, `registry`, `completed_from`,
+/// `completed_to` is needed. Unknown fields are a 422.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResyncRequest {
+    /// A national ID (e.g. `A123456789`).
     pub national_id: Option<String>,
     pub course_code: Option<String>,
+    #[schema(value_type = Option<RegistryKindDoc>)]
     pub registry: Option<RegistryKind>,
     /// First completion date, `YYYY-MM-DD` (Asia/Taipei), inclusive.
     pub completed_from: Option<chrono::NaiveDate>,
     /// Last completion date, inclusive.
     pub completed_to: Option<chrono::NaiveDate>,
+    /// Only count the records in scope, change nothing.
     #[serde(default)]
     pub dry_run: bool,
+    /// Also look every record believed delivered up at its registry and
+    /// resend what it lacks.
     #[serde(default)]
     pub verify: bool,
 }
@@ -216,6 +320,19 @@ impl ResyncRequest {
             ),
             None => None,
         };
+        if let Some(code) = &self.course_code {
+            // The store reads an empty course code as "every course": a
+            // scope of `""` would resync the whole database.
+            if code.is_empty() {
+                return Err(ApiError::bad_request("course_code is empty"));
+            }
+            // No course code has one, and PostgreSQL refuses a NUL in text.
+            if code.chars().any(char::is_control) {
+                return Err(ApiError::bad_request(
+                    "course_code contains a control character",
+                ));
+            }
+        }
         if let (Some(from), Some(to)) = (self.completed_from, self.completed_to)
             && from > to
         {
@@ -236,17 +353,43 @@ impl ResyncRequest {
     }
 }
 
-#[derive(Debug, Serialize)]
-struct ResyncAnswer {
-    /// Null for a dry run.
+/// What a resync covers; a real run's progress is at `/api/v1/resyncs/{id}`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ResyncAnswer)]
+pub(super) struct ResyncAnswer {
+    /// The resync's id; null for a dry run.
+    #[schema(required = true)]
     id: Option<i64>,
     dry_run: bool,
     verify: bool,
     #[serde(flatten)]
+    #[schema(value_type = ResyncSummaryDoc)]
     summary: ResyncSummary,
 }
 
-async fn start_resync(
+/// Starts a resync of a scope, or with `dry_run` only counts it.
+///
+/// Role: support. A real run answers 202 at once and goes on in the
+/// background; it is audited.
+#[utoipa::path(
+    post,
+    path = "/api/v1/resyncs",
+    tag = "support",
+    request_body(content = ResyncRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "A dry run: the records in scope by state", body = ResyncAnswer),
+        (status = 202, description = "Started: its id and the records in scope by state", body = ResyncAnswer),
+        (status = 400, description = "Not JSON, an empty scope, an invalid national ID, an empty course_code or one with a control character, or completed_from after completed_to", body = ErrorBody),
+        (status = 401, description = UNAUTHORIZED, body = ErrorBody),
+        (status = 413, description = "A body over 64 KiB", body = ErrorBody),
+        (status = 415, description = "The body is not declared `application/json`", body = ErrorBody),
+        (status = 422, description = "JSON of the wrong shape: a wrong type, an unknown field, an unknown registry, a bad date", body = ErrorBody),
+        (status = 500, description = STORE_500, body = ErrorBody),
+        (status = 503, description = STORE_503, body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(super) async fn start_resync(
     AxState(state): AxState<SharedState>,
     auth: Authed,
     body: Result<Json<ResyncRequest>, JsonRejection>,
@@ -312,17 +455,29 @@ fn resync_error(e: crate::resync::ResyncError) -> ApiError {
     }
 }
 
-/// An audit entry as the API shows it.
-#[derive(Debug, Serialize)]
+/// An audit entry (a resync or a retry) as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = AuditEntry)]
 pub struct AuditView {
     pub id: i64,
+    /// When it started (RFC 3339, Asia/Taipei).
+    #[schema(format = DateTime)]
     pub at: String,
+    /// `api:NAME` or `cli:USER`.
     pub actor: String,
+    /// `resync` or `retry`.
     pub action: String,
+    /// What it covered, national IDs masked.
     pub scope: serde_json::Value,
+    /// How many records.
     pub records: i64,
+    /// `running`, `done` or `failed`.
     pub status: String,
+    /// A resync's summary once it ran, or `{"error": …}`.
+    #[schema(required = true)]
     pub result: Option<serde_json::Value>,
+    /// RFC 3339; null while running.
+    #[schema(required = true, format = DateTime)]
     pub finished_at: Option<String>,
 }
 
@@ -350,27 +505,67 @@ impl From<AuditEntry> for AuditView {
     }
 }
 
-async fn resync_progress(
+/// A resync's progress (`running`, `done`, `failed`) and result.
+///
+/// Role: support.
+#[utoipa::path(
+    get,
+    path = "/api/v1/resyncs/{id}",
+    tag = "support",
+    params(("id" = i64, Path, description = "The `id` a resync was answered")),
+    responses(
+        (status = 200, description = "Its audit entry", body = AuditView),
+        (status = 400, description = "The id is not a 64-bit integer", body = ErrorBody),
+        (status = 401, description = UNAUTHORIZED, body = ErrorBody),
+        (status = 404, description = "No such resync", body = ErrorBody),
+        (status = 500, description = STORE_500, body = ErrorBody),
+        (status = 503, description = STORE_503, body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(super) async fn resync_progress(
     AxState(state): AxState<SharedState>,
     auth: Authed,
-    Path(id): Path<i64>,
+    id: Result<Path<i64>, PathRejection>,
 ) -> Result<Json<AuditView>, ApiError> {
     auth.require(Role::Support)?;
+    let id = path(id)?;
     match state.store.audit_entry(id).await? {
         Some(e) if e.action == "resync" => Ok(Json(e.into())),
         _ => Err(ApiError::not_found(format!("no resync {id}"))),
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// Any other query key is a 400.
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct AuditQuery {
+#[into_params(parameter_in = Query)]
+pub(super) struct AuditQuery {
     /// Entries older than this id (the last id of the previous page).
     before: Option<i64>,
+    /// Page size, default 100, clamped to 1..=1000.
     limit: Option<usize>,
 }
 
-async fn audit(
+/// The audit trail, newest first.
+///
+/// Role: ops.
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit",
+    tag = "ops",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "Audit entries, newest first", body = Vec<AuditView>),
+        (status = 400, description = "A non-number before or limit, or an unknown query key", body = ErrorBody),
+        (status = 401, description = UNAUTHORIZED, body = ErrorBody),
+        (status = 403, description = FORBIDDEN_OPS, body = ErrorBody),
+        (status = 500, description = STORE_500, body = ErrorBody),
+        (status = 503, description = STORE_503, body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(super) async fn audit(
     AxState(state): AxState<SharedState>,
     auth: Authed,
     q: Result<Query<AuditQuery>, QueryRejection>,

@@ -1,9 +1,11 @@
 //! The admin HTTP server on `admin.listen`: health, readiness and metrics
 //! for ops and Prometheus, and the API support staff use. Tests start it on
-//! port 0 with the whole daemon.
+//! port 0 with the whole daemon. Its OpenAPI document (see [`openapi`]) is
+//! served, open, at `GET /api/v1/openapi.json`.
 
 mod api;
 pub mod auth;
+pub mod openapi;
 
 pub use api::{AuditView, DeliveryView, ResyncRequest};
 
@@ -50,8 +52,16 @@ impl AdminState {
 }
 
 /// An error answer: a status and a message that says what was wrong.
+/// Every error the server answers, 4xx or 5xx, is this JSON object.
 #[derive(Debug)]
 pub struct ApiError(pub StatusCode, pub String);
+
+/// The body of every error answer.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What was wrong; anything shaped like a national ID is masked.
+    pub error: String,
+}
 
 impl ApiError {
     pub fn bad_request(msg: impl Into<String>) -> Self {
@@ -64,7 +74,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
+        // Messages may echo what the caller sent (a query value, a path
+        // segment, a JSON key): mask anything shaped like a national ID.
+        let error = crate::domain::mask_ids_in(&self.1);
+        (self.0, Json(ErrorBody { error })).into_response()
     }
 }
 
@@ -141,8 +154,85 @@ pub fn router(state: SharedState) -> Router {
     Router::new()
         .merge(health)
         .merge(api::routes())
+        // Open whatever `open_health` says: it tells how to call the rest.
+        .route(openapi::PATH, get(openapi::openapi_json))
+        .fallback(no_route)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(close_unless_body_read))
         .with_state(state)
+}
+
+/// An answer given before the request's body was read to its end (a 401,
+/// 413 or 415 of a POST, a body no handler reads) closes the connection,
+/// and says so: hyper closes such a connection anyway, and a client told
+/// nothing would send its next request on it and lose it.
+async fn close_unless_body_read(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use axum::body::{Body, HttpBody};
+    if req.body().is_end_stream() {
+        return next.run(req).await;
+    }
+    let read = Arc::new(AtomicBool::new(false));
+    let req = req.map(|inner| {
+        Body::new(ReadToEnd {
+            inner,
+            read: read.clone(),
+        })
+    });
+    let mut answer = next.run(req).await;
+    if !read.load(Ordering::SeqCst) {
+        answer.headers_mut().insert(
+            header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    answer
+}
+
+/// A request body that tells when it was read to its end.
+struct ReadToEnd {
+    inner: axum::body::Body,
+    read: Arc<AtomicBool>,
+}
+
+impl axum::body::HttpBody for ReadToEnd {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, std::task::Poll::Ready(None)) || self.inner.is_end_stream() {
+            self.read.store(true, Ordering::SeqCst);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Unknown paths get a JSON 404 like every other error.
+async fn no_route(uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found(format!("no route {}", uri.path()))
+}
+
+/// A known path with another method: a JSON 405 (axum adds `Allow`).
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{method} is not allowed on {}", uri.path()),
+    )
 }
 
 /// Serves until `shutdown` is cancelled.
@@ -156,20 +246,53 @@ pub async fn serve(
         .await
 }
 
+/// The process is alive.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    responses(
+        (status = 200, description = "Always `ok`", body = String, content_type = "text/plain"),
+        (status = 401, description = openapi::HEALTH_UNAUTHORIZED, body = ErrorBody),
+    ),
+    security((), ("bearer" = [])),
+)]
 async fn healthz() -> &'static str {
     "ok\n"
+}
+
+/// What `/readyz` checked.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    /// `ok`, or the database error.
+    pub database: String,
+    /// Migrations applied and the scheduler running.
+    pub started: bool,
 }
 
 /// Ready when the database answers and the daemon finished starting
 /// (migrations applied, scheduler running); 503 with the failing checks
 /// otherwise, so a load balancer or systemd stops routing to it.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    responses(
+        (status = 200, description = "Ready", body = Readiness),
+        (status = 401, description = openapi::HEALTH_UNAUTHORIZED, body = ErrorBody),
+        (status = 503, description = "Not ready: the failing check", body = Readiness),
+    ),
+    security((), ("bearer" = [])),
+)]
 async fn readyz(State(state): State<SharedState>) -> Response {
     let database = state.store.ping().await.map_err(|e| e.to_string());
     let started = state.started.load(Ordering::SeqCst);
-    let body = serde_json::json!({
-        "database": database.as_ref().map_or_else(|e| e.as_str(), |_| "ok"),
-        "started": started,
-    });
+    let body = Readiness {
+        database: database
+            .as_ref()
+            .map_or_else(|e| e.clone(), |_| "ok".to_string()),
+        started,
+    };
     let status = if database.is_ok() && started {
         StatusCode::OK
     } else {
@@ -178,6 +301,18 @@ async fn readyz(State(state): State<SharedState>) -> Response {
     (status, Json(body)).into_response()
 }
 
+/// Prometheus metrics, in the text exposition format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "health",
+    responses(
+        (status = 200, description = "The metrics", body = String, content_type = "text/plain"),
+        (status = 401, description = openapi::HEALTH_UNAUTHORIZED, body = ErrorBody),
+        (status = 500, description = "The metrics recorder could not be installed", body = ErrorBody),
+    ),
+    security((), ("bearer" = [])),
+)]
 async fn metrics() -> Response {
     match crate::metrics::install() {
         Ok(handle) => (
