@@ -451,6 +451,7 @@ async fn resync(args: ResyncArgs, config: &Config, clock: SharedClock) -> anyhow
             );
         }
     }
+    let planned = crate::resync::dry_run(store.as_ref(), &scope).await?;
     let id = crate::resync::open_audit(
         store.as_ref(),
         clock.as_ref(),
@@ -459,7 +460,16 @@ async fn resync(args: ResyncArgs, config: &Config, clock: SharedClock) -> anyhow
         args.verify,
     )
     .await?;
-    eprintln!("resync {id} running…");
+    let spinner = progress_spinner(format!(
+        "resync {id}: {} completions, {} records{}",
+        planned.completions,
+        planned.records,
+        if args.verify {
+            ", verifying delivered records at the registries"
+        } else {
+            ""
+        }
+    ));
     let summary = crate::resync::run(
         store.as_ref(),
         clock.as_ref(),
@@ -468,7 +478,24 @@ async fn resync(args: ResyncArgs, config: &Config, clock: SharedClock) -> anyhow
         args.verify,
         id,
     )
-    .await?;
+    .await;
+    spinner.finish_and_clear();
+    let summary = summary?;
+    eprintln!(
+        "resync {id} done: {} requeued, {} missing at a registry",
+        summary.requeued, summary.missing_at_registry
+    );
     println!("{}", serde_json::to_string_pretty(&summary)?);
     Ok(())
+}
+
+/// A spinner on a terminal (nothing otherwise) for work without a count.
+fn progress_spinner(message: String) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let spinner = indicatif::ProgressBar::new_spinner().with_message(message);
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    spinner
 }
