@@ -46,9 +46,14 @@ fn daemon(env: &TestEnv, sim: &hoursync::simulator::Simulator) -> tokio::process
             RATE.to_string(),
         );
     }
-    cmd.stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
+    // Each daemon's log goes to a file, to show when one dies.
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(env.path("daemons.log")).unwrap();
+    cmd.stdout(std::process::Stdio::null()).stderr(log);
     cmd.spawn().expect("daemon")
+}
+
+fn daemon_logs(env: &TestEnv) -> String {
+    std::fs::read_to_string(env.path("daemons.log")).unwrap_or_default()
 }
 
 /// Several daemons on one database is the PostgreSQL setup, so this test
@@ -82,7 +87,8 @@ async fn three_daemons_survive_kills_and_a_database_restart_and_credit_everythin
     for d in daemons.iter_mut() {
         assert!(
             d.try_wait().unwrap().is_none(),
-            "a daemon died while starting together with the others"
+            "a daemon died while starting together with the others:\n{}",
+            daemon_logs(&env)
         );
     }
     let store = env.store().await;
