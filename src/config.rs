@@ -26,6 +26,9 @@ pub struct Config {
     pub sla: SlaConfig,
     pub admin: AdminConfig,
     pub registries: BTreeMap<RegistryKind, RegistryConfig>,
+    /// The file this configuration was read from, to read it again on SIGHUP.
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -222,6 +225,7 @@ impl Default for Config {
             calendar: CalendarConfig::default(),
             sla: SlaConfig::default(),
             admin: AdminConfig::default(),
+            source: None,
             registries: RegistryKind::ALL
                 .into_iter()
                 .map(|k| (k, RegistryConfig::default_for(k)))
@@ -245,13 +249,14 @@ impl Config {
     /// the environment.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
-        match path {
+        let source = match path {
             Some(p) if !p.exists() => return Err(ConfigError::Missing(p.to_path_buf())),
-            Some(p) => fig = fig.merge(Toml::file(p)),
-            None if Path::new(DEFAULT_CONFIG_PATH).exists() => {
-                fig = fig.merge(Toml::file(DEFAULT_CONFIG_PATH))
-            }
-            None => {}
+            Some(p) => Some(p.to_path_buf()),
+            None if Path::new(DEFAULT_CONFIG_PATH).exists() => Some(PathBuf::from(DEFAULT_CONFIG_PATH)),
+            None => None,
+        };
+        if let Some(p) = &source {
+            fig = fig.merge(Toml::file(p));
         }
         fig = fig.merge(Env::prefixed("HOURSYNC_").split("__"));
         let mut config: Config = fig.extract().map_err(Box::new)?;
@@ -264,6 +269,7 @@ impl Config {
                 .or_insert_with(|| RegistryConfig::default_for(kind));
         }
         config.validate()?;
+        config.source = source;
         Ok(config)
     }
 

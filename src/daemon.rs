@@ -103,11 +103,11 @@ pub async fn start(
             )
             .with_context(|| format!("registry {kind}: HTTP client"))?,
         );
-        clients.push((client.clone(), rc.token_file.clone()));
+        let tuning = crate::dispatch::Tuning::new(rc.rate_per_second, rc.max_batch);
+        clients.push((client.clone(), tuning.clone()));
         let settings = DispatchSettings {
             registry: *kind,
-            max_batch: rc.max_batch,
-            rate_per_second: rc.rate_per_second,
+            tuning,
             lease_ms: config.dispatch.lease_ms,
             auth_recheck_ms: config.dispatch.auth_recheck_ms,
             token_file: Some(rc.token_file.clone()),
@@ -153,14 +153,17 @@ pub async fn start(
     });
 
     let trigger = Arc::new(Notify::new());
-    let mut scheduler = schedule_scan(&config, trigger.clone()).await?;
+    let scheduler = JobScheduler::new().await.context("starting the scheduler")?;
+    let scan_job = scheduler.add(scan_job(&config, trigger.clone())?).await.context("scheduling the scan")?;
+    scheduler.start().await.context("starting the scheduler")?;
+    let scheduler = Arc::new(tokio::sync::Mutex::new((scheduler, scan_job)));
     let scan_ttl = config.dispatch.lease_ms as i64;
     tracker.spawn(scan_loop(
         store.clone(),
         clock.clone(),
         owner.clone(),
         scan_ttl,
-        trigger,
+        trigger.clone(),
         shutdown.clone(),
     ));
     let at_risk_ms = config.sla.at_risk_hours as i64 * 3_600_000;
@@ -171,9 +174,7 @@ pub async fn start(
         shutdown.clone(),
     ));
     tracker.spawn(reload_on_sighup(
-        state.clone(),
-        config.admin.tokens_file.clone(),
-        clients,
+        Reloadable { config: config.clone(), state: state.clone(), clients, scheduler: scheduler.clone(), trigger: trigger.clone() },
         shutdown.clone(),
     ));
     state.set_started();
@@ -192,7 +193,7 @@ pub async fn start(
         shutdown.cancelled().await;
         info!("shutting down: no new work; waiting for in-flight batches");
         notify(sd_notify::NotifyState::Stopping);
-        scheduler.shutdown().await.ok();
+        scheduler.lock().await.0.shutdown().await.ok();
         tracker.close();
         if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
             warn!(
@@ -226,64 +227,81 @@ async fn watchdog(every: Duration, shutdown: CancellationToken) {
     }
 }
 
-/// SIGHUP re-reads the admin tokens and every registry's token file, without
-/// stopping anything in flight.
-async fn reload_on_sighup(
+/// What SIGHUP may change while the daemon runs.
+struct Reloadable {
+    config: Config,
     state: crate::admin::SharedState,
-    tokens_file: std::path::PathBuf,
-    clients: Vec<(Arc<RegistryClient>, std::path::PathBuf)>,
-    shutdown: CancellationToken,
-) {
+    clients: Vec<(Arc<RegistryClient>, Arc<crate::dispatch::Tuning>)>,
+    scheduler: Arc<tokio::sync::Mutex<(JobScheduler, uuid::Uuid)>>,
+    trigger: Arc<Notify>,
+}
+
+/// SIGHUP reads the configuration again and applies, without stopping
+/// anything in flight: the admin tokens, every registry's token, rate and
+/// batch size, and the scan schedule. What else changed (database, listen
+/// address, …) needs a restart, and the log says so.
+async fn reload_on_sighup(mut r: Reloadable, shutdown: CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut hup) = signal(SignalKind::hangup()) else {
-        return;
-    };
+    let Ok(mut hup) = signal(SignalKind::hangup()) else { return };
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = hup.recv() => {}
         }
-        match crate::admin::auth::Tokens::load(&tokens_file) {
-            Ok(t) => state.replace_tokens(t),
-            Err(e) => error!(error = %e, "SIGHUP: admin tokens not reloaded"),
+        match Config::load(r.config.source.as_deref()) {
+            Ok(new) => reload(&mut r, new).await,
+            Err(e) => error!(error = %e, "SIGHUP: configuration not reloaded; the running one stays"),
         }
-        for (client, file) in &clients {
-            match read_secret(file) {
-                Ok(token) => client.set_token(token),
-                Err(e) => {
-                    error!(registry = %client.kind(), error = %e, "SIGHUP: registry token not reloaded")
-                }
-            }
-        }
-        info!("SIGHUP: tokens reloaded");
     }
 }
 
-/// The cron trigger, read in `schedule.timezone`. It only pokes the scan
-/// loop: a scan missed while the daemon was down is caught up by the next
-/// one, because the scan reads everything after its stored cursor.
-async fn schedule_scan(config: &Config, trigger: Arc<Notify>) -> anyhow::Result<JobScheduler> {
-    let tz: chrono_tz::Tz = config
-        .schedule
-        .timezone
-        .parse()
-        .map_err(|e| anyhow::anyhow!("schedule.timezone: {e}"))?;
-    let scheduler = JobScheduler::new()
-        .await
-        .context("starting the scheduler")?;
-    let job = Job::new_async_tz(config.schedule.scan.as_str(), tz, move |_, _| {
+async fn reload(r: &mut Reloadable, new: Config) {
+    match crate::admin::auth::Tokens::load(&new.admin.tokens_file) {
+        Ok(t) => r.state.replace_tokens(t),
+        Err(e) => error!(error = %e, "SIGHUP: admin tokens not reloaded"),
+    }
+    for (client, tuning) in &r.clients {
+        let Some(rc) = new.registries.get(&client.kind()) else { continue };
+        match read_secret(&rc.token_file) {
+            Ok(token) => client.set_token(token),
+            Err(e) => error!(registry = %client.kind(), error = %e, "SIGHUP: registry token not reloaded"),
+        }
+        tuning.set(rc.rate_per_second, rc.max_batch);
+    }
+    if new.schedule != r.config.schedule {
+        match scan_job(&new, r.trigger.clone()) {
+            Ok(job) => {
+                let mut guard = r.scheduler.lock().await;
+                let (scheduler, current) = &mut *guard;
+                match scheduler.add(job).await {
+                    Ok(id) => {
+                        scheduler.remove(current).await.ok();
+                        *current = id;
+                    }
+                    Err(e) => error!(error = %e, "SIGHUP: new scan schedule not added; the old one stays"),
+                }
+            }
+            Err(e) => error!(error = %e, "SIGHUP: new scan schedule refused; the old one stays"),
+        }
+    }
+    let needs_restart = new.database != r.config.database || new.admin.listen != r.config.admin.listen;
+    if needs_restart {
+        warn!("SIGHUP: database or admin.listen changed; that takes a restart");
+    }
+    info!(scan = %new.schedule.scan, "SIGHUP: tokens, rates, batch sizes and schedule reloaded");
+    r.config = new;
+}
+
+/// The cron trigger of the scan, read in `schedule.timezone`. It only pokes
+/// the scan loop: a scan missed while the daemon was down is caught up by
+/// the next one, because the scan reads everything after its stored cursor.
+fn scan_job(config: &Config, trigger: Arc<Notify>) -> anyhow::Result<Job> {
+    let tz: chrono_tz::Tz = config.schedule.timezone.parse().map_err(|e| anyhow::anyhow!("schedule.timezone: {e}"))?;
+    Job::new_async_tz(config.schedule.scan.as_str(), tz, move |_, _| {
         let trigger = trigger.clone();
         Box::pin(async move { trigger.notify_one() })
     })
-    .map_err(|e| {
-        anyhow::anyhow!(
-            "schedule.scan {:?} is not a six-field cron expression: {e}",
-            config.schedule.scan
-        )
-    })?;
-    scheduler.add(job).await.context("scheduling the scan")?;
-    scheduler.start().await.context("starting the scheduler")?;
-    Ok(scheduler)
+    .map_err(|e| anyhow::anyhow!("schedule.scan {:?} is not a six-field cron expression: {e}", config.schedule.scan))
 }
 
 /// Scans on start and on every trigger, when this daemon can take the scan

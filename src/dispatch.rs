@@ -40,12 +40,39 @@ pub struct Tally {
     pub released: usize,
 }
 
+/// The settings of a registry that SIGHUP may change while the daemon
+/// runs: read by the dispatcher before every batch.
+#[derive(Debug)]
+pub struct Tuning {
+    pub rate_per_second: std::sync::atomic::AtomicU32,
+    pub max_batch: std::sync::atomic::AtomicUsize,
+}
+
+impl Tuning {
+    pub fn new(rate_per_second: u32, max_batch: usize) -> Arc<Self> {
+        Arc::new(Self { rate_per_second: rate_per_second.into(), max_batch: max_batch.into() })
+    }
+
+    pub fn set(&self, rate_per_second: u32, max_batch: usize) {
+        self.rate_per_second.store(rate_per_second, std::sync::atomic::Ordering::Relaxed);
+        self.max_batch.store(max_batch, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Milliseconds between two requests; 0 when unlimited.
+    fn interval_ms(&self) -> i64 {
+        match self.rate_per_second.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => 0,
+            rate => (1000 + i64::from(rate) - 1) / i64::from(rate),
+        }
+    }
+}
+
 /// Settings of one registry's dispatcher.
 #[derive(Debug, Clone)]
 pub struct DispatchSettings {
     pub registry: RegistryKind,
-    pub max_batch: usize,
-    pub rate_per_second: u32,
+    /// Rate and batch size, which SIGHUP may change.
+    pub tuning: Arc<Tuning>,
     pub lease_ms: u64,
     pub auth_recheck_ms: u64,
     pub token_file: Option<PathBuf>,
@@ -58,11 +85,8 @@ pub struct Dispatcher {
     client: Arc<RegistryClient>,
     settings: DispatchSettings,
     owner: String,
-    /// Milliseconds between two requests to this registry, across every
-    /// daemon on the database; 0 when unlimited.
-    interval_ms: i64,
-    /// Shrinks after a 413, so the next batches fit.
-    batch_limit: usize,
+    /// Set after a 413 to the size that must not be exceeded again.
+    too_large_limit: Option<usize>,
     /// Set after a 401/403: no request until then, unless the token changes.
     auth_blocked_until_ms: Option<i64>,
 }
@@ -75,21 +99,14 @@ impl Dispatcher {
         settings: DispatchSettings,
         owner: String,
     ) -> Self {
-        let interval_ms = match settings.rate_per_second {
-            0 => 0,
-            rate => (1000 + i64::from(rate) - 1) / i64::from(rate),
-        };
-        let batch_limit = settings.max_batch;
-        Self {
-            store,
-            clock,
-            client,
-            settings,
-            owner,
-            interval_ms,
-            batch_limit,
-            auth_blocked_until_ms: None,
-        }
+        Self { store, clock, client, settings, owner, too_large_limit: None, auth_blocked_until_ms: None }
+    }
+
+    /// Records per claim: the configured batch size, never above what a 413
+    /// taught us the registry takes.
+    fn batch_limit(&self) -> usize {
+        let configured = self.settings.tuning.max_batch.load(std::sync::atomic::Ordering::Relaxed).max(1);
+        self.too_large_limit.map_or(configured, |cap| configured.min(cap))
     }
 
     pub fn registry(&self) -> RegistryKind {
@@ -121,7 +138,7 @@ impl Dispatcher {
                 &self.owner,
                 now,
                 lease_until,
-                self.batch_limit,
+                self.batch_limit(),
             )
             .await?;
         if claimed.is_empty() {
@@ -224,8 +241,8 @@ impl Dispatcher {
             match result {
                 Ok(results) => self.apply_results(batch, results, now, out),
                 Err(SendError::TooLarge) if batch.len() > 1 => {
-                    self.batch_limit = (batch.len() / 2).max(1);
-                    warn!(registry = %self.settings.registry, new_limit = self.batch_limit, "registry answered 413: splitting batches");
+                    self.too_large_limit = Some((batch.len() / 2).max(1));
+                    warn!(registry = %self.settings.registry, new_limit = self.batch_limit(), "registry answered 413: splitting batches");
                     let (a, b) = batch.split_at(batch.len() / 2);
                     work.push(b);
                     work.push(a);
@@ -277,14 +294,12 @@ impl Dispatcher {
 
     /// Waits for this registry's next request slot, shared by every daemon.
     async fn pace(&self) -> Result<(), StoreError> {
-        if self.interval_ms == 0 {
+        let interval_ms = self.settings.tuning.interval_ms();
+        if interval_ms == 0 {
             return Ok(());
         }
         let now = self.clock.now_ms();
-        let slot = self
-            .store
-            .take_slot(self.settings.registry, now, self.interval_ms)
-            .await?;
+        let slot = self.store.take_slot(self.settings.registry, now, interval_ms).await?;
         if slot > now {
             tokio::time::sleep(Duration::from_millis((slot - now) as u64)).await;
         }

@@ -24,14 +24,27 @@ async fn the_daemon_notifies_ready_watchdog_and_stopping() {
         .unwrap();
     let mut buf = [0u8; 256];
     let mut next = async || {
-        let n = tokio::time::timeout(Duration::from_secs(30), socket.recv(&mut buf)).await.expect("a notification").unwrap();
+        let n = tokio::time::timeout(Duration::from_secs(30), socket.recv(&mut buf))
+            .await
+            .expect("a notification")
+            .unwrap();
         String::from_utf8_lossy(&buf[..n]).to_string()
     };
     assert_eq!(next().await.trim(), "READY=1");
     assert_eq!(next().await.trim(), "WATCHDOG=1");
-    assert_eq!(next().await.trim(), "WATCHDOG=1", "the watchdog keeps being pinged");
+    assert_eq!(
+        next().await.trim(),
+        "WATCHDOG=1",
+        "the watchdog keeps being pinged"
+    );
     let pid = daemon.id().unwrap().to_string();
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let mut stopping = false;
     for _ in 0..10 {
         if next().await.trim() == "STOPPING=1" {
@@ -46,14 +59,25 @@ async fn the_daemon_notifies_ready_watchdog_and_stopping() {
 /// The unit with ExecStart pointing at the binary under test, so `verify`
 /// finds it.
 fn unit_under_test(env: &TestEnv) -> std::path::PathBuf {
-    let unit = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/systemd/hoursync.service")).unwrap();
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/systemd/hoursync.service"
+    ))
+    .unwrap();
     let path = env.path("hoursync.service");
-    std::fs::write(&path, unit.replace("/usr/local/bin/hoursync", env!("CARGO_BIN_EXE_hoursync"))).unwrap();
+    std::fs::write(
+        &path,
+        unit.replace("/usr/local/bin/hoursync", env!("CARGO_BIN_EXE_hoursync")),
+    )
+    .unwrap();
     path
 }
 
 fn systemd_analyze(args: &[&str]) -> Option<std::process::Output> {
-    match std::process::Command::new("systemd-analyze").args(args).output() {
+    match std::process::Command::new("systemd-analyze")
+        .args(args)
+        .output()
+    {
         Ok(out) => Some(out),
         Err(_) => {
             eprintln!("SKIPPED: systemd-analyze not installed");
@@ -67,16 +91,88 @@ async fn the_unit_file_verifies_and_is_sandboxed_to_an_exposure_of_at_most_2() {
     let env = TestEnv::new(Backend::Sqlite).await;
     let unit = unit_under_test(&env);
     let unit = unit.to_str().unwrap();
-    let Some(verify) = systemd_analyze(&["verify", unit]) else { return };
-    let said = format!("{}{}", String::from_utf8_lossy(&verify.stdout), String::from_utf8_lossy(&verify.stderr));
-    assert!(verify.status.success() && !said.contains("hoursync.service"), "systemd-analyze verify: {said}");
-    let Some(security) = systemd_analyze(&["security", "--offline=true", unit]) else { return };
+    let Some(verify) = systemd_analyze(&["verify", unit]) else {
+        return;
+    };
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    assert!(
+        verify.status.success() && !said.contains("hoursync.service"),
+        "systemd-analyze verify: {said}"
+    );
+    let Some(security) = systemd_analyze(&["security", "--offline=true", unit]) else {
+        return;
+    };
     let text = String::from_utf8_lossy(&security.stdout);
     let level = text
         .lines()
-        .find_map(|l| l.split("Overall exposure level for hoursync.service: ").nth(1))
+        .find_map(|l| {
+            l.split("Overall exposure level for hoursync.service: ")
+                .nth(1)
+        })
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|n| n.parse::<f64>().ok())
         .unwrap_or_else(|| panic!("no exposure level in: {text}"));
     assert!(level <= 2.0, "exposure {level} > 2.0:\n{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_tokens_batch_sizes_and_the_scan_schedule_without_a_restart() {
+    let env = TestEnv::new(Backend::Sqlite).await;
+    let sim = simulator(Default::default()).await;
+    let store = env.store().await;
+    import(&store, &[env.write("fixture.jsonl", &common::fixture::lines())]).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let tokens = env.path("admin.tokens");
+    let config = env.path("hoursync.toml");
+    let write_config = |scan: &str, max_batch: usize, rate: u32| {
+        let text = format!(
+            "[schedule]\nscan = \"{scan}\"\n[admin]\nlisten = \"127.0.0.1:{port}\"\ntokens_file = \"{}\"\n\
+             [registries.lifelong]\nmax_batch = {max_batch}\nrate_per_second = {rate}\n",
+            tokens.display()
+        );
+        std::fs::write(&config, text).unwrap();
+    };
+    // One lifelong record per request, one request a second, scans only at start.
+    write_config("0 0 0 1 1 *", 1, 1);
+    let mut cmd = env.command(&sim, &["--config", config.to_str().unwrap(), "run"]);
+    for key in ["HOURSYNC_SCHEDULE__SCAN", "HOURSYNC_ADMIN__LISTEN", "HOURSYNC_ADMIN__TOKENS_FILE",
+                "HOURSYNC_REGISTRIES__LIFELONG__RATE_PER_SECOND"] {
+        cmd.env_remove(key);
+    }
+    let mut daemon = cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    wait_for(Duration::from_secs(30), "the first lifelong record", || async { !sim.credited("lifelong").is_empty() }).await;
+
+    let http = reqwest::Client::new();
+    let records = format!("http://127.0.0.1:{port}/api/v1/people/{}/records", common::fixture::id(1));
+    const NEW: &str = "a-brand-new-support-token";
+    assert_eq!(http.get(&records).bearer_auth(NEW).send().await.unwrap().status(), 401);
+
+    // New tokens, any batch size, scans every second; then SIGHUP.
+    std::fs::write(&tokens, format!("carol support {NEW}\n")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&tokens, std::fs::Permissions::from_mode(0o600)).unwrap();
+    write_config("* * * * * *", 500, 0);
+    let pid = daemon.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+
+    wait_for(Duration::from_secs(30), "the new token to be accepted", || async {
+        http.get(&records).bearer_auth(NEW).send().await.is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    wait_for(Duration::from_secs(30), "all four lifelong records", || async { sim.credited("lifelong").len() == 4 }).await;
+    let requests = sim.stats().registry("lifelong").batch_requests;
+    assert!(requests <= 3, "after the reload the rest went in one batch, not one request each: {requests}");
+
+    // The new schedule scans: a conversion goes out without a restart.
+    import(&store, &[env.write("conv.jsonl", &[common::fixture::account("a3", 3, "mygov", Some("civil_servant"))])]).await;
+    wait_for(Duration::from_secs(30), "the converted learner's hours", || async {
+        sim.credited("lifelong").iter().any(|c| c.record["national_id"] == common::fixture::id(3).as_str())
+    })
+    .await;
+    daemon.start_kill().unwrap();
+    daemon.wait().await.unwrap();
 }
