@@ -27,20 +27,36 @@ impl BenchDb {
         match database {
             None => {
                 let path = dir.join("bench.db");
-                for f in [path.clone(), with_suffix(&path, "-wal"), with_suffix(&path, "-shm")] {
+                for f in [
+                    path.clone(),
+                    with_suffix(&path, "-wal"),
+                    with_suffix(&path, "-shm"),
+                ] {
                     remove_if_present(&f)?;
                 }
-                Ok(Self::Sqlite { url: format!("sqlite://{}?mode=rwc", path.display()), path })
+                Ok(Self::Sqlite {
+                    url: format!("sqlite://{}?mode=rwc", path.display()),
+                    path,
+                })
             }
             Some(url) if url.starts_with("sqlite:") => {
                 let path = PathBuf::from(sqlite_path(url));
                 if path.exists() {
-                    bail!("{} exists: the bench needs a fresh database (remove it, or omit --database)", path.display());
+                    bail!(
+                        "{} exists: the bench needs a fresh database (remove it, or omit --database)",
+                        path.display()
+                    );
                 }
-                Ok(Self::Sqlite { url: url.to_string(), path })
+                Ok(Self::Sqlite {
+                    url: url.to_string(),
+                    path,
+                })
             }
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                let name = format!("hs_bench_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+                let name = format!(
+                    "hs_bench_{}",
+                    &uuid::Uuid::new_v4().simple().to_string()[..12]
+                );
                 let mut conn = sqlx::PgConnection::connect(url)
                     .await
                     .with_context(|| format!("connecting to {}", crate::daemon::redact_url(url)))?;
@@ -49,7 +65,11 @@ impl BenchDb {
                     .await
                     .with_context(|| format!("CREATE DATABASE {name}"))?;
                 conn.close().await.ok();
-                Ok(Self::Postgres { server_url: url.to_string(), url: with_database(url, &name)?, name })
+                Ok(Self::Postgres {
+                    server_url: url.to_string(),
+                    url: with_database(url, &name)?,
+                    name,
+                })
             }
             Some(url) => bail!("--database {url:?}: expected a sqlite:// or postgres:// URL"),
         }
@@ -65,12 +85,22 @@ impl BenchDb {
         matches!(self, Self::Postgres { .. })
     }
 
-    /// The PostgreSQL database name, if any.
-    pub fn pg_name(&self) -> Option<&str> {
+    /// Runs `ANALYZE` on the whole database; how long it took, seconds.
+    pub async fn analyze(&self) -> anyhow::Result<f64> {
+        let t = std::time::Instant::now();
         match self {
-            Self::Postgres { name, .. } => Some(name),
-            Self::Sqlite { .. } => None,
+            Self::Postgres { url, .. } => {
+                let mut conn = sqlx::PgConnection::connect(url).await?;
+                sqlx::query("ANALYZE").execute(&mut conn).await?;
+                conn.close().await.ok();
+            }
+            Self::Sqlite { url, .. } => {
+                let mut conn = sqlx::SqliteConnection::connect(url).await?;
+                sqlx::query("ANALYZE").execute(&mut conn).await?;
+                conn.close().await.ok();
+            }
         }
+        Ok(t.elapsed().as_secs_f64())
     }
 
     /// What the run used, for the report (no password).
@@ -83,16 +113,27 @@ impl BenchDb {
 
     /// Drops a PostgreSQL database unless `keep` (a SQLite file stays, as before).
     pub async fn finish(&self, keep: bool) -> anyhow::Result<()> {
-        let Self::Postgres { server_url, name, url } = self else { return Ok(()) };
+        let Self::Postgres {
+            server_url,
+            name,
+            url,
+        } = self
+        else {
+            return Ok(());
+        };
         if keep {
             eprintln!("kept database {} (--keep)", crate::daemon::redact_url(url));
             return Ok(());
         }
-        let mut conn = sqlx::PgConnection::connect(server_url).await.context("connecting to drop the bench database")?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-            .execute(&mut conn)
+        let mut conn = sqlx::PgConnection::connect(server_url)
             .await
-            .with_context(|| format!("DROP DATABASE {name}"))?;
+            .context("connecting to drop the bench database")?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&mut conn)
+        .await
+        .with_context(|| format!("DROP DATABASE {name}"))?;
         conn.close().await.ok();
         Ok(())
     }
@@ -109,13 +150,18 @@ fn with_database(url: &str, name: &str) -> anyhow::Result<String> {
 
 /// The file of a `sqlite://PATH?…` (or `sqlite:PATH`) URL.
 fn sqlite_path(url: &str) -> &str {
-    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
     path.split('?').next().unwrap_or(path)
 }
 
 pub(super) fn remove_if_present(f: &Path) -> anyhow::Result<()> {
     match std::fs::remove_file(f) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e).with_context(|| format!("removing {}", f.display())),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("removing {}", f.display()))
+        }
         _ => Ok(()),
     }
 }
@@ -140,8 +186,14 @@ mod tests {
             with_database("postgresql://u:p@h/test?sslmode=disable", "b").unwrap(),
             "postgresql://u:p@h/b?sslmode=disable"
         );
-        assert_eq!(with_database("postgres://h:5432", "b").unwrap(), "postgres://h:5432/b");
-        assert_eq!(with_database("postgres://h?x=1", "b").unwrap(), "postgres://h/b?x=1");
+        assert_eq!(
+            with_database("postgres://h:5432", "b").unwrap(),
+            "postgres://h:5432/b"
+        );
+        assert_eq!(
+            with_database("postgres://h?x=1", "b").unwrap(),
+            "postgres://h/b?x=1"
+        );
     }
 
     #[test]

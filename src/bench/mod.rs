@@ -14,7 +14,9 @@
 //! process too; the drain is followed through its counters, which cost the
 //! daemons nothing.
 
+mod cpu;
 mod database;
+mod drain;
 mod increment;
 mod pgsample;
 mod procs;
@@ -24,10 +26,10 @@ use crate::config::Config;
 use crate::dataset::{DatasetSpec, Profile};
 use crate::domain::RegistryKind;
 use crate::intake::{ImportOptions, import_files};
-use crate::store::{SharedStore, State, StateCount};
-use anyhow::{Context, bail};
+use crate::store::{State, StateCount};
+use anyhow::Context;
 use database::BenchDb;
-use procs::{DaemonChild, SimChild, cpu_secs, kb_to_mb, machine_cpu_secs, own_peak_rss_mb, reset_own_peak_rss};
+use procs::{SimChild, own_peak_rss_mb, reset_own_peak_rss};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -46,7 +48,7 @@ const GOAL_PEAK_RSS_MB: f64 = 150.0;
 const POLL: Duration = Duration::from_millis(250);
 /// How often the database is asked even when the simulator's counters say
 /// the drain is not done (records rejected or given up never reach them).
-const CHECK_EVERY: Duration = Duration::from_secs(5);
+const CHECK_EVERY: Duration = Duration::from_secs(30);
 /// The drain gives up when the simulator received nothing for this long.
 const STALL: Duration = Duration::from_secs(60);
 
@@ -77,6 +79,11 @@ pub struct BenchArgs {
     /// many new completions and time the scan of just those changes.
     #[arg(long, default_value_t = 0)]
     pub scan_increment: usize,
+    /// Run ANALYZE after the import and after the first scan, as
+    /// autovacuum would some time after a bulk load: the statements are
+    /// then planned with statistics of the loaded tables.
+    #[arg(long)]
+    pub analyze: bool,
 }
 
 /// One line of the table.
@@ -94,14 +101,19 @@ struct Phase {
 
 impl Phase {
     fn rate(&self) -> f64 {
-        if self.secs > 0.0 { self.amount as f64 / self.secs } else { 0.0 }
+        if self.secs > 0.0 {
+            self.amount as f64 / self.secs
+        } else {
+            0.0
+        }
     }
 }
 
 pub async fn run(args: BenchArgs, config: Config) -> anyhow::Result<()> {
     anyhow::ensure!(args.records > 0, "--records must be positive");
     anyhow::ensure!(args.daemons > 0, "--daemons must be at least 1");
-    std::fs::create_dir_all(&args.dir).with_context(|| format!("creating {}", args.dir.display()))?;
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("creating {}", args.dir.display()))?;
     let db = BenchDb::create(args.database.as_deref(), &args.dir).await?;
     let result = run_on(&args, config, &db).await;
     // Every connection of the run is closed by now; the daemons were
@@ -119,7 +131,8 @@ async fn run_on(args: &BenchArgs, config: Config, db: &BenchDb) -> anyhow::Resul
         database::remove_if_present(f)?;
     }
     let token = format!("bench-{}", uuid::Uuid::new_v4().simple());
-    write_secret(&token_file, &token).with_context(|| format!("writing {}", token_file.display()))?;
+    write_secret(&token_file, &token)
+        .with_context(|| format!("writing {}", token_file.display()))?;
     let peak_reset = reset_own_peak_rss();
     let mut phases: Vec<Phase> = Vec::new();
 
@@ -134,7 +147,8 @@ async fn run_on(args: &BenchArgs, config: Config, db: &BenchDb) -> anyhow::Resul
         offset: 0,
     };
     let t = Instant::now();
-    let summary = crate::dataset::write(spec, &data).with_context(|| format!("writing {}", data.display()))?;
+    let summary = crate::dataset::write(spec, &data)
+        .with_context(|| format!("writing {}", data.display()))?;
     let generate_secs = t.elapsed().as_secs_f64();
     let data_mb = std::fs::metadata(&data)?.len() as f64 / 1e6;
     println!(
@@ -149,17 +163,31 @@ async fn run_on(args: &BenchArgs, config: Config, db: &BenchDb) -> anyhow::Resul
     );
 
     // The simulator, in its own process, before anything is measured.
-    let mut sim = if args.skip_drain { None } else { Some(SimChild::start(&token_file).await?) };
+    let mut sim = if args.skip_drain {
+        None
+    } else {
+        Some(SimChild::start(&token_file).await?)
+    };
 
-    let config = bench_config(config, db.url(), &token_file, sim.as_ref().map_or(0, |s| s.port));
+    let config = bench_config(
+        config,
+        db.url(),
+        &token_file,
+        sim.as_ref().map_or(0, |s| s.port),
+    );
     let store = crate::daemon::open_store(&config).await?;
     let clock: SharedClock = std::sync::Arc::new(SystemClock);
 
     // Import into the fresh database.
     reset_own_peak_rss();
     let t = Instant::now();
-    let report =
-        import_files(store.as_ref(), clock.as_ref(), std::slice::from_ref(&data), ImportOptions::default()).await?;
+    let report = import_files(
+        store.as_ref(),
+        clock.as_ref(),
+        std::slice::from_ref(&data),
+        ImportOptions::default(),
+    )
+    .await?;
     let secs = t.elapsed().as_secs_f64();
     anyhow::ensure!(
         report.rejected == 0,
@@ -175,6 +203,10 @@ async fn run_on(args: &BenchArgs, config: Config, db: &BenchDb) -> anyhow::Resul
         goal: Some(GOAL_IMPORT_LINES_PER_S),
         peak_mb: own_peak_rss_mb(),
     });
+
+    if args.analyze {
+        println!("ANALYZE after the import: {:.2} s", db.analyze().await?);
+    }
 
     // Scan everything just imported.
     reset_own_peak_rss();
@@ -193,14 +225,28 @@ async fn run_on(args: &BenchArgs, config: Config, db: &BenchDb) -> anyhow::Resul
     let pending = count_of(&counts, |c| c.state == State::Pending);
     let pending_by: BTreeMap<RegistryKind, i64> = RegistryKind::ALL
         .into_iter()
-        .map(|k| (k, count_of(&counts, |c| c.registry == k && c.state == State::Pending)))
+        .map(|k| {
+            (
+                k,
+                count_of(&counts, |c| c.registry == k && c.state == State::Pending),
+            )
+        })
         .collect();
+
+    if args.analyze {
+        println!("ANALYZE after the scan: {:.2} s", db.analyze().await?);
+    }
 
     // The same file again: nothing may change.
     reset_own_peak_rss();
     let t = Instant::now();
-    let again =
-        import_files(store.as_ref(), clock.as_ref(), std::slice::from_ref(&data), ImportOptions::default()).await?;
+    let again = import_files(
+        store.as_ref(),
+        clock.as_ref(),
+        std::slice::from_ref(&data),
+        ImportOptions::default(),
+    )
+    .await?;
     let secs = t.elapsed().as_secs_f64();
     phases.push(Phase {
         name: "re-import",
@@ -217,13 +263,17 @@ async fn run_on(args: &BenchArgs, config: Config, db: &BenchDb) -> anyhow::Resul
     drop(store);
 
     // Drain every pending record through the daemon processes.
-    let drain_goal = if db.is_postgres() { GOAL_DRAIN_RECORDS_PER_S_PG } else { GOAL_DRAIN_RECORDS_PER_S };
+    let drain_goal = if db.is_postgres() {
+        GOAL_DRAIN_RECORDS_PER_S_PG
+    } else {
+        GOAL_DRAIN_RECORDS_PER_S
+    };
     let drained = match sim.as_mut() {
         Some(sim) => {
             let mut watch_config = config.clone();
             watch_config.database.max_connections = 1;
             let watcher = crate::daemon::open_store(&watch_config).await?;
-            let d = drain(&config, args.daemons, db, &watcher, sim, &pending_by).await?;
+            let d = drain::drain(&config, args.daemons, db, &watcher, sim, &pending_by).await?;
             drop(watcher);
             phases.push(Phase {
                 name: "drain",
@@ -231,7 +281,7 @@ async fn run_on(args: &BenchArgs, config: Config, db: &BenchDb) -> anyhow::Resul
                 unit: "records",
                 secs: d.secs,
                 goal: Some(drain_goal),
-                peak_mb: d.daemons.iter().map(|x| x.peak_mb).fold(0.0, f64::max),
+                peak_mb: d.peak_mb(),
             });
             let stats = sim.stats().await?;
             let sim_peak = sim.peak_rss_mb();
@@ -246,17 +296,30 @@ async fn run_on(args: &BenchArgs, config: Config, db: &BenchDb) -> anyhow::Resul
     // A few changes on the full tables.
     let increment = if args.scan_increment > 0 {
         let store = crate::daemon::open_store(&config).await?;
-        let inc = increment::run(store.as_ref(), clock.as_ref(), &dir, spec, args.scan_increment).await?;
+        let inc = increment::run(
+            store.as_ref(),
+            clock.as_ref(),
+            &dir,
+            spec,
+            args.scan_increment,
+        )
+        .await?;
         drop(store);
         Some(inc)
     } else {
         None
     };
-    let peak = phases.iter().map(|p| p.peak_mb).fold(own_peak_rss_mb(), f64::max);
+    let peak = phases
+        .iter()
+        .map(|p| p.peak_mb)
+        .fold(own_peak_rss_mb(), f64::max);
 
     // The table.
     println!();
-    println!("{:<10} {:>20} {:>9} {:>24} {:>18} {:>10}", "phase", "amount", "time", "rate", "goal", "peak RSS");
+    println!(
+        "{:<10} {:>20} {:>9} {:>24} {:>18} {:>10}",
+        "phase", "amount", "time", "rate", "goal", "peak RSS"
+    );
     for p in &phases {
         let goal = match p.goal {
             Some(g) => format!("≥ {} {}", fmt_int(g as u64), verdict(p.rate() >= g)),
@@ -278,9 +341,16 @@ async fn run_on(args: &BenchArgs, config: Config, db: &BenchDb) -> anyhow::Resul
         "",
         "",
         "",
-        format!("≤ {GOAL_PEAK_RSS_MB:.0} MB {}", verdict(peak <= GOAL_PEAK_RSS_MB)),
+        format!(
+            "≤ {GOAL_PEAK_RSS_MB:.0} MB {}",
+            verdict(peak <= GOAL_PEAK_RSS_MB)
+        ),
         peak,
-        if peak_reset { "" } else { "  (VmHWM could not be reset: figures are cumulative)" }
+        if peak_reset {
+            ""
+        } else {
+            "  (VmHWM could not be reset: figures are cumulative)"
+        }
     );
     println!(
         "import: {} rows changed; scan: {} rows written, {} pending; re-import: {} rows changed, {} completions rescanned",
@@ -306,79 +376,7 @@ async fn run_on(args: &BenchArgs, config: Config, db: &BenchDb) -> anyhow::Resul
     });
     let mut goals = goals_met(&phases, peak);
     if let Some((d, stats, sim_peak)) = &drained {
-        println!(
-            "\ndrain by registry (the three run at once; time from the daemons' start until the simulator had credited all of the registry's records):"
-        );
-        let mut per_registry = BTreeMap::new();
-        for kind in RegistryKind::ALL {
-            let delivered = d.delivered_by.get(&kind).copied().unwrap_or(0);
-            let secs = d.drained_at.get(&kind).copied().unwrap_or(d.secs);
-            let s = stats.registry(kind.as_str());
-            let rate = if secs > 0.0 { delivered as f64 / secs } else { 0.0 };
-            println!(
-                "  {:<9} delivered {:>9} in {:>6.2} s = {:>7} records/s; simulator: {} accepted, {} duplicates, {} requests",
-                kind.as_str(),
-                fmt_int(delivered as u64),
-                secs,
-                fmt_int(rate as u64),
-                fmt_int(s.records_accepted),
-                fmt_int(s.duplicates),
-                fmt_int(s.batch_requests)
-            );
-            per_registry.insert(kind.as_str(), rate.round());
-        }
-        let accepted: u64 = stats.registries.values().map(|s| s.records_accepted).sum();
-        let duplicates: u64 = stats.registries.values().map(|s| s.duplicates).sum();
-        let credited_ok = accepted == d.delivered as u64;
-        println!(
-            "  check: delivered {} = simulator accepted {} {}; duplicates {}; not delivered {}",
-            fmt_int(d.delivered as u64),
-            fmt_int(accepted),
-            verdict(credited_ok),
-            fmt_int(duplicates),
-            fmt_int(d.other as u64)
-        );
-        println!(
-            "\n{} daemon process{} (`hoursync run`; peak RSS is VmHWM, read every {} ms and just before SIGTERM):",
-            d.daemons.len(),
-            if d.daemons.len() == 1 { "" } else { "es" },
-            POLL.as_millis()
-        );
-        for (i, x) in d.daemons.iter().enumerate() {
-            println!(
-                "  daemon {} (pid {}): delivered {} = {} records/s; peak RSS {:.1} MB (≤ {GOAL_PEAK_RSS_MB:.0} MB {}); CPU {:.1} s; SIGTERM: {}",
-                i + 1,
-                x.pid,
-                x.delivered.map_or("?".into(), fmt_int),
-                x.delivered.map_or("?".into(), |n| fmt_int((n as f64 / d.secs.max(1e-9)) as u64)),
-                x.peak_mb,
-                verdict(x.peak_mb <= GOAL_PEAK_RSS_MB),
-                x.cpu_secs,
-                x.exit
-            );
-        }
-        println!("{}", d.cpu.render());
-        if let Some(samples) = &d.db {
-            print!("{}", samples.render());
-        }
-        println!(
-            "  the bench read the delivery counts {} times ({:.0} ms each); simulator process peak RSS {:.1} MB (not counted above)",
-            d.polls,
-            d.poll_secs * 1e3 / d.polls.max(1) as f64,
-            sim_peak
-        );
-        figures["daemons"] = json!(d.daemons.len());
-        figures["drain_records_per_s"] = json!(phases[3].rate().round());
-        figures["drain_secs"] = json!((d.secs * 100.0).round() / 100.0);
-        figures["drain_records_per_s_by_registry"] = json!(per_registry);
-        figures["daemon_peak_rss_mb"] = json!(d.daemons.iter().map(|x| round1(x.peak_mb)).collect::<Vec<_>>());
-        figures["daemon_delivered"] = json!(d.daemons.iter().map(|x| x.delivered).collect::<Vec<_>>());
-        figures["drain_cpu_cores"] = d.cpu.json();
-        figures["delivered"] = json!(d.delivered);
-        figures["not_delivered"] = json!(d.other);
-        figures["sim_accepted"] = json!(accepted);
-        figures["sim_duplicates"] = json!(duplicates);
-        figures["sim_peak_rss_mb"] = json!(round1(*sim_peak));
+        drain::report(d, stats, *sim_peak, &mut figures);
     }
     if let Some(inc) = &increment {
         println!("\n{}", inc.render());
@@ -412,289 +410,18 @@ fn bench_config(mut config: Config, db_url: &str, token_file: &Path, port: u16) 
     config
 }
 
-/// The environment of a daemon process: the bench configuration as
-/// `HOURSYNC_…` variables (they override any configuration file).
-fn daemon_env(config: &Config, admin_port: u16) -> anyhow::Result<Vec<(String, String)>> {
-    let calendar = std::path::absolute(&config.calendar.dir)?;
-    let mut env: Vec<(String, String)> = [
-        ("HOURSYNC_DATABASE__URL", config.database.url.clone()),
-        ("HOURSYNC_DISPATCH__IDLE_POLL_MS", config.dispatch.idle_poll_ms.to_string()),
-        ("HOURSYNC_DISPATCH__LEASE_MS", config.dispatch.lease_ms.to_string()),
-        ("HOURSYNC_SCHEDULE__SCAN", config.schedule.scan.clone()),
-        ("HOURSYNC_ADMIN__LISTEN", format!("127.0.0.1:{admin_port}")),
-        ("HOURSYNC_LOG__LEVEL", "warn".into()),
-        ("HOURSYNC_CALENDAR__DIR", calendar.display().to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    for (kind, r) in &config.registries {
-        let prefix = format!("HOURSYNC_REGISTRIES__{}__", kind.as_str().to_uppercase());
-        for (key, value) in [
-            ("ENABLED", r.enabled.to_string()),
-            ("BASE_URL", r.base_url.clone()),
-            ("TOKEN_FILE", std::path::absolute(&r.token_file)?.display().to_string()),
-            ("RATE_PER_SECOND", r.rate_per_second.to_string()),
-            ("MAX_BATCH", r.max_batch.to_string()),
-            ("TIMEOUT_MS", r.timeout_ms.to_string()),
-        ] {
-            env.push((format!("{prefix}{key}"), value));
-        }
-    }
-    Ok(env)
-}
-
-/// One daemon process, as it was when the backlog had drained.
-struct DaemonFigures {
-    pid: u32,
-    /// Records it delivered (its own metrics), if they could be read.
-    delivered: Option<u64>,
-    peak_mb: f64,
-    cpu_secs: f64,
-    /// How it ended after SIGTERM.
-    exit: String,
-}
-
-struct Drain {
-    /// From the daemons' start until the database had nothing pending or retrying.
-    secs: f64,
-    delivered: i64,
-    /// Rows neither delivered nor open (rejected, failed) at the end.
-    other: i64,
-    delivered_by: BTreeMap<RegistryKind, i64>,
-    /// Seconds from the daemons' start until the simulator had credited
-    /// every pending record of a registry.
-    drained_at: BTreeMap<RegistryKind, f64>,
-    /// `delivery_counts` calls and their total time.
-    polls: u32,
-    poll_secs: f64,
-    daemons: Vec<DaemonFigures>,
-    cpu: CpuSplit,
-    db: Option<pgsample::DbSamples>,
-}
-
-/// Starts `n` daemon processes and runs them until no delivery is pending
-/// or retrying; then reads their figures and stops them with SIGTERM.
-async fn drain(
-    config: &Config,
-    n: usize,
-    db: &BenchDb,
-    watcher: &SharedStore,
-    sim: &SimChild,
-    pending_by: &BTreeMap<RegistryKind, i64>,
-) -> anyhow::Result<Drain> {
-    let sampler = match db {
-        BenchDb::Postgres { server_url, name, .. } => Some(pgsample::DbSampler::start(server_url, name).await?),
-        BenchDb::Sqlite { .. } => None,
-    };
-    let cpu_start = CpuMarks::now(sim.pid());
-    let started = Instant::now();
-    let mut daemons = Vec::with_capacity(n);
-    for _ in 0..n {
-        let port = procs::free_port()?;
-        daemons.push(DaemonChild::spawn(&daemon_env(config, port)?, port)?);
-    }
-    let watched = watch_drain(watcher, sim, pending_by, started, &mut daemons).await;
-
-    // Read everything before the daemons stop.
-    let cpu_end = CpuMarks::now(sim.pid());
-    let mut figures = Vec::with_capacity(n);
-    for d in &mut daemons {
-        let _ = d.sample();
-        figures.push(DaemonFigures {
-            pid: d.pid,
-            delivered: d.delivered().await.ok(),
-            peak_mb: d.peak_mb(),
-            cpu_secs: cpu_secs(&d.pid.to_string()).unwrap_or(0.0),
-            exit: String::new(),
-        });
-    }
-    let samples = match sampler {
-        Some(s) => Some(s.finish().await?),
-        None => None,
-    };
-    for d in &daemons {
-        d.signal_term()?;
-    }
-    for (d, f) in daemons.iter_mut().zip(&mut figures) {
-        f.exit = match d.wait_exit().await {
-            Ok((status, took)) => format!("{status} after {:.2} s", took.as_secs_f64()),
-            Err(e) => format!("{e:#}"),
-        };
-    }
-    let mut d = watched?;
-    d.cpu = CpuSplit::between(&cpu_start, &cpu_end, &figures, samples.as_ref());
-    d.daemons = figures;
-    d.db = samples;
-    Ok(d)
-}
-
-/// Follows the drain through the simulator's counters, which cost the
-/// daemons nothing, and asks the database (a `GROUP BY` over every
-/// delivery) only once the simulator has credited everything, or every
-/// few seconds in case some records never will be. Reads each daemon's
-/// `VmHWM` on every round.
-async fn watch_drain(
-    store: &SharedStore,
-    sim: &SimChild,
-    pending_by: &BTreeMap<RegistryKind, i64>,
-    started: Instant,
-    daemons: &mut [DaemonChild],
-) -> anyhow::Result<Drain> {
-    let mut d = Drain {
-        secs: 0.0,
-        delivered: 0,
-        other: 0,
-        delivered_by: BTreeMap::new(),
-        drained_at: BTreeMap::new(),
-        polls: 0,
-        poll_secs: 0.0,
-        daemons: Vec::new(),
-        cpu: CpuSplit::default(),
-        db: None,
-    };
-    let mut credited_before = 0;
-    let mut last_progress = Instant::now();
-    let mut last_print = Instant::now();
-    let mut next_check = Instant::now() + CHECK_EVERY;
-    loop {
-        tokio::time::sleep(POLL).await;
-        for daemon in daemons.iter_mut() {
-            daemon.sample()?;
-        }
-        let stats = sim.stats().await?;
-        let elapsed = started.elapsed().as_secs_f64();
-        let mut credited = 0;
-        for kind in RegistryKind::ALL {
-            let s = stats.registry(kind.as_str());
-            let n = (s.records_accepted + s.duplicates + s.rejected) as i64;
-            credited += n;
-            if n >= pending_by.get(&kind).copied().unwrap_or(0) {
-                d.drained_at.entry(kind).or_insert(elapsed);
-            }
-        }
-        if credited > credited_before {
-            credited_before = credited;
-            last_progress = Instant::now();
-        }
-        if d.drained_at.len() == RegistryKind::ALL.len() || Instant::now() >= next_check {
-            next_check = Instant::now() + CHECK_EVERY;
-            // What the query sees was true when it started.
-            let at = started.elapsed().as_secs_f64();
-            let t = Instant::now();
-            let counts = store.delivery_counts().await?;
-            d.poll_secs += t.elapsed().as_secs_f64();
-            d.polls += 1;
-            let open = count_of(&counts, |c| matches!(c.state, State::Pending | State::Retrying));
-            if !counts.is_empty() && open == 0 {
-                d.secs = at;
-                d.delivered = count_of(&counts, |c| c.state == State::Delivered);
-                d.other = count_of(&counts, |c| matches!(c.state, State::Rejected | State::Failed));
-                for kind in RegistryKind::ALL {
-                    let n = count_of(&counts, |c| c.registry == kind && c.state == State::Delivered);
-                    d.delivered_by.insert(kind, n);
-                }
-                return Ok(d);
-            }
-        }
-        if last_print.elapsed() >= Duration::from_secs(10) {
-            let rss: Vec<String> = daemons.iter().map(|x| format!("{:.0}", kb_to_mb(x.peak_kb))).collect();
-            eprintln!(
-                "  … {elapsed:.0} s: the simulator holds {} records; daemon peak RSS {} MB",
-                fmt_int(credited as u64),
-                rss.join(" / ")
-            );
-            last_print = Instant::now();
-        }
-        if last_progress.elapsed() > STALL {
-            bail!("the simulator received nothing for {STALL:?} ({credited} records so far)");
-        }
-    }
-}
-
-/// CPU seconds used so far by the machine, the simulator and this process.
-struct CpuMarks {
-    at: Instant,
-    machine_busy: f64,
-    machine_total: f64,
-    sim: f64,
-    bench: f64,
-}
-
-impl CpuMarks {
-    fn now(sim_pid: Option<u32>) -> Self {
-        let (machine_busy, machine_total) = machine_cpu_secs().unwrap_or((0.0, 0.0));
-        Self {
-            at: Instant::now(),
-            machine_busy,
-            machine_total,
-            sim: sim_pid.and_then(|p| cpu_secs(&p.to_string())).unwrap_or(0.0),
-            bench: cpu_secs("self").unwrap_or(0.0),
-        }
-    }
-}
-
-/// CPU of the drain in cores busy on average, by process.
-#[derive(Default)]
-struct CpuSplit {
-    cores: f64,
-    machine: f64,
-    daemons: f64,
-    sim: f64,
-    /// The server processes of the bench database's connections (PostgreSQL).
-    db: Option<f64>,
-    bench: f64,
-}
-
-impl CpuSplit {
-    fn between(a: &CpuMarks, b: &CpuMarks, daemons: &[DaemonFigures], db: Option<&pgsample::DbSamples>) -> Self {
-        let wall = b.at.duration_since(a.at).as_secs_f64().max(1e-9);
-        Self {
-            cores: (b.machine_total - a.machine_total) / wall,
-            machine: (b.machine_busy - a.machine_busy) / wall,
-            daemons: daemons.iter().map(|d| d.cpu_secs).sum::<f64>() / wall,
-            sim: (b.sim - a.sim) / wall,
-            db: db.map(|s| s.backend_cpu_secs() / wall),
-            bench: (b.bench - a.bench) / wall,
-        }
-    }
-
-    fn other(&self) -> f64 {
-        self.machine - self.daemons - self.sim - self.db.unwrap_or(0.0) - self.bench
-    }
-
-    fn render(&self) -> String {
-        let db = self.db.map_or(String::new(), |x| format!(" + PostgreSQL connections {x:.2}"));
-        format!(
-            "  CPU during the drain, in cores busy on average (of {:.0}): {:.2} = daemons {:.2} + simulator {:.2}{db} + bench {:.2} + other {:.2} (database background work, kernel, other programs)",
-            self.cores,
-            self.machine,
-            self.daemons,
-            self.sim,
-            self.bench,
-            self.other()
-        )
-    }
-
-    fn json(&self) -> serde_json::Value {
-        json!({
-            "machine": round2(self.machine),
-            "daemons": round2(self.daemons),
-            "simulator": round2(self.sim),
-            "database_connections": self.db.map(round2),
-            "bench": round2(self.bench),
-            "other": round2(self.other()),
-        })
-    }
-}
-
 fn count_of(counts: &[StateCount], f: impl Fn(&StateCount) -> bool) -> i64 {
     counts.iter().filter(|c| f(c)).map(|c| c.count).sum()
 }
 
 fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
     std::io::Write::write_all(&mut f, secret.as_bytes())
 }
 
@@ -704,10 +431,6 @@ fn verdict(ok: bool) -> &'static str {
 
 fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
-}
-
-fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
 }
 
 /// 1234567 → "1,234,567".
@@ -738,26 +461,16 @@ mod tests {
 
     #[test]
     fn the_bench_config_points_everything_at_the_simulator() {
-        let c = bench_config(Config::default(), "sqlite:///tmp/x/bench.db?mode=rwc", Path::new("/tmp/x/t"), 4321);
+        let c = bench_config(
+            Config::default(),
+            "sqlite:///tmp/x/bench.db?mode=rwc",
+            Path::new("/tmp/x/t"),
+            4321,
+        );
         assert_eq!(c.database.url, "sqlite:///tmp/x/bench.db?mode=rwc");
         for (kind, r) in &c.registries {
             assert_eq!(r.base_url, format!("http://127.0.0.1:4321/{kind}"));
             assert_eq!(r.rate_per_second, 0);
         }
-    }
-
-    #[test]
-    fn the_daemon_environment_carries_the_bench_config() {
-        let c = bench_config(Config::default(), "postgres://h/db", Path::new("/tmp/x/t"), 4321);
-        let env: BTreeMap<String, String> = daemon_env(&c, 9999).unwrap().into_iter().collect();
-        assert_eq!(env["HOURSYNC_DATABASE__URL"], "postgres://h/db");
-        assert_eq!(env["HOURSYNC_REGISTRIES__ENVED__BASE_URL"], "http://127.0.0.1:4321/enved");
-        assert_eq!(env["HOURSYNC_REGISTRIES__LIFELONG__TOKEN_FILE"], "/tmp/x/t");
-        assert_eq!(env["HOURSYNC_REGISTRIES__TEACHER__RATE_PER_SECOND"], "0");
-        assert_eq!(env["HOURSYNC_REGISTRIES__TEACHER__MAX_BATCH"], "500");
-        assert_eq!(env["HOURSYNC_SCHEDULE__SCAN"], "0 0 0 1 1 *");
-        assert_eq!(env["HOURSYNC_ADMIN__LISTEN"], "127.0.0.1:9999");
-        assert_eq!(env["HOURSYNC_LOG__LEVEL"], "warn");
-        assert!(Path::new(&env["HOURSYNC_CALENDAR__DIR"]).is_absolute());
     }
 }

@@ -1,12 +1,10 @@
 //! Where the drain's database time goes, without `pg_stat_statements`:
 //! `pg_stat_activity` of the bench database sampled every 100 ms (which
 //! statement each connection is running, or whether it sits in an open
-//! transaction waiting for its client, and what it waits on), and the CPU
-//! time of the server processes behind those connections.
+//! transaction waiting for its client, and what it waits on).
 
-use super::procs::cpu_secs;
 use sqlx::{Connection, Row};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -23,35 +21,34 @@ pub(super) struct DbSamples {
     pub samples: u64,
     /// (statement, what it waits on) → connections seen in that state, summed over samples.
     pub busy: BTreeMap<(String, String), u64>,
-    /// CPU seconds of each server process at its first and last sample.
-    cpu: HashMap<i32, (f64, f64)>,
 }
 
 impl DbSamples {
-    /// CPU seconds the sampled server processes used while sampled.
-    pub fn backend_cpu_secs(&self) -> f64 {
-        self.cpu.values().map(|(first, last)| last - first).sum()
-    }
-
     /// Average number of connections busy (running a statement or inside
     /// a transaction) per sample.
     pub fn mean_busy(&self) -> f64 {
         self.busy.values().sum::<u64>() as f64 / self.samples.max(1) as f64
     }
 
-    /// The report: mean connections per (statement, wait), most first.
-    pub fn render(&self) -> String {
+    /// The report: mean connections per (statement, wait), most first, and
+    /// what that makes per batch over `secs` and `batches`.
+    pub fn render(&self, secs: f64, batches: u64) -> String {
         let n = self.samples.max(1) as f64;
         let mut rows: Vec<_> = self.busy.iter().collect();
         rows.sort_by(|a, b| b.1.cmp(a.1));
         let mut out = format!(
-            "  PostgreSQL activity ({} samples of pg_stat_activity, every {} ms): {:.2} connections busy on average\n",
+            "  PostgreSQL activity ({} samples of pg_stat_activity, every {} ms): {:.2} connections busy on average\n\
+             \x20   mean  ms/batch  statement                                    waiting on\n",
             self.samples,
             EVERY.as_millis(),
             self.mean_busy()
         );
-        for ((stmt, wait), count) in rows.into_iter().take(14) {
-            out.push_str(&format!("    {:>5.2}  {stmt:<44} {wait}\n", *count as f64 / n));
+        for ((stmt, wait), count) in rows.into_iter().take(16) {
+            let mean = *count as f64 / n;
+            let per_batch_ms = mean * secs * 1e3 / batches.max(1) as f64;
+            out.push_str(&format!(
+                "    {mean:>5.2} {per_batch_ms:>9.1}  {stmt:<44} {wait}\n"
+            ));
         }
         out
     }
@@ -66,14 +63,13 @@ impl DbSampler {
         let database = database.to_string();
         let task = tokio::spawn(async move {
             let mut s = DbSamples::default();
-            let mut first = true;
             loop {
                 tokio::select! {
                     _ = token.cancelled() => break,
                     _ = tokio::time::sleep(EVERY) => {}
                 }
                 let rows = sqlx::query(
-                    "SELECT pid, COALESCE(state, ''), COALESCE(wait_event_type || '/' || wait_event, ''), query
+                    "SELECT COALESCE(state, ''), COALESCE(wait_event_type || '/' || wait_event, ''), query
                      FROM pg_stat_activity
                      WHERE datname = $1 AND backend_type = 'client backend' AND pid <> pg_backend_pid()",
                 )
@@ -82,25 +78,23 @@ impl DbSampler {
                 .await?;
                 s.samples += 1;
                 for r in rows {
-                    let pid: i32 = r.get(0);
-                    let state: String = r.get(1);
-                    let wait: String = r.get(2);
-                    let query: String = r.get(3);
-                    if let Some(cpu) = cpu_secs(&pid.to_string()) {
-                        // A connection first seen later did all its work
-                        // while sampled; one there at the start did not.
-                        let base = if first { cpu } else { 0.0 };
-                        s.cpu.entry(pid).or_insert((base, cpu)).1 = cpu;
-                    }
+                    let state: String = r.get(0);
+                    let wait: String = r.get(1);
+                    let query: String = r.get(2);
                     let label = match state.as_str() {
                         "active" => statement_label(&query),
-                        "idle in transaction" => format!("(in transaction, after {})", statement_label(&query)),
+                        "idle in transaction" => {
+                            format!("(in transaction, after {})", statement_label(&query))
+                        }
                         _ => continue,
                     };
-                    let wait = if wait.is_empty() { "on CPU".to_string() } else { wait };
+                    let wait = if wait.is_empty() {
+                        "on CPU".to_string()
+                    } else {
+                        wait
+                    };
                     *s.busy.entry((label, wait)).or_default() += 1;
                 }
-                first = false;
             }
             conn.close().await.ok();
             Ok(s)
@@ -119,15 +113,36 @@ pub(super) fn statement_label(query: &str) -> String {
     let q: String = query.split_whitespace().collect::<Vec<_>>().join(" ");
     const KNOWN: [(&str, &str); 16] = [
         ("UPDATE deliveries SET lease_owner", "claim"),
-        ("UPDATE deliveries d SET state = 'delivered'", "record_outcomes: delivered"),
-        ("UPDATE deliveries d SET state = 'rejected'", "record_outcomes: rejected"),
-        ("UPDATE deliveries d SET state = r.state", "record_outcomes: retrying/failed"),
-        ("UPDATE deliveries d SET next_attempt_at", "record_outcomes: released"),
+        (
+            "UPDATE deliveries d SET state = 'delivered'",
+            "record_outcomes: delivered",
+        ),
+        (
+            "UPDATE deliveries d SET state = 'rejected'",
+            "record_outcomes: rejected",
+        ),
+        (
+            "UPDATE deliveries d SET state = r.state",
+            "record_outcomes: retrying/failed",
+        ),
+        (
+            "UPDATE deliveries d SET next_attempt_at",
+            "record_outcomes: released",
+        ),
         ("SELECT hold_until FROM registry_gates", "registry_hold"),
         ("INSERT INTO registry_gates", "take_slot / hold_registry"),
-        ("SELECT registry, state, reason, COUNT(*)", "delivery_counts"),
-        ("SELECT registry, CASE WHEN state", "sla_counts (gauge sweep)"),
-        ("SELECT registry, MIN(eligible_since)", "oldest_undelivered (gauge sweep)"),
+        (
+            "SELECT registry, state, reason, COUNT(*)",
+            "delivery_counts",
+        ),
+        (
+            "SELECT registry, CASE WHEN state",
+            "sla_counts (gauge sweep)",
+        ),
+        (
+            "SELECT registry, MIN(eligible_since)",
+            "oldest_undelivered (gauge sweep)",
+        ),
         ("INSERT INTO leases", "try_lease"),
         ("DELETE FROM leases", "release_lease"),
         ("SELECT year, csv", "calendar_years"),
@@ -150,11 +165,15 @@ mod tests {
     #[test]
     fn statements_are_named_whatever_their_layout() {
         assert_eq!(
-            statement_label("UPDATE deliveries SET lease_owner = $1, lease_until = $2\n   WHERE id IN ("),
+            statement_label(
+                "UPDATE deliveries SET lease_owner = $1, lease_until = $2\n   WHERE id IN ("
+            ),
             "claim"
         );
         assert_eq!(
-            statement_label("\nUPDATE deliveries d SET state = 'delivered', receipt_id = r.receipt"),
+            statement_label(
+                "\nUPDATE deliveries d SET state = 'delivered', receipt_id = r.receipt"
+            ),
             "record_outcomes: delivered"
         );
         assert_eq!(statement_label("SELECT 1"), "SELECT 1");

@@ -4,6 +4,7 @@
 
 use crate::simulator::SimStats;
 use anyhow::{Context, bail};
+use std::collections::HashMap;
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -17,16 +18,26 @@ pub(super) fn free_port() -> anyhow::Result<u16> {
     Ok(probe.local_addr()?.port())
 }
 
-async fn wait_listening(child: &mut tokio::process::Child, port: u16, what: &str) -> anyhow::Result<()> {
+async fn wait_listening(
+    child: &mut tokio::process::Child,
+    port: u16,
+    what: &str,
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         if let Some(status) = child.try_wait()? {
             bail!("{what} exited at start ({status})");
         }
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             return Ok(());
         }
-        anyhow::ensure!(Instant::now() < deadline, "{what} did not listen on port {port} within 15 s");
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{what} did not listen on port {port} within 15 s"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -61,9 +72,18 @@ impl SimChild {
 
     pub async fn stats(&self) -> anyhow::Result<SimStats> {
         let url = format!("http://127.0.0.1:{}/_sim/stats", self.port);
-        let response = reqwest::get(&url).await.with_context(|| format!("GET {url}"))?;
-        anyhow::ensure!(response.status().is_success(), "GET {url}: HTTP {}", response.status());
-        response.json().await.with_context(|| format!("reading {url}"))
+        let response = reqwest::get(&url)
+            .await
+            .with_context(|| format!("GET {url}"))?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "GET {url}: HTTP {}",
+            response.status()
+        );
+        response
+            .json()
+            .await
+            .with_context(|| format!("reading {url}"))
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -102,13 +122,21 @@ impl DaemonChild {
             .spawn()
             .context("starting a daemon (hoursync run)")?;
         let pid = child.id().context("the daemon has no pid")?;
-        Ok(Self { child, pid, admin_port, peak_kb: 0 })
+        Ok(Self {
+            child,
+            pid,
+            admin_port,
+            peak_kb: 0,
+        })
     }
 
     /// Reads `VmHWM` (keeping the highest) and fails if the process is gone.
     pub fn sample(&mut self) -> anyhow::Result<()> {
         if let Some(status) = self.child.try_wait()? {
-            bail!("daemon {} exited before the backlog drained ({status})", self.pid);
+            bail!(
+                "daemon {} exited before the backlog drained ({status})",
+                self.pid
+            );
         }
         if let Some(kb) = vm_hwm_kb(self.pid) {
             self.peak_kb = self.peak_kb.max(kb);
@@ -120,12 +148,18 @@ impl DaemonChild {
         kb_to_mb(self.peak_kb)
     }
 
-    /// Records the daemon reports as delivered (its `hoursync_deliveries_total`).
-    pub async fn delivered(&self) -> anyhow::Result<u64> {
+    /// The daemon's own metrics (Prometheus text) from its admin server.
+    pub async fn metrics(&self) -> anyhow::Result<DaemonMetrics> {
         let url = format!("http://127.0.0.1:{}/metrics", self.admin_port);
-        let response = reqwest::get(&url).await.with_context(|| format!("GET {url}"))?;
-        anyhow::ensure!(response.status().is_success(), "GET {url}: HTTP {}", response.status());
-        Ok(delivered_in_metrics(&response.text().await?))
+        let response = reqwest::get(&url)
+            .await
+            .with_context(|| format!("GET {url}"))?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "GET {url}: HTTP {}",
+            response.status()
+        );
+        Ok(DaemonMetrics::parse(&response.text().await?))
     }
 
     /// Sends SIGTERM (`kill -TERM`).
@@ -152,13 +186,39 @@ impl DaemonChild {
     }
 }
 
-/// Sum of `hoursync_deliveries_total{…outcome="delivered"…}` in a
-/// Prometheus text exposition.
-pub(super) fn delivered_in_metrics(text: &str) -> u64 {
+/// What the bench reads from a daemon's metrics.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub(super) struct DaemonMetrics {
+    /// Records it delivered (`hoursync_deliveries_total{outcome="delivered"}`).
+    pub delivered: u64,
+    /// Batch requests to the registries, and their total time, seconds.
+    pub requests: u64,
+    pub request_secs: f64,
+}
+
+impl DaemonMetrics {
+    fn parse(text: &str) -> Self {
+        Self {
+            delivered: metric_sum(text, "hoursync_deliveries_total", "outcome=\"delivered\"")
+                as u64,
+            requests: metric_sum(text, "hoursync_registry_request_duration_seconds_count", "")
+                as u64,
+            request_secs: metric_sum(text, "hoursync_registry_request_duration_seconds_sum", ""),
+        }
+    }
+}
+
+/// Sum over the series of `name` whose labels contain `label` (a
+/// Prometheus text exposition).
+fn metric_sum(text: &str, name: &str, label: &str) -> f64 {
     text.lines()
-        .filter(|l| l.starts_with("hoursync_deliveries_total{") && l.contains("outcome=\"delivered\""))
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(['{', ' ']))
+                && l.contains(label)
+        })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
+        .sum()
 }
 
 pub(super) fn kb_to_mb(kb: u64) -> f64 {
@@ -209,10 +269,64 @@ fn parse_stat_cpu(stat: &str) -> Option<f64> {
 pub(super) fn machine_cpu_secs() -> Option<(f64, f64)> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
     let line = stat.lines().next()?.strip_prefix("cpu ")?;
-    let v: Vec<u64> = line.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
     let total: u64 = v.iter().take(8).sum();
     let idle = v.get(3)? + v.get(4)?;
-    Some(((total - idle) as f64 / TICKS_PER_S, total as f64 / TICKS_PER_S))
+    Some((
+        (total - idle) as f64 / TICKS_PER_S,
+        total as f64 / TICKS_PER_S,
+    ))
+}
+
+/// A process as `/proc/PID/stat` shows it.
+pub(super) struct ProcCpu {
+    /// The command name, without a kernel thread's `/…` suffix.
+    pub name: String,
+    /// When it started (clock ticks after boot): a pid with another start
+    /// time is another process.
+    pub started: u64,
+    /// CPU seconds so far.
+    pub cpu: f64,
+}
+
+/// Every process now, by pid.
+pub(super) fn all_processes_cpu() -> HashMap<u32, ProcCpu> {
+    let mut out = HashMap::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let (Some(a), Some(b)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        if a >= b {
+            continue;
+        }
+        let name = stat[a + 1..b].split('/').next().unwrap_or("").to_string();
+        // Field 22 of proc(5), counted after the name: state is field 3.
+        let started = stat[b + 1..]
+            .split_whitespace()
+            .nth(19)
+            .and_then(|x| x.parse().ok())
+            .unwrap_or(0);
+        if let Some(cpu) = parse_stat_cpu(&stat) {
+            out.insert(pid, ProcCpu { name, started, cpu });
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -220,13 +334,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn delivered_records_are_summed_over_registries() {
+    fn daemon_metrics_are_summed_over_registries() {
         let text = "# TYPE hoursync_deliveries_total counter\n\
             hoursync_deliveries_total{registry=\"lifelong\",outcome=\"delivered\"} 1500\n\
             hoursync_deliveries_total{registry=\"enved\",outcome=\"delivered\"} 500\n\
             hoursync_deliveries_total{registry=\"enved\",outcome=\"retrying\"} 7\n\
-            hoursync_retries_total{registry=\"enved\"} 7\n";
-        assert_eq!(delivered_in_metrics(text), 2000);
+            hoursync_retries_total{registry=\"enved\"} 7\n\
+            hoursync_registry_request_duration_seconds_sum{registry=\"enved\",status=\"200\"} 1.5\n\
+            hoursync_registry_request_duration_seconds_count{registry=\"enved\",status=\"200\"} 3\n\
+            hoursync_registry_request_duration_seconds_sum{registry=\"teacher\",status=\"200\"} 0.5\n\
+            hoursync_registry_request_duration_seconds_count{registry=\"teacher\",status=\"200\"} 1\n";
+        let m = DaemonMetrics::parse(text);
+        assert_eq!(
+            m,
+            DaemonMetrics {
+                delivered: 2000,
+                requests: 4,
+                request_secs: 2.0
+            }
+        );
     }
 
     #[test]
@@ -235,5 +361,6 @@ mod tests {
         assert_eq!(parse_stat_cpu(stat), Some(3.0));
         assert!(cpu_secs("self").is_some());
         assert!(machine_cpu_secs().is_some_and(|(busy, total)| busy <= total));
+        assert!(all_processes_cpu().contains_key(&std::process::id()));
     }
 }

@@ -149,10 +149,12 @@ impl RegistryClient {
             // answers duplicate for what it took); never give up on them.
             200 => {
                 let text = response.text().await.map_err(transport_error)?;
-                serde_json::from_str::<BatchAnswer>(&text).map(|a| a.results).map_err(|e| SendError::Transient {
-                    message: format!("unreadable 200 answer: {e}"),
-                    retry_after: None,
-                })
+                serde_json::from_str::<BatchAnswer>(&text)
+                    .map(|a| a.results)
+                    .map_err(|e| SendError::Transient {
+                        message: format!("unreadable 200 answer: {e}"),
+                        retry_after: None,
+                    })
             }
             401 | 403 => Err(SendError::Unauthorized { status }),
             413 => Err(SendError::TooLarge),
@@ -288,9 +290,20 @@ mod tests {
     #[tokio::test]
     async fn an_unreadable_200_is_an_unknown_outcome_to_resend_not_a_refusal() {
         // Well-formed HTTP, complete body, but not the answer the contract names.
-        let base = peer("HTTP/1.1 200 OK\r\ncontent-length: 10\r\nconnection: close\r\n\r\n{\"oops\":1}").await;
-        let client = RegistryClient::new(RegistryKind::Lifelong, &base, "t".into(), Duration::from_secs(5)).unwrap();
-        let err = client.post_batch("{\"records\":[]}".into(), "id").await.unwrap_err();
+        let base =
+            peer("HTTP/1.1 200 OK\r\ncontent-length: 10\r\nconnection: close\r\n\r\n{\"oops\":1}")
+                .await;
+        let client = RegistryClient::new(
+            RegistryKind::Lifelong,
+            &base,
+            "t".into(),
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        let err = client
+            .post_batch("{\"records\":[]}".into(), "id")
+            .await
+            .unwrap_err();
         assert!(err.is_retryable(), "{err:?}");
         assert!(matches!(err, SendError::Transient { .. }));
     }
