@@ -252,7 +252,9 @@ impl Config {
         let source = match path {
             Some(p) if !p.exists() => return Err(ConfigError::Missing(p.to_path_buf())),
             Some(p) => Some(p.to_path_buf()),
-            None if Path::new(DEFAULT_CONFIG_PATH).exists() => Some(PathBuf::from(DEFAULT_CONFIG_PATH)),
+            None if Path::new(DEFAULT_CONFIG_PATH).exists() => {
+                Some(PathBuf::from(DEFAULT_CONFIG_PATH))
+            }
             None => None,
         };
         if let Some(p) = &source {

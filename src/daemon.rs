@@ -153,8 +153,13 @@ pub async fn start(
     });
 
     let trigger = Arc::new(Notify::new());
-    let scheduler = JobScheduler::new().await.context("starting the scheduler")?;
-    let scan_job = scheduler.add(scan_job(&config, trigger.clone())?).await.context("scheduling the scan")?;
+    let scheduler = JobScheduler::new()
+        .await
+        .context("starting the scheduler")?;
+    let scan_job = scheduler
+        .add(scan_job(&config, trigger.clone())?)
+        .await
+        .context("scheduling the scan")?;
     scheduler.start().await.context("starting the scheduler")?;
     let scheduler = Arc::new(tokio::sync::Mutex::new((scheduler, scan_job)));
     let scan_ttl = config.dispatch.lease_ms as i64;
@@ -174,7 +179,13 @@ pub async fn start(
         shutdown.clone(),
     ));
     tracker.spawn(reload_on_sighup(
-        Reloadable { config: config.clone(), state: state.clone(), clients, scheduler: scheduler.clone(), trigger: trigger.clone() },
+        Reloadable {
+            config: config.clone(),
+            state: state.clone(),
+            clients,
+            scheduler: scheduler.clone(),
+            trigger: trigger.clone(),
+        },
         shutdown.clone(),
     ));
     state.set_started();
@@ -242,7 +253,9 @@ struct Reloadable {
 /// address, …) needs a restart, and the log says so.
 async fn reload_on_sighup(mut r: Reloadable, shutdown: CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut hup) = signal(SignalKind::hangup()) else { return };
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        return;
+    };
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -250,7 +263,9 @@ async fn reload_on_sighup(mut r: Reloadable, shutdown: CancellationToken) {
         }
         match Config::load(r.config.source.as_deref()) {
             Ok(new) => reload(&mut r, new).await,
-            Err(e) => error!(error = %e, "SIGHUP: configuration not reloaded; the running one stays"),
+            Err(e) => {
+                error!(error = %e, "SIGHUP: configuration not reloaded; the running one stays")
+            }
         }
     }
 }
@@ -261,10 +276,14 @@ async fn reload(r: &mut Reloadable, new: Config) {
         Err(e) => error!(error = %e, "SIGHUP: admin tokens not reloaded"),
     }
     for (client, tuning) in &r.clients {
-        let Some(rc) = new.registries.get(&client.kind()) else { continue };
+        let Some(rc) = new.registries.get(&client.kind()) else {
+            continue;
+        };
         match read_secret(&rc.token_file) {
             Ok(token) => client.set_token(token),
-            Err(e) => error!(registry = %client.kind(), error = %e, "SIGHUP: registry token not reloaded"),
+            Err(e) => {
+                error!(registry = %client.kind(), error = %e, "SIGHUP: registry token not reloaded")
+            }
         }
         tuning.set(rc.rate_per_second, rc.max_batch);
     }
@@ -278,13 +297,16 @@ async fn reload(r: &mut Reloadable, new: Config) {
                         scheduler.remove(current).await.ok();
                         *current = id;
                     }
-                    Err(e) => error!(error = %e, "SIGHUP: new scan schedule not added; the old one stays"),
+                    Err(e) => {
+                        error!(error = %e, "SIGHUP: new scan schedule not added; the old one stays")
+                    }
                 }
             }
             Err(e) => error!(error = %e, "SIGHUP: new scan schedule refused; the old one stays"),
         }
     }
-    let needs_restart = new.database != r.config.database || new.admin.listen != r.config.admin.listen;
+    let needs_restart =
+        new.database != r.config.database || new.admin.listen != r.config.admin.listen;
     if needs_restart {
         warn!("SIGHUP: database or admin.listen changed; that takes a restart");
     }
@@ -296,12 +318,21 @@ async fn reload(r: &mut Reloadable, new: Config) {
 /// the scan loop: a scan missed while the daemon was down is caught up by
 /// the next one, because the scan reads everything after its stored cursor.
 fn scan_job(config: &Config, trigger: Arc<Notify>) -> anyhow::Result<Job> {
-    let tz: chrono_tz::Tz = config.schedule.timezone.parse().map_err(|e| anyhow::anyhow!("schedule.timezone: {e}"))?;
+    let tz: chrono_tz::Tz = config
+        .schedule
+        .timezone
+        .parse()
+        .map_err(|e| anyhow::anyhow!("schedule.timezone: {e}"))?;
     Job::new_async_tz(config.schedule.scan.as_str(), tz, move |_, _| {
         let trigger = trigger.clone();
         Box::pin(async move { trigger.notify_one() })
     })
-    .map_err(|e| anyhow::anyhow!("schedule.scan {:?} is not a six-field cron expression: {e}", config.schedule.scan))
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "schedule.scan {:?} is not a six-field cron expression: {e}",
+            config.schedule.scan
+        )
+    })
 }
 
 /// Scans on start and on every trigger, when this daemon can take the scan

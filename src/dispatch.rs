@@ -50,17 +50,25 @@ pub struct Tuning {
 
 impl Tuning {
     pub fn new(rate_per_second: u32, max_batch: usize) -> Arc<Self> {
-        Arc::new(Self { rate_per_second: rate_per_second.into(), max_batch: max_batch.into() })
+        Arc::new(Self {
+            rate_per_second: rate_per_second.into(),
+            max_batch: max_batch.into(),
+        })
     }
 
     pub fn set(&self, rate_per_second: u32, max_batch: usize) {
-        self.rate_per_second.store(rate_per_second, std::sync::atomic::Ordering::Relaxed);
-        self.max_batch.store(max_batch, std::sync::atomic::Ordering::Relaxed);
+        self.rate_per_second
+            .store(rate_per_second, std::sync::atomic::Ordering::Relaxed);
+        self.max_batch
+            .store(max_batch, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Milliseconds between two requests; 0 when unlimited.
     fn interval_ms(&self) -> i64 {
-        match self.rate_per_second.load(std::sync::atomic::Ordering::Relaxed) {
+        match self
+            .rate_per_second
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
             0 => 0,
             rate => (1000 + i64::from(rate) - 1) / i64::from(rate),
         }
@@ -99,14 +107,28 @@ impl Dispatcher {
         settings: DispatchSettings,
         owner: String,
     ) -> Self {
-        Self { store, clock, client, settings, owner, too_large_limit: None, auth_blocked_until_ms: None }
+        Self {
+            store,
+            clock,
+            client,
+            settings,
+            owner,
+            too_large_limit: None,
+            auth_blocked_until_ms: None,
+        }
     }
 
     /// Records per claim: the configured batch size, never above what a 413
     /// taught us the registry takes.
     fn batch_limit(&self) -> usize {
-        let configured = self.settings.tuning.max_batch.load(std::sync::atomic::Ordering::Relaxed).max(1);
-        self.too_large_limit.map_or(configured, |cap| configured.min(cap))
+        let configured = self
+            .settings
+            .tuning
+            .max_batch
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .max(1);
+        self.too_large_limit
+            .map_or(configured, |cap| configured.min(cap))
     }
 
     pub fn registry(&self) -> RegistryKind {
@@ -299,7 +321,10 @@ impl Dispatcher {
             return Ok(());
         }
         let now = self.clock.now_ms();
-        let slot = self.store.take_slot(self.settings.registry, now, interval_ms).await?;
+        let slot = self
+            .store
+            .take_slot(self.settings.registry, now, interval_ms)
+            .await?;
         if slot > now {
             tokio::time::sleep(Duration::from_millis((slot - now) as u64)).await;
         }

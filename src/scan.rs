@@ -29,6 +29,9 @@ pub struct ScanReport {
     pub elapsed_ms: u128,
 }
 
+/// After writing this many rows, a scan refreshes the planner's statistics.
+pub const ANALYZE_AFTER_ROWS: usize = 50_000;
+
 /// The lease that makes the scan a singleton among daemons on one database.
 pub const SCAN_LEASE: &str = "scan";
 
@@ -106,6 +109,9 @@ async fn scan_with(
         }
     }
     store.finish_scan(to, clock.now_ms()).await?;
+    if report.rows_written >= ANALYZE_AFTER_ROWS {
+        store.analyze().await?;
+    }
     if report.calendar_fallbacks > 0 {
         warn!(
             scan.calendar_fallbacks = report.calendar_fallbacks,

@@ -47,7 +47,11 @@ fn daemon(env: &TestEnv, sim: &hoursync::simulator::Simulator) -> tokio::process
         );
     }
     // Each daemon's log goes to a file, to show when one dies.
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(env.path("daemons.log")).unwrap();
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(env.path("daemons.log"))
+        .unwrap();
     cmd.stdout(std::process::Stdio::null()).stderr(log);
     cmd.spawn().expect("daemon")
 }

@@ -64,12 +64,17 @@ async fn only_the_holder_of_the_lease_finishes_a_row(backend: Backend) {
     let (store, clock) = scanned_store(&env).await;
     let now = clock.now_ms();
     let stale = store.claim(L, "old", now, now + 1_000, 1).await.unwrap();
+    // The lease expired: another owner claims the row (behind rows that
+    // were due before it).
     let fresh = store
-        .claim(L, "new", now + 2_000, now + 3_000, 1)
+        .claim(L, "new", now + 2_000, now + 3_000, 100)
         .await
         .unwrap();
-    assert_eq!(stale[0].id, fresh[0].id);
-    let id = fresh[0].id;
+    let id = stale[0].id;
+    assert!(
+        fresh.iter().any(|c| c.id == id),
+        "the expired row is claimed again"
+    );
     let late = Outcome::Failed {
         id,
         next_attempt_at: now + 9_000,

@@ -124,8 +124,16 @@ async fn sighup_reloads_tokens_batch_sizes_and_the_scan_schedule_without_a_resta
     let env = TestEnv::new(Backend::Sqlite).await;
     let sim = simulator(Default::default()).await;
     let store = env.store().await;
-    import(&store, &[env.write("fixture.jsonl", &common::fixture::lines())]).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    import(
+        &store,
+        &[env.write("fixture.jsonl", &common::fixture::lines())],
+    )
+    .await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let tokens = env.path("admin.tokens");
     let config = env.path("hoursync.toml");
     let write_config = |scan: &str, max_batch: usize, rate: u32| {
@@ -139,17 +147,41 @@ async fn sighup_reloads_tokens_batch_sizes_and_the_scan_schedule_without_a_resta
     // One lifelong record per request, one request a second, scans only at start.
     write_config("0 0 0 1 1 *", 1, 1);
     let mut cmd = env.command(&sim, &["--config", config.to_str().unwrap(), "run"]);
-    for key in ["HOURSYNC_SCHEDULE__SCAN", "HOURSYNC_ADMIN__LISTEN", "HOURSYNC_ADMIN__TOKENS_FILE",
-                "HOURSYNC_REGISTRIES__LIFELONG__RATE_PER_SECOND"] {
+    for key in [
+        "HOURSYNC_SCHEDULE__SCAN",
+        "HOURSYNC_ADMIN__LISTEN",
+        "HOURSYNC_ADMIN__TOKENS_FILE",
+        "HOURSYNC_REGISTRIES__LIFELONG__RATE_PER_SECOND",
+    ] {
         cmd.env_remove(key);
     }
-    let mut daemon = cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
-    wait_for(Duration::from_secs(30), "the first lifelong record", || async { !sim.credited("lifelong").is_empty() }).await;
+    let mut daemon = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(
+        Duration::from_secs(30),
+        "the first lifelong record",
+        || async { !sim.credited("lifelong").is_empty() },
+    )
+    .await;
 
     let http = reqwest::Client::new();
-    let records = format!("http://127.0.0.1:{port}/api/v1/people/{}/records", common::fixture::id(1));
+    let records = format!(
+        "http://127.0.0.1:{port}/api/v1/people/{}/records",
+        common::fixture::id(1)
+    );
     const NEW: &str = "a-brand-new-support-token";
-    assert_eq!(http.get(&records).bearer_auth(NEW).send().await.unwrap().status(), 401);
+    assert_eq!(
+        http.get(&records)
+            .bearer_auth(NEW)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
 
     // New tokens, any batch size, scans every second; then SIGHUP.
     std::fs::write(&tokens, format!("carol support {NEW}\n")).unwrap();
@@ -157,21 +189,61 @@ async fn sighup_reloads_tokens_batch_sizes_and_the_scan_schedule_without_a_resta
     std::fs::set_permissions(&tokens, std::fs::Permissions::from_mode(0o600)).unwrap();
     write_config("* * * * * *", 500, 0);
     let pid = daemon.id().unwrap().to_string();
-    assert!(std::process::Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
 
-    wait_for(Duration::from_secs(30), "the new token to be accepted", || async {
-        http.get(&records).bearer_auth(NEW).send().await.is_ok_and(|r| r.status() == 200)
-    })
+    wait_for(
+        Duration::from_secs(30),
+        "the new token to be accepted",
+        || async {
+            http.get(&records)
+                .bearer_auth(NEW)
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+        },
+    )
     .await;
-    wait_for(Duration::from_secs(30), "all four lifelong records", || async { sim.credited("lifelong").len() == 4 }).await;
+    wait_for(
+        Duration::from_secs(30),
+        "all four lifelong records",
+        || async { sim.credited("lifelong").len() == 4 },
+    )
+    .await;
     let requests = sim.stats().registry("lifelong").batch_requests;
-    assert!(requests <= 3, "after the reload the rest went in one batch, not one request each: {requests}");
+    assert!(
+        requests <= 3,
+        "after the reload the rest went in one batch, not one request each: {requests}"
+    );
 
     // The new schedule scans: a conversion goes out without a restart.
-    import(&store, &[env.write("conv.jsonl", &[common::fixture::account("a3", 3, "mygov", Some("civil_servant"))])]).await;
-    wait_for(Duration::from_secs(30), "the converted learner's hours", || async {
-        sim.credited("lifelong").iter().any(|c| c.record["national_id"] == common::fixture::id(3).as_str())
-    })
+    import(
+        &store,
+        &[env.write(
+            "conv.jsonl",
+            &[common::fixture::account(
+                "a3",
+                3,
+                "mygov",
+                Some("civil_servant"),
+            )],
+        )],
+    )
+    .await;
+    wait_for(
+        Duration::from_secs(30),
+        "the converted learner's hours",
+        || async {
+            sim.credited("lifelong")
+                .iter()
+                .any(|c| c.record["national_id"] == common::fixture::id(3).as_str())
+        },
+    )
     .await;
     daemon.start_kill().unwrap();
     daemon.wait().await.unwrap();

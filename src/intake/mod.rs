@@ -80,6 +80,10 @@ pub async fn import_files(
     for path in files {
         import_file(store, clock, path, opts, &mut report).await?;
     }
+    // A bulk change: refresh the planner's statistics for the scan to come.
+    if report.changed >= crate::scan::ANALYZE_AFTER_ROWS as u64 {
+        store.analyze().await?;
+    }
     Ok(report)
 }
 

@@ -107,7 +107,10 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- dispatch ----
 
-    /// Leases up to `limit` due deliveries of `registry` to `owner`.
+    /// Leases up to `limit` due deliveries of `registry` to `owner`. A
+    /// leased row is due again only when its lease expires (its
+    /// `next_attempt_at` becomes the lease's end), so other claimers skip it
+    /// without reading it, and a crashed owner's rows come back by themselves.
     async fn claim(
         &self,
         registry: RegistryKind,
@@ -251,6 +254,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// After a copy: make generated ids continue after the copied ones.
     async fn finish_import(&self) -> Result<()>;
+
+    /// Refreshes the planner's statistics after a bulk change, so the
+    /// queries keep their index plans (PostgreSQL servers without
+    /// autovacuum, and SQLite, otherwise plan on stale or no statistics).
+    async fn analyze(&self) -> Result<()>;
 
     /// Whether the database answers.
     async fn ping(&self) -> Result<()>;

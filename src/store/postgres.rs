@@ -19,7 +19,10 @@ pub struct PostgresStore {
 
 impl PostgresStore {
     pub async fn open(url: &str, max_connections: u32, acquire_timeout_ms: u64) -> Result<Self> {
-        let opts = PgConnectOptions::from_str(url)?.application_name("hoursync");
+        // JIT compiling costs more than these short statements ever run.
+        let opts = PgConnectOptions::from_str(url)?
+            .application_name("hoursync")
+            .options([("jit", "off")]);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_millis(acquire_timeout_ms.max(1000)))
@@ -201,7 +204,7 @@ impl Store for PostgresStore {
         limit: usize,
     ) -> Result<Vec<Claimed>> {
         let rows = sqlx::query(
-            "UPDATE deliveries SET lease_owner = $1, lease_until = $2
+            "UPDATE deliveries SET lease_owner = $1, lease_until = $2, next_attempt_at = $2
              WHERE id IN (
                 SELECT id FROM deliveries
                 WHERE registry = $3 AND state IN ('pending', 'retrying') AND next_attempt_at <= $4
@@ -644,6 +647,13 @@ impl Store for PostgresStore {
                 .execute(&self.pool)
                 .await?;
         }
+        Ok(())
+    }
+
+    async fn analyze(&self) -> Result<()> {
+        sqlx::query("ANALYZE units, persons, accounts, courses, completions, deliveries")
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

@@ -210,7 +210,7 @@ impl Store for SqliteStore {
     ) -> Result<Vec<Claimed>> {
         let mut tx = self.write_tx().await?;
         let rows = sqlx::query(
-            "UPDATE deliveries SET lease_owner = ?1, lease_until = ?2
+            "UPDATE deliveries SET lease_owner = ?1, lease_until = ?2, next_attempt_at = ?2
              WHERE id IN (
                 SELECT id FROM deliveries
                 WHERE registry = ?3 AND state IN ('pending', 'retrying') AND next_attempt_at <= ?4
@@ -665,6 +665,11 @@ impl Store for SqliteStore {
 
     async fn finish_import(&self) -> Result<()> {
         Ok(()) // INTEGER PRIMARY KEY continues after the largest id by itself
+    }
+
+    async fn analyze(&self) -> Result<()> {
+        sqlx::query("PRAGMA optimize").execute(&self.pool).await?;
+        Ok(())
     }
 
     async fn ping(&self) -> Result<()> {

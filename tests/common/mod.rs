@@ -183,9 +183,15 @@ impl TestEnv {
         let c = self.config(sim);
         let mut v = vec![
             ("HOURSYNC_DATABASE__URL".into(), c.database.url.clone()),
-            ("HOURSYNC_CALENDAR__DIR".into(), c.calendar.dir.display().to_string()),
+            (
+                "HOURSYNC_CALENDAR__DIR".into(),
+                c.calendar.dir.display().to_string(),
+            ),
             ("HOURSYNC_ADMIN__LISTEN".into(), c.admin.listen.clone()),
-            ("HOURSYNC_ADMIN__TOKENS_FILE".into(), c.admin.tokens_file.display().to_string()),
+            (
+                "HOURSYNC_ADMIN__TOKENS_FILE".into(),
+                c.admin.tokens_file.display().to_string(),
+            ),
             (
                 "HOURSYNC_DATABASE__MAX_CONNECTIONS".into(),
                 c.database.max_connections.to_string(),
