@@ -260,7 +260,13 @@ impl Config {
         if let Some(p) = &source {
             fig = fig.merge(Toml::file(p));
         }
-        fig = fig.merge(Env::prefixed("HOURSYNC_").split("__"));
+        // Only HOURSYNC_<SECTION>__<KEY> is configuration: other HOURSYNC_
+        // variables (HOURSYNC_CONFIG, the tests' own) are not keys.
+        fig = fig.merge(
+            Env::prefixed("HOURSYNC_")
+                .filter(|k| k.as_str().contains("__"))
+                .split("__"),
+        );
         let mut config: Config = fig.extract().map_err(Box::new)?;
         // A registry table named in TOML replaces its defaults field by field
         // through figment; fill any registry not named at all.

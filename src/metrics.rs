@@ -487,7 +487,10 @@ mod tests {
             request("teacher", "timeout", 0.2);
             request("teacher", "503", 0.3);
         });
-        assert!(!text.contains("123456789") && !text.contains("131104093"), "{text}");
+        assert!(
+            !text.contains("123456789") && !text.contains("131104093"),
+            "{text}"
+        );
         assert!(!text.contains("COURSE"), "{text}");
         assert!(
             text.contains(r#"hoursync_deliveries_total{registry="other",outcome="delivered"} 1"#)
