@@ -161,6 +161,8 @@ fn demo_config(mut config: Config, dir: &Path, sim: &Simulator, token_file: &Pat
         r.base_url = sim.base_url(kind.as_str());
         r.token_file = token_file.to_path_buf();
         r.timeout_ms = 5_000;
+        // Small batches: enough requests for the simulator's faults to show.
+        r.max_batch = 50;
     }
     config
 }
