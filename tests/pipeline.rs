@@ -46,7 +46,7 @@ async fn every_eligible_hour_reaches_its_registry_once_through_faults_and_every_
     let env = TestEnv::new(backend).await;
     let faults = Faults {
         error_rate: 0.2,
-        drop_rate: 0.1,
+        drop_rate: 0.15,
         latency_ms: 0,
         reject_courses: vec![],
     };
@@ -75,7 +75,7 @@ async fn every_eligible_hour_reaches_its_registry_once_through_faults_and_every_
 
     let mut config = env.config(&sim);
     for r in config.registries.values_mut() {
-        r.max_batch = 10; // many small batches, so every fault shows up
+        r.max_batch = 3; // many small batches: ~100 requests, so each fault happens (no drop at all: ~1e-7)
     }
     let daemon = InProcessDaemon::start(config);
     wait_drained(&store, DRAIN).await;
