@@ -219,7 +219,7 @@ async fn a_resync_sends_a_converted_learners_hours_and_verify_resends_exactly_wh
     .await;
 
     // The lifelong registry loses learner 1's record of course ALL.
-    wait_drained(&store, Duration::from_secs(60)).await;
+    wait_nothing_left_to_send(&store, Duration::from_secs(60)).await;
     let lost = sim
         .credited("lifelong")
         .into_iter()
@@ -256,7 +256,7 @@ async fn a_resync_sends_a_converted_learners_hours_and_verify_resends_exactly_wh
         },
     )
     .await;
-    wait_drained(&store, Duration::from_secs(60)).await;
+    wait_nothing_left_to_send(&store, Duration::from_secs(60)).await;
     assert_eq!(
         accepted(&sim) - before,
         1,

@@ -343,8 +343,26 @@ pub async fn count_where(store: &SharedStore, f: impl Fn(State) -> bool) -> i64 
 }
 
 /// Waits until the scan has judged something and nothing is left to send.
+/// Drained: the scan has judged every change (its cursor reached the
+/// change sequence: a scan interrupted by a crash resumes later) and nothing
+/// judged is left to send.
 pub async fn wait_drained(store: &SharedStore, limit: Duration) {
     wait_for(limit, "the backlog to drain", || async {
+        let (cursor, changes) = store.scan_window().await.unwrap();
+        let counts = store.delivery_counts().await.unwrap();
+        cursor == changes
+            && !counts.is_empty()
+            && counts
+                .iter()
+                .all(|c| !matches!(c.state, State::Pending | State::Retrying))
+    })
+    .await;
+}
+
+/// Nothing judged is left to send, whether or not a scan is still due: for
+/// tests that run without scheduled scans on purpose.
+pub async fn wait_nothing_left_to_send(store: &SharedStore, limit: Duration) {
+    wait_for(limit, "nothing left to send", || async {
         let counts = store.delivery_counts().await.unwrap();
         !counts.is_empty()
             && counts
