@@ -270,13 +270,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             limit,
         }) => {
             let store = crate::daemon::open_store(&config).await?;
-            let since_ms = since.map(|d| {
-                let midnight = d.and_hms_opt(0, 0, 0).expect("valid time");
-                midnight
-                    .and_local_timezone(chrono_tz::Asia::Taipei)
-                    .earliest()
-                    .map_or(0, |t| t.timestamp_millis())
-            });
+            let since_ms = since.map(crate::clock::taipei_midnight_ms);
             let filter = crate::store::SlaFilter { registry, since_ms };
             let at_risk_ms = config.sla.at_risk_hours as i64 * 3_600_000;
             let report =

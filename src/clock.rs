@@ -57,6 +57,16 @@ pub fn from_ms(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }
 
+/// Midnight starting a date in Asia/Taipei, as milliseconds (where a
+/// `--since` or `completed_from` date begins).
+pub fn taipei_midnight_ms(d: chrono::NaiveDate) -> i64 {
+    let midnight = d.and_hms_opt(0, 0, 0).expect("valid time");
+    midnight
+        .and_local_timezone(chrono_tz::Asia::Taipei)
+        .earliest()
+        .map_or(0, |t| t.timestamp_millis())
+}
+
 /// An instant as RFC 3339 in Asia/Taipei, the zone learners and staff read.
 pub fn taipei_rfc3339(ms: i64) -> String {
     from_ms(ms)

@@ -360,6 +360,19 @@ pub fn read_secret(path: &Path) -> Result<String, SecretError> {
     Ok(token)
 }
 
+/// Writes a secret file that only its owner can read, as [`read_secret`]
+/// demands (the demo's and the benchmark's generated tokens).
+pub fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    std::io::Write::write_all(&mut f, secret.as_bytes())
+}
+
 fn resolve_credential(path: &Path) -> PathBuf {
     if path.is_relative()
         && let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY")

@@ -42,7 +42,7 @@ pub async fn run(args: DemoArgs, base: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir.join("tokens"))?;
     let token = format!("demo-{}", uuid::Uuid::new_v4().simple());
     let token_file = dir.join("tokens/registry.token");
-    write_secret(&token_file, &token)?;
+    crate::config::write_secret(&token_file, &token)?;
 
     let data = dir.join("learning-data.jsonl");
     let spec = DatasetSpec {
@@ -133,17 +133,6 @@ pub async fn run(args: DemoArgs, base: Config) -> anyhow::Result<()> {
     print_summary(&store, &sim).await?;
     sim.shutdown().await;
     Ok(())
-}
-
-fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    std::io::Write::write_all(&mut f, secret.as_bytes())
 }
 
 fn demo_config(mut config: Config, dir: &Path, sim: &Simulator, token_file: &Path) -> Config {

@@ -8,7 +8,7 @@ use super::openapi::{
 };
 use super::{ApiError, Authed, ErrorBody, SharedState};
 use crate::admin::auth::Role;
-use crate::clock::taipei_rfc3339;
+use crate::clock::{taipei_midnight_ms, taipei_rfc3339};
 use crate::domain::{Hours, NationalId, RegistryKind, mask};
 use crate::resync::ResyncSummary;
 use crate::status::StatusLine;
@@ -298,15 +298,6 @@ pub struct ResyncRequest {
     /// resend what it lacks.
     #[serde(default)]
     pub verify: bool,
-}
-
-/// Midnight of a date in Asia/Taipei, as milliseconds.
-pub fn taipei_midnight_ms(d: chrono::NaiveDate) -> i64 {
-    let midnight = d.and_hms_opt(0, 0, 0).expect("valid time");
-    midnight
-        .and_local_timezone(chrono_tz::Asia::Taipei)
-        .earliest()
-        .map_or(0, |t| t.timestamp_millis())
 }
 
 impl ResyncRequest {

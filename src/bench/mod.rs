@@ -131,7 +131,7 @@ async fn run_on(args: &BenchArgs, config: Config, db: &BenchDb) -> anyhow::Resul
         database::remove_if_present(f)?;
     }
     let token = format!("bench-{}", uuid::Uuid::new_v4().simple());
-    write_secret(&token_file, &token)
+    crate::config::write_secret(&token_file, &token)
         .with_context(|| format!("writing {}", token_file.display()))?;
     let peak_reset = reset_own_peak_rss();
     let mut phases: Vec<Phase> = Vec::new();
@@ -412,17 +412,6 @@ fn bench_config(mut config: Config, db_url: &str, token_file: &Path, port: u16) 
 
 fn count_of(counts: &[StateCount], f: impl Fn(&StateCount) -> bool) -> i64 {
     counts.iter().filter(|c| f(c)).map(|c| c.count).sum()
-}
-
-fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    std::io::Write::write_all(&mut f, secret.as_bytes())
 }
 
 fn verdict(ok: bool) -> &'static str {
