@@ -169,7 +169,7 @@ async fn execute(
                 lookup_errors += 1;
                 continue;
             };
-            match client.lookup(key).await {
+            match client.lookup(key, &uuid::Uuid::new_v4().to_string()).await {
                 Ok(Some(_)) => {}
                 Ok(None) => {
                     missing += 1;

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use hoursync::registry::{CorrectAnswer, RegistryClient, SendError, WithdrawAnswer};
 use hoursync::simulator::{Faults, SimConfig, Simulator};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -765,4 +766,228 @@ async fn run_serves_until_cancelled() {
         .expect("run returns once cancelled")
         .unwrap()
         .unwrap();
+}
+
+/// The crate's own registry client, pointed at one of the simulator's
+/// registries.
+fn registry_client(sim: &Simulator, registry: &str) -> RegistryClient {
+    RegistryClient::new(
+        registry.parse().unwrap(),
+        &sim.base_url(registry),
+        TOKEN.into(),
+        Duration::from_secs(10),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_correction_through_the_client_is_seen_under_both_keys_and_a_replay_changes_nothing() {
+    let sim = start().await;
+    results(&sim, "enved", vec![enved("rev-1", "A123456789", "C1")]).await;
+    let c = registry_client(&sim, "enved");
+    let answer = c.correct("E-000001", 20, "rev-2", &request_id()).await;
+    assert_eq!(answer, Ok(CorrectAnswer::Corrected));
+    for key in ["rev-1", "rev-2"] {
+        let found = c.lookup(key, &request_id()).await.unwrap().expect(key);
+        assert_eq!(found.receipt_id, "E-000001");
+        assert_eq!(found.hours_tenths, 20, "{key}");
+    }
+    assert_eq!(sim.stats().registry("enved").corrections, 1);
+
+    let replay = c.correct("E-000001", 20, "rev-2", &request_id()).await;
+    assert_eq!(
+        replay,
+        Ok(CorrectAnswer::Corrected),
+        "a replayed PUT is a 200"
+    );
+    let stale = c.correct("E-000001", 35, "rev-2", &request_id()).await;
+    assert_eq!(stale, Ok(CorrectAnswer::Corrected));
+    let credited = sim.credited("enved");
+    assert_eq!(credited.len(), 1);
+    assert_eq!(credited[0].hours, "2.0", "a replay changes nothing");
+    assert_eq!(credited[0].idempotency_key, "rev-2");
+    assert_eq!(
+        sim.stats().registry("enved").corrections,
+        1,
+        "replays are not corrections"
+    );
+}
+
+/// A simulator holding two enved credits, `E-000001` (key `k1`) and
+/// `E-000002` (key `k2`), 4.0 hours each, with `faults` set; and our client.
+async fn two_credits_with(faults: Faults) -> (Simulator, RegistryClient) {
+    let sim = start().await;
+    let records = vec![
+        enved("k1", "A123456789", "C1"),
+        enved("k2", "A123456789", "C2"),
+    ];
+    results(&sim, "enved", records).await;
+    sim.set_faults(faults);
+    let c = registry_client(&sim, "enved");
+    (sim, c)
+}
+
+#[tokio::test]
+async fn a_correction_of_an_unknown_receipt_is_404_and_a_taken_key_409() {
+    let (sim, c) = two_credits_with(Faults::default()).await;
+    let unknown = c.correct("E-999999", 10, "new", &request_id()).await;
+    assert_eq!(unknown, Ok(CorrectAnswer::UnknownReceipt));
+    let taken = c.correct("E-000002", 10, "k1", &request_id()).await;
+    assert_eq!(
+        taken,
+        Ok(CorrectAnswer::KeyTaken(
+            "idempotency_key already belongs to receipt E-000001".into()
+        ))
+    );
+    let hours: Vec<String> = sim.credited("enved").into_iter().map(|c| c.hours).collect();
+    assert_eq!(hours, ["4.0", "4.0"], "neither correction changed anything");
+    assert_eq!(sim.stats().registry("enved").corrections, 0);
+}
+
+#[tokio::test]
+async fn a_withdrawal_through_the_client_is_gone_and_a_second_one_is_404() {
+    let sim = start().await;
+    results(&sim, "teacher", vec![teacher("k1", "A123456789", "C1")]).await;
+    let c = registry_client(&sim, "teacher");
+    assert_eq!(
+        c.withdraw("T-000001", &request_id()).await,
+        Ok(WithdrawAnswer::Withdrawn)
+    );
+    assert_eq!(c.lookup("k1", &request_id()).await, Ok(None));
+    assert_eq!(
+        lookup(&sim, "teacher", "k1").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        c.withdraw("T-000001", &request_id()).await,
+        Ok(WithdrawAnswer::UnknownReceipt)
+    );
+    assert_eq!(sim.stats().registry("teacher").withdrawals, 1);
+}
+
+#[tokio::test]
+async fn a_drop_rate_of_one_commits_a_correction_or_withdrawal_the_client_sees_as_unknown() {
+    let (sim, c) = two_credits_with(Faults {
+        drop_rate: 1.0,
+        ..Faults::default()
+    })
+    .await;
+    let corrected = c.correct("E-000001", 20, "k1-rev", &request_id()).await;
+    let withdrawn = c.withdraw("E-000002", &request_id()).await;
+    for outcome in [corrected.map(|_| ()), withdrawn.map(|_| ())] {
+        assert!(
+            matches!(outcome, Err(SendError::Transient { .. })),
+            "no answer, an unknown outcome: {outcome:?}"
+        );
+    }
+    let credited = sim.credited("enved");
+    assert_eq!(credited.len(), 1, "the DELETE was committed");
+    assert_eq!(credited[0].hours, "2.0", "the PUT was committed");
+    let stats = sim.stats().registry("enved");
+    assert_eq!(
+        (stats.drops, stats.corrections, stats.withdrawals),
+        (2, 1, 1)
+    );
+
+    sim.set_faults(Faults::default());
+    let resent = c.correct("E-000001", 20, "k1-rev", &request_id()).await;
+    assert_eq!(resent, Ok(CorrectAnswer::Corrected), "resending is safe");
+    let resent = c.withdraw("E-000002", &request_id()).await;
+    assert_eq!(
+        resent,
+        Ok(WithdrawAnswer::UnknownReceipt),
+        "already withdrawn"
+    );
+    let stats = sim.stats().registry("enved");
+    assert_eq!((stats.corrections, stats.withdrawals), (1, 1));
+}
+
+#[tokio::test]
+async fn an_error_rate_of_one_answers_a_correction_or_withdrawal_503_and_changes_nothing() {
+    let (sim, c) = two_credits_with(Faults {
+        error_rate: 1.0,
+        ..Faults::default()
+    })
+    .await;
+    let transient = SendError::Transient {
+        message: "HTTP 503".into(),
+        retry_after: None,
+    };
+    let corrected = c.correct("E-000001", 20, "k1-rev", &request_id()).await;
+    assert_eq!(corrected.unwrap_err(), transient);
+    let withdrawn = c.withdraw("E-000002", &request_id()).await;
+    assert_eq!(withdrawn.unwrap_err(), transient);
+    let hours: Vec<String> = sim.credited("enved").into_iter().map(|c| c.hours).collect();
+    assert_eq!(hours, ["4.0", "4.0"]);
+    let stats = sim.stats().registry("enved");
+    assert_eq!(
+        (stats.server_errors, stats.corrections, stats.withdrawals),
+        (2, 0, 0)
+    );
+}
+
+#[tokio::test]
+async fn set_hours_makes_the_registry_hold_wrong_hours_under_the_same_keys() {
+    let sim = start().await;
+    results(&sim, "lifelong", vec![lifelong("k1", "A123456789", "C1")]).await;
+    let url = |key: &str| format!("http://{}/_sim/lifelong/set-hours/{key}", sim.addr());
+    let set = client()
+        .post(url("k1"))
+        .json(&json!({"hours": "9.9"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(set.status(), StatusCode::OK);
+    assert_eq!(set.json::<Value>().await.unwrap(), json!({"hours": "9.9"}));
+
+    let found = registry_client(&sim, "lifelong")
+        .lookup("k1", &request_id())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (found.receipt_id.as_str(), found.hours_tenths),
+        ("L-000001", 99)
+    );
+    let credited = sim.credited("lifelong");
+    assert_eq!(credited[0].hours, "9.9");
+    assert_eq!(credited[0].record["hours"], "9.9");
+    assert_eq!(credited[0].idempotency_key, "k1");
+    let r = results(&sim, "lifelong", vec![lifelong("k1", "A123456789", "C1")]).await;
+    assert_eq!(
+        r[0],
+        json!({"idempotency_key": "k1", "status": "duplicate", "receipt_id": "L-000001"}),
+        "the key still leads to the same receipt"
+    );
+
+    let unknown = client()
+        .post(url("nope"))
+        .json(&json!({"hours": "1.0"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    for bad in [
+        json!({"hours": "9.99"}),
+        json!({"hours": 9.9}),
+        json!({}),
+        json!({"hours": "1.0", "extra": 1}),
+    ] {
+        let response = client().post(url("k1")).json(&bad).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let not_json = client().post(url("k1")).body("9.9").send().await.unwrap();
+    assert_eq!(not_json.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(sim.credited("lifelong")[0].hours, "9.9");
+
+    assert!(sim.set_hours("lifelong", "k1", 25));
+    assert!(!sim.set_hours("lifelong", "nope", 25));
+    assert!(!sim.set_hours("nowhere", "k1", 25));
+    let raw: Value = lookup(&sim, "lifelong", "k1").await.json().await.unwrap();
+    assert_eq!(raw["hours"], "2.5");
+    assert_eq!(
+        sim.stats().registry("lifelong").corrections,
+        0,
+        "not a correction"
+    );
 }

@@ -1,14 +1,17 @@
 //! The wire client. Each failure is classified where the call is made, so
 //! dispatch decides by type, not by string: `Transient` (outcome unknown,
 //! resend with the same keys), `RateLimited`, `Unauthorized`, `TooLarge`,
-//! `BadRequest`.
+//! `BadRequest`. The four calls (batch, lookup, correct, withdraw) share that
+//! classification: only the answers a call names as its own (a 404 to a
+//! lookup, a 409 to a correction) are read by the call itself.
 
-use crate::domain::RegistryKind;
+use crate::domain::{Hours, RegistryKind};
 use serde::Deserialize;
 use std::sync::RwLock;
 use std::time::Duration;
 
-/// A registry refused or failed the whole batch.
+/// A registry refused or failed the whole request (a batch, or a lookup,
+/// correction or withdrawal).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SendError {
     /// 5xx, timeout, reset: the registry may or may not have credited the
@@ -27,8 +30,8 @@ pub enum SendError {
     /// 413: the batch must be split.
     #[error("batch too large for the registry (HTTP 413)")]
     TooLarge,
-    /// 400 or an answer we can not read: a bug on one side; resending the
-    /// same thing will not help.
+    /// 400 or another status the contract does not name for the call: a bug
+    /// on one side; resending the same thing will not help.
     #[error("the registry answered {status}: {message}")]
     BadRequest { status: u16, message: String },
 }
@@ -81,6 +84,36 @@ struct BatchAnswer {
     results: Vec<RecordResult>,
 }
 
+/// What a registry holds under an idempotency key (the lookup's answer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credited {
+    pub receipt_id: String,
+    /// The credited hours in tenths (`"2.5"` is 25), as [`Hours`] keeps them.
+    pub hours_tenths: u32,
+}
+
+/// The registry's answer to a correction (`PUT`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CorrectAnswer {
+    /// 200: the credit now has the new hours and knows the new key (also the
+    /// answer to a resent correction, which changes nothing).
+    Corrected,
+    /// 404: the registry has no credit with this receipt (withdrawn, or lost).
+    UnknownReceipt,
+    /// 409: the new key already belongs to another receipt; the registry's
+    /// message names it.
+    KeyTaken(String),
+}
+
+/// The registry's answer to a withdrawal (`DELETE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WithdrawAnswer {
+    /// 200: the credit is gone.
+    Withdrawn,
+    /// 404: the registry has no credit with this receipt.
+    UnknownReceipt,
+}
+
 pub struct RegistryClient {
     kind: RegistryKind,
     base_url: String,
@@ -130,101 +163,173 @@ impl RegistryClient {
         body: String,
         request_id: &str,
     ) -> Result<Vec<RecordResult>, SendError> {
-        let token = self.token.read().expect("token lock").clone();
-        let response = self
+        let request = self
             .http
             .post(format!("{}/v1/records:batch", self.base_url))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        let (_, text) = self.exchange(request, request_id, &[200]).await?;
+        // A 200 we can not read may still have credited the records: the
+        // outcome is unknown, so resend under the same keys (the registry
+        // answers duplicate for what it took); never give up on them.
+        serde_json::from_str::<BatchAnswer>(&text)
+            .map(|a| a.results)
+            .map_err(unreadable_200)
+    }
+
+    /// `GET {base}/v1/records/{idempotency_key}`: the receipt and credited
+    /// hours when the registry has the record, `None` on 404.
+    ///
+    /// A 200 we can not read (including hours that are not a one-decimal
+    /// figure) is `Transient`, not `BadRequest`: callers reconcile with this
+    /// answer, and "we could not tell" must never be mistaken for a verdict.
+    pub async fn lookup(
+        &self,
+        idempotency_key: &str,
+        request_id: &str,
+    ) -> Result<Option<Credited>, SendError> {
+        #[derive(Deserialize)]
+        struct Found {
+            receipt_id: String,
+            hours: String,
+        }
+        let request = self
+            .http
+            .get(format!("{}/v1/records/{idempotency_key}", self.base_url));
+        match self.exchange(request, request_id, &[200, 404]).await? {
+            (404, _) => Ok(None),
+            (_, text) => {
+                let found: Found = serde_json::from_str(&text).map_err(unreadable_200)?;
+                let hours = Hours::parse(&found.hours).map_err(unreadable_200)?;
+                Ok(Some(Credited {
+                    receipt_id: found.receipt_id,
+                    hours_tenths: hours.tenths(),
+                }))
+            }
+        }
+    }
+
+    /// `PUT {base}/v1/records/{receipt_id}`: sets the credited hours under
+    /// the new revision's key `new_key`.
+    ///
+    /// Resending the same correction (same receipt, same key) is safe: the
+    /// registry answers `corrected` again and changes nothing, so an unknown
+    /// outcome (`Transient`) is resolved by resending it unchanged. The hours
+    /// are sent as given; a figure the registry refuses (0, over 999.9)
+    /// answers 400, i.e. `BadRequest`. A 200 is the answer whatever its body
+    /// says: the body carries nothing the caller needs.
+    pub async fn correct(
+        &self,
+        receipt_id: &str,
+        hours_tenths: u32,
+        new_key: &str,
+        request_id: &str,
+    ) -> Result<CorrectAnswer, SendError> {
+        let body = serde_json::json!({
+            "hours": format!("{}.{}", hours_tenths / 10, hours_tenths % 10),
+            "idempotency_key": new_key,
+        });
+        let request = self
+            .http
+            .put(format!("{}/v1/records/{receipt_id}", self.base_url))
+            .json(&body);
+        Ok(
+            match self.exchange(request, request_id, &[200, 404, 409]).await? {
+                (404, _) => CorrectAnswer::UnknownReceipt,
+                (409, text) => CorrectAnswer::KeyTaken(answer_message(&text)),
+                _ => CorrectAnswer::Corrected,
+            },
+        )
+    }
+
+    /// `DELETE {base}/v1/records/{receipt_id}`: removes the credit.
+    ///
+    /// The registry forgets the receipt once it is withdrawn, so a resend
+    /// after an unknown outcome (`Transient`) that answers `UnknownReceipt`
+    /// most likely means the first attempt went through.
+    pub async fn withdraw(
+        &self,
+        receipt_id: &str,
+        request_id: &str,
+    ) -> Result<WithdrawAnswer, SendError> {
+        let request = self
+            .http
+            .delete(format!("{}/v1/records/{receipt_id}", self.base_url));
+        Ok(
+            match self.exchange(request, request_id, &[200, 404]).await? {
+                (404, _) => WithdrawAnswer::UnknownReceipt,
+                _ => WithdrawAnswer::Withdrawn,
+            },
+        )
+    }
+
+    /// Sends `request` with our token and `request_id`. The statuses in
+    /// `answers` are the call's own answers and come back with their body;
+    /// every other status is classified here, by the contract's table of
+    /// whole-request errors, so that no call can classify them differently.
+    async fn exchange(
+        &self,
+        request: reqwest::RequestBuilder,
+        request_id: &str,
+        answers: &[u16],
+    ) -> Result<(u16, String), SendError> {
+        let token = self.token.read().expect("token lock").clone();
+        let response = request
             .bearer_auth(token)
             .header("X-Request-Id", request_id)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body)
             .send()
             .await
             .map_err(transport_error)?;
         let status = response.status().as_u16();
+        if answers.contains(&status) {
+            // A body cut off after the status came is as unknown an outcome
+            // as a reset: the registry may have acted.
+            let text = response.text().await.map_err(transport_error)?;
+            return Ok((status, text));
+        }
         let retry_after = retry_after(response.headers());
-        match status {
-            // A 200 we can not read may still have credited the records: the
-            // outcome is unknown, so resend under the same keys (the registry
-            // answers duplicate for what it took); never give up on them.
-            200 => {
-                let text = response.text().await.map_err(transport_error)?;
-                serde_json::from_str::<BatchAnswer>(&text)
-                    .map(|a| a.results)
-                    .map_err(|e| SendError::Transient {
-                        message: format!("unreadable 200 answer: {e}"),
-                        retry_after: None,
-                    })
-            }
-            401 | 403 => Err(SendError::Unauthorized { status }),
-            413 => Err(SendError::TooLarge),
-            429 => Err(SendError::RateLimited {
+        Err(match status {
+            401 | 403 => SendError::Unauthorized { status },
+            413 => SendError::TooLarge,
+            429 => SendError::RateLimited {
                 retry_after: retry_after.unwrap_or(Duration::from_secs(1)),
-            }),
-            500..=599 => Err(SendError::Transient {
+            },
+            500..=599 => SendError::Transient {
                 message: format!("HTTP {status}"),
                 retry_after,
-            }),
-            _ => {
-                let text = response.text().await.unwrap_or_default();
-                Err(SendError::BadRequest {
-                    status,
-                    message: text.chars().take(300).collect(),
-                })
-            }
-        }
+            },
+            _ => SendError::BadRequest {
+                status,
+                message: truncated(&response.text().await.unwrap_or_default()),
+            },
+        })
     }
 }
 
-impl RegistryClient {
-    /// `GET {base}/v1/records/{key}`: the credited hours when the registry
-    /// has the record, `None` on 404.
-    pub async fn lookup(&self, idempotency_key: &str) -> Result<Option<String>, SendError> {
-        #[derive(Deserialize)]
-        struct Found {
-            hours: String,
-        }
-        let token = self.token.read().expect("token lock").clone();
-        let response = self
-            .http
-            .get(format!("{}/v1/records/{idempotency_key}", self.base_url))
-            .bearer_auth(token)
-            .header("X-Request-Id", uuid::Uuid::new_v4().to_string())
-            .send()
-            .await
-            .map_err(transport_error)?;
-        let status = response.status().as_u16();
-        match status {
-            200 => {
-                let text = response.text().await.map_err(transport_error)?;
-                let found: Found =
-                    serde_json::from_str(&text).map_err(|e| SendError::BadRequest {
-                        status,
-                        message: format!("unreadable answer: {e}"),
-                    })?;
-                Ok(Some(found.hours))
-            }
-            404 => Ok(None),
-            401 | 403 => Err(SendError::Unauthorized { status }),
-            429 => Err(SendError::RateLimited {
-                retry_after: retry_after(response.headers()).unwrap_or(Duration::from_secs(1)),
-            }),
-            500..=599 => Err(SendError::Transient {
-                message: format!("HTTP {status}"),
-                retry_after: None,
-            }),
-            _ => Err(SendError::BadRequest {
-                status,
-                message: response
-                    .text()
-                    .await
-                    .unwrap_or_default()
-                    .chars()
-                    .take(300)
-                    .collect(),
-            }),
-        }
+/// A 200 whose body is not the answer the contract names: the registry may
+/// have acted, so the outcome is unknown.
+fn unreadable_200(e: impl std::fmt::Display) -> SendError {
+    SendError::Transient {
+        message: format!("unreadable 200 answer: {e}"),
+        retry_after: None,
     }
+}
+
+/// The human message of an error answer: its `error` (the simulator's) or
+/// `message` field, else the body itself, cut to a length fit for a log line.
+fn answer_message(body: &str) -> String {
+    let field = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            ["error", "message"]
+                .into_iter()
+                .find_map(|name| v.get(name)?.as_str().map(str::to_owned))
+        });
+    truncated(&field.unwrap_or_else(|| body.to_owned()))
+}
+
+fn truncated(text: &str) -> String {
+    text.chars().take(300).collect()
 }
 
 fn transport_error(e: reqwest::Error) -> SendError {
@@ -274,17 +379,86 @@ mod tests {
 
     /// A one-shot HTTP peer answering every request with `answer`.
     async fn peer(answer: &'static str) -> String {
+        recording_peer(answer).await.0
+    }
+
+    /// [`peer`], also handing over each request it received, as text.
+    async fn recording_peer(
+        answer: &'static str,
+    ) -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(async move {
-            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            use tokio::io::AsyncWriteExt;
             while let Ok((mut socket, _)) = listener.accept().await {
-                let mut buf = vec![0u8; 65536];
-                let _ = socket.read(&mut buf).await;
+                let request = read_request(&mut socket).await;
+                let _ = tx.send(request);
                 let _ = socket.write_all(answer.as_bytes()).await;
             }
         });
-        format!("http://{addr}/lifelong")
+        (format!("http://{addr}/lifelong"), rx)
+    }
+
+    /// Reads one request: its head, then as many body bytes as its
+    /// `content-length` says.
+    async fn read_request(socket: &mut tokio::net::TcpStream) -> String {
+        use tokio::io::AsyncReadExt;
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 8192];
+        loop {
+            let text = String::from_utf8_lossy(&buf).into_owned();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let length = text[..end]
+                    .lines()
+                    .find_map(|l| {
+                        let (name, value) = l.split_once(':')?;
+                        name.eq_ignore_ascii_case("content-length")
+                            .then(|| value.trim().parse::<usize>().ok())?
+                    })
+                    .unwrap_or(0);
+                if buf.len() >= end + 4 + length {
+                    return text;
+                }
+            }
+            match socket.read(&mut chunk).await {
+                Ok(0) | Err(_) => return String::from_utf8_lossy(&buf).into_owned(),
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    /// Checks a recorded request's line, token and request id.
+    fn assert_sent(request: &str, method_and_path: &str, request_id: &str) {
+        assert!(
+            request.starts_with(&format!("{method_and_path} HTTP/1.1\r\n")),
+            "{request}"
+        );
+        let head = request.to_ascii_lowercase();
+        assert!(head.contains("authorization: bearer t\r\n"), "{request}");
+        assert!(
+            head.contains(&format!("x-request-id: {request_id}\r\n")),
+            "{request}"
+        );
+    }
+
+    fn client(base: &str) -> RegistryClient {
+        RegistryClient::new(
+            RegistryKind::Lifelong,
+            base,
+            "t".into(),
+            Duration::from_secs(5),
+        )
+        .unwrap()
+    }
+
+    /// An HTTP answer with a JSON (or any) body and extra header lines.
+    fn answer(status: &str, headers: &str, body: &str) -> &'static str {
+        format!(
+            "HTTP/1.1 {status}\r\n{headers}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .leak()
     }
 
     #[tokio::test]
@@ -293,14 +467,7 @@ mod tests {
         let base =
             peer("HTTP/1.1 200 OK\r\ncontent-length: 10\r\nconnection: close\r\n\r\n{\"oops\":1}")
                 .await;
-        let client = RegistryClient::new(
-            RegistryKind::Lifelong,
-            &base,
-            "t".into(),
-            Duration::from_secs(5),
-        )
-        .unwrap();
-        let err = client
+        let err = client(&base)
             .post_batch("{\"records\":[]}".into(), "id")
             .await
             .unwrap_err();
@@ -320,5 +487,216 @@ mod tests {
         assert_eq!(retry_after(&h), Some(Duration::ZERO));
         h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&h), None);
+    }
+
+    #[tokio::test]
+    async fn a_lookup_reads_receipt_and_hours_in_tenths_and_404_is_none() {
+        let body =
+            r#"{"idempotency_key":"k","status":"credited","receipt_id":"L-000007","hours":"2.5"}"#;
+        let (base, mut requests) = recording_peer(answer("200 OK", "", body)).await;
+        let found = client(&base).lookup("k", "rid-1").await.unwrap();
+        assert_eq!(
+            found,
+            Some(Credited {
+                receipt_id: "L-000007".into(),
+                hours_tenths: 25
+            })
+        );
+        let request = requests.recv().await.unwrap();
+        assert_sent(&request, "GET /lifelong/v1/records/k", "rid-1");
+
+        let base = peer(answer("404 Not Found", "", r#"{"error":"no"}"#)).await;
+        assert_eq!(client(&base).lookup("k", "rid").await, Ok(None));
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_lookup_answer_is_unknown_not_a_verdict() {
+        for body in [
+            r#"{"oops":1}"#,
+            r#"{"receipt_id":"L-1","hours":"2"}"#,
+            r#"{"receipt_id":"L-1","hours":2.5}"#,
+        ] {
+            let base = peer(answer("200 OK", "", body)).await;
+            let err = client(&base).lookup("k", "rid").await.unwrap_err();
+            assert!(
+                matches!(err, SendError::Transient { .. }),
+                "{body}: {err:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_correction_puts_hours_with_one_decimal_and_the_new_key() {
+        let (base, mut requests) = recording_peer(answer(
+            "200 OK",
+            "",
+            r#"{"status":"corrected","receipt_id":"L-000007"}"#,
+        ))
+        .await;
+        let answer = client(&base)
+            .correct("L-000007", 20, "rev-2", "rid-2")
+            .await;
+        assert_eq!(answer, Ok(CorrectAnswer::Corrected));
+        let request = requests.recv().await.unwrap();
+        assert_sent(&request, "PUT /lifelong/v1/records/L-000007", "rid-2");
+        assert!(
+            request
+                .to_ascii_lowercase()
+                .contains("content-type: application/json\r\n"),
+            "{request}"
+        );
+        let body: serde_json::Value =
+            serde_json::from_str(request.split_once("\r\n\r\n").unwrap().1).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"hours": "2.0", "idempotency_key": "rev-2"})
+        );
+    }
+
+    #[tokio::test]
+    async fn a_correction_reads_404_and_409_as_answers() {
+        let base = peer(answer(
+            "404 Not Found",
+            "",
+            r#"{"error":"no such receipt"}"#,
+        ))
+        .await;
+        assert_eq!(
+            client(&base).correct("L-9", 15, "k", "rid").await,
+            Ok(CorrectAnswer::UnknownReceipt)
+        );
+        let base = peer(answer(
+            "409 Conflict",
+            "",
+            r#"{"error":"idempotency_key already belongs to receipt L-000002"}"#,
+        ))
+        .await;
+        assert_eq!(
+            client(&base).correct("L-1", 15, "k", "rid").await,
+            Ok(CorrectAnswer::KeyTaken(
+                "idempotency_key already belongs to receipt L-000002".into()
+            ))
+        );
+        let base = peer(answer("409 Conflict", "", "taken")).await;
+        assert_eq!(
+            client(&base).correct("L-1", 15, "k", "rid").await,
+            Ok(CorrectAnswer::KeyTaken("taken".into()))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_withdrawal_deletes_by_receipt_and_reads_404_as_unknown() {
+        let (base, mut requests) =
+            recording_peer(answer("200 OK", "", r#"{"status":"withdrawn"}"#)).await;
+        assert_eq!(
+            client(&base).withdraw("L-000007", "rid-3").await,
+            Ok(WithdrawAnswer::Withdrawn)
+        );
+        let request = requests.recv().await.unwrap();
+        assert_sent(&request, "DELETE /lifelong/v1/records/L-000007", "rid-3");
+
+        let base = peer(answer("404 Not Found", "", "{}")).await;
+        assert_eq!(
+            client(&base).withdraw("L-1", "rid").await,
+            Ok(WithdrawAnswer::UnknownReceipt)
+        );
+    }
+
+    /// Every call classifies the whole-request errors the same way, because
+    /// they all go through `exchange`.
+    #[tokio::test]
+    async fn all_four_calls_classify_whole_request_errors_alike() {
+        let long = "x".repeat(400);
+        let cases: Vec<(&'static str, SendError)> = vec![
+            (
+                answer("401 Unauthorized", "", "{}"),
+                SendError::Unauthorized { status: 401 },
+            ),
+            (
+                answer("403 Forbidden", "", "{}"),
+                SendError::Unauthorized { status: 403 },
+            ),
+            (
+                answer("413 Payload Too Large", "", "{}"),
+                SendError::TooLarge,
+            ),
+            (
+                answer("429 Too Many Requests", "retry-after: 3\r\n", "{}"),
+                SendError::RateLimited {
+                    retry_after: Duration::from_secs(3),
+                },
+            ),
+            (
+                answer("429 Too Many Requests", "", "{}"),
+                SendError::RateLimited {
+                    retry_after: Duration::from_secs(1),
+                },
+            ),
+            (
+                answer("503 Service Unavailable", "retry-after: 5\r\n", "{}"),
+                SendError::Transient {
+                    message: "HTTP 503".into(),
+                    retry_after: Some(Duration::from_secs(5)),
+                },
+            ),
+            (
+                answer("500 Internal Server Error", "", ""),
+                SendError::Transient {
+                    message: "HTTP 500".into(),
+                    retry_after: None,
+                },
+            ),
+            (
+                answer("400 Bad Request", "", &long),
+                SendError::BadRequest {
+                    status: 400,
+                    message: "x".repeat(300),
+                },
+            ),
+            (
+                answer("422 Unprocessable Entity", "", "nope"),
+                SendError::BadRequest {
+                    status: 422,
+                    message: "nope".into(),
+                },
+            ),
+        ];
+        for (raw, expected) in cases {
+            let c = client(&peer(raw).await);
+            let batch = c.post_batch("{}".into(), "rid").await.map(|_| ());
+            let lookup = c.lookup("k", "rid").await.map(|_| ());
+            let correct = c.correct("L-1", 10, "k", "rid").await.map(|_| ());
+            let withdraw = c.withdraw("L-1", "rid").await.map(|_| ());
+            for (call, got) in [
+                ("post_batch", batch),
+                ("lookup", lookup),
+                ("correct", correct),
+                ("withdraw", withdraw),
+            ] {
+                assert_eq!(got, Err(expected.clone()), "{call} on {raw}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_connection_dropped_before_any_answer_is_transient_for_every_call() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                read_request(&mut socket).await;
+                drop(socket);
+            }
+        });
+        let c = client(&format!("http://{addr}/lifelong"));
+        let errors = [
+            c.post_batch("{}".into(), "rid").await.unwrap_err(),
+            c.lookup("k", "rid").await.unwrap_err(),
+            c.correct("L-1", 10, "k", "rid").await.unwrap_err(),
+            c.withdraw("L-1", "rid").await.unwrap_err(),
+        ];
+        for err in errors {
+            assert!(matches!(err, SendError::Transient { .. }), "{err:?}");
+        }
     }
 }

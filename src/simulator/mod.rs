@@ -10,8 +10,9 @@
 //! `routes.rs` for those choices.
 //!
 //! Faults ([`Faults`]) make the unhappy paths reproducible: whole-batch 503s,
-//! connections dropped after the batch was committed (the "unknown outcome"
-//! the contract warns about), latency, and courses the registry refuses.
+//! connections dropped after a batch, correction or withdrawal was committed
+//! (the "unknown outcome" the contract warns about), latency, and courses the
+//! registry refuses.
 //!
 //! The server runs its own hyper accept loop rather than `axum::serve`,
 //! because dropping a connection without any response is not something an
@@ -93,8 +94,10 @@ pub struct Faults {
     /// Probability that a batch POST (or a PUT or DELETE) answers 503
     /// without committing anything: a maintenance window.
     pub error_rate: f64,
-    /// Probability that a batch POST commits, then drops the connection
-    /// without any response: the unknown outcome.
+    /// Probability that a batch POST, a PUT or a DELETE commits (whatever
+    /// it answers: accepted, rejected, corrected, 404...), then drops the
+    /// connection without any response: the unknown outcome, which the
+    /// client must resolve by resending (or looking up).
     pub drop_rate: f64,
     /// Delay added to every registry request, before it is answered.
     pub latency_ms: u64,
@@ -115,8 +118,10 @@ pub struct CreditedRecord {
     pub hours: String,
 }
 
-/// One registry's counters since the simulator started.
+/// One registry's counters since the simulator started. Counters missing from
+/// a serialized form (an older simulator's) read as zero.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RegistryStats {
     /// Every request received under this registry's base path.
     pub requests: u64,
@@ -132,8 +137,14 @@ pub struct RegistryStats {
     pub rate_limited: u64,
     /// Requests answered 5xx (injected faults).
     pub server_errors: u64,
-    /// Batches committed and then dropped without a response.
+    /// Requests (batches, PUTs, DELETEs) committed and then dropped without
+    /// a response.
     pub drops: u64,
+    /// PUTs that changed a credit; a replayed correction (a key the receipt
+    /// already knows) changes nothing and is not counted.
+    pub corrections: u64,
+    /// DELETEs that removed a credit.
+    pub withdrawals: u64,
     /// The most requests received within any one-second window (sliding).
     pub max_requests_in_one_second: u64,
 }
@@ -241,6 +252,19 @@ impl Simulator {
     pub fn forget(&self, registry: &str, idempotency_key: &str) -> bool {
         RegistryKind::parse(registry)
             .is_some_and(|kind| self.shared.lock().ledger_mut(kind).forget(idempotency_key))
+    }
+
+    /// Makes the registry hold `hours_tenths` (25 is 2.5 hours) for the
+    /// credit `idempotency_key` leads to, keys and receipt unchanged: a
+    /// registry that holds wrong hours, for the checks that compare them.
+    /// Answers whether there was such a credit.
+    pub fn set_hours(&self, registry: &str, idempotency_key: &str, hours_tenths: u32) -> bool {
+        RegistryKind::parse(registry).is_some_and(|kind| {
+            self.shared
+                .lock()
+                .ledger_mut(kind)
+                .set_hours(idempotency_key, hours_tenths)
+        })
     }
 
     /// Counters for every registry.

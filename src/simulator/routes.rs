@@ -23,6 +23,9 @@
 //!   `"code": "invalid_hours"`.
 //! - `DELETE` forgets the credit and all its keys; the slot (person, course,
 //!   date) is free again; a second `DELETE` answers 404.
+//! - The `drop_rate` fault hits a batch, a `PUT` or a `DELETE` after it is
+//!   applied, whatever its answer; a lookup, which commits nothing, is
+//!   never dropped.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -65,6 +68,7 @@ pub fn router(shared: AppState) -> Router {
         .route("/_sim/stats", get(stats))
         .route("/_sim/{registry}/records", get(records))
         .route("/_sim/{registry}/forget/{key}", post(forget))
+        .route("/_sim/{registry}/set-hours/{key}", post(set_hours))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(echo_request_id))
@@ -204,6 +208,18 @@ fn injected_error(shared: &Shared, kind: RegistryKind) -> Option<Response> {
     ))
 }
 
+/// Draws the `drop_rate` fault for a request whose change is committed. When
+/// it fires, the drop is counted and `response` is marked so that the
+/// connection closes without sending it: the contract's unknown outcome.
+fn answer_or_drop(shared: &Shared, kind: RegistryKind, mut response: Response) -> Response {
+    let mut state = shared.lock();
+    if fires(state.faults.drop_rate) {
+        state.ledger_mut(kind).stats.drops += 1;
+        response.extensions_mut().insert(DropConnection);
+    }
+    response
+}
+
 /// Parses a JSON object body sent as `application/json`, or says why not.
 fn json_object(
     headers: &HeaderMap,
@@ -267,11 +283,11 @@ async fn batch(
         );
     }
 
-    let (results, dropped) = {
+    let results: Vec<Value> = {
         let mut state = shared.lock();
         let faults: Faults = state.faults.clone();
         let ledger = state.ledger_mut(kind);
-        let results: Vec<Value> = records
+        records
             .iter()
             .map(|record| {
                 let key = record.get("idempotency_key").cloned().unwrap_or(Value::Null);
@@ -290,23 +306,20 @@ async fn batch(
                     }),
                 }
             })
-            .collect();
-        let dropped = fires(faults.drop_rate);
-        if dropped {
-            ledger.stats.drops += 1;
-        }
-        (results, dropped)
+            .collect()
     };
+    let records = results.len();
+    let response = answer_or_drop(
+        &shared,
+        kind,
+        Json(json!({ "results": results })).into_response(),
+    );
     tracing::debug!(
         registry = kind.name(),
-        records = results.len(),
-        dropped,
+        records,
+        dropped = response.extensions().get::<DropConnection>().is_some(),
         "registry simulator answered a batch"
     );
-    let mut response = Json(json!({ "results": results })).into_response();
-    if dropped {
-        response.extensions_mut().insert(DropConnection);
-    }
     response
 }
 
@@ -379,11 +392,11 @@ async fn correct(
     if let Err(e) = validate::valid_key(key) {
         return field_error("invalid_field", e);
     }
-    match shared
+    let outcome = shared
         .lock()
         .ledger_mut(kind)
-        .correct(&receipt_id, key, hours)
-    {
+        .correct(&receipt_id, key, hours);
+    let response = match outcome {
         Ok(()) => Json(json!({"status": "corrected", "receipt_id": receipt_id})).into_response(),
         Err(CorrectError::UnknownReceipt) => {
             error(StatusCode::NOT_FOUND, "no credited record has this receipt")
@@ -392,7 +405,8 @@ async fn correct(
             StatusCode::CONFLICT,
             format!("idempotency_key already belongs to receipt {other}"),
         ),
-    }
+    };
+    answer_or_drop(&shared, kind, response)
 }
 
 fn field_error(code: &str, message: impl Into<String>) -> Response {
@@ -416,11 +430,13 @@ async fn withdraw(
     if let Some(response) = injected_error(&shared, kind) {
         return response;
     }
-    if shared.lock().ledger_mut(kind).withdraw(&receipt_id) {
+    let withdrawn = shared.lock().ledger_mut(kind).withdraw(&receipt_id);
+    let response = if withdrawn {
         Json(json!({"status": "withdrawn"})).into_response()
     } else {
         error(StatusCode::NOT_FOUND, "no credited record has this receipt")
-    }
+    };
+    answer_or_drop(&shared, kind, response)
 }
 
 /// `GET /_sim/{registry}/records`.
@@ -460,6 +476,47 @@ async fn forget(
         Json(json!({"forgotten": true})).into_response()
     } else {
         (StatusCode::NOT_FOUND, Json(json!({"forgotten": false}))).into_response()
+    }
+}
+
+/// `POST /_sim/{registry}/set-hours/{key}` with `{"hours": "9.9"}`: the
+/// credit the key leads to now holds these hours (see `Simulator::set_hours`).
+/// The body need not be labelled JSON, so that a bare `curl -d` works.
+async fn set_hours(
+    State(shared): State<AppState>,
+    Path((registry, key)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct SetHours {
+        hours: String,
+    }
+    let Some(kind) = RegistryKind::parse(&registry) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("no registry named {registry:?}"),
+        );
+    };
+    let tenths = match serde_json::from_slice::<SetHours>(&body) {
+        Ok(SetHours { hours }) => match validate::tenths(&hours) {
+            Ok(tenths) => tenths,
+            Err(e) => return error(StatusCode::BAD_REQUEST, format!("hours: {e}")),
+        },
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("the body must be {{\"hours\": \"9.9\"}}: {e}"),
+            );
+        }
+    };
+    if shared.lock().ledger_mut(kind).set_hours(&key, tenths) {
+        Json(json!({"hours": validate::format_tenths(tenths)})).into_response()
+    } else {
+        error(
+            StatusCode::NOT_FOUND,
+            "no credited record has this idempotency key",
+        )
     }
 }
 

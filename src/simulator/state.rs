@@ -84,6 +84,20 @@ struct Credit {
     slot: Slot,
 }
 
+impl Credit {
+    /// Sets the credited hours and the stored record's `hours` alike, so that
+    /// the listing and the lookup never disagree.
+    fn set_hours(&mut self, hours_tenths: u32) {
+        self.hours_tenths = hours_tenths;
+        if let Some(obj) = self.record.as_object_mut() {
+            obj.insert(
+                "hours".into(),
+                Value::String(validate::format_tenths(hours_tenths)),
+            );
+        }
+    }
+}
+
 /// One registry's credits, limits and counters.
 #[derive(Debug)]
 pub struct Ledger {
@@ -215,18 +229,26 @@ impl Ledger {
             .credits
             .get_mut(&seq)
             .ok_or(CorrectError::UnknownReceipt)?;
-        credit.hours_tenths = hours_tenths;
+        credit.set_hours(hours_tenths);
         credit.key = new_key.to_owned();
         credit.keys.push(new_key.to_owned());
         if let Some(obj) = credit.record.as_object_mut() {
-            obj.insert(
-                "hours".into(),
-                Value::String(validate::format_tenths(hours_tenths)),
-            );
             obj.insert("idempotency_key".into(), Value::String(new_key.to_owned()));
         }
         self.keys.insert(new_key.to_owned(), seq);
+        self.stats.corrections += 1;
         Ok(())
+    }
+
+    /// Makes the credit `key` leads to hold `hours_tenths`, keys and receipt
+    /// unchanged: a registry holding wrong hours. Not a correction, so not
+    /// counted as one. Answers whether there was such a credit.
+    pub fn set_hours(&mut self, key: &str, hours_tenths: u32) -> bool {
+        let Some(credit) = self.keys.get(key).and_then(|seq| self.credits.get_mut(seq)) else {
+            return false;
+        };
+        credit.set_hours(hours_tenths);
+        true
     }
 
     /// Removes a credit by receipt: its keys and its slot are forgotten, so
@@ -235,6 +257,7 @@ impl Ledger {
         match self.receipts.get(receipt_id) {
             Some(&seq) => {
                 self.remove(seq);
+                self.stats.withdrawals += 1;
                 true
             }
             None => false,
@@ -371,6 +394,30 @@ mod tests {
             l.correct("E-000009", "z", 10),
             Err(CorrectError::UnknownReceipt)
         );
+        assert_eq!(l.stats().corrections, 1, "the replay changed nothing");
+    }
+
+    #[test]
+    fn set_hours_changes_the_figure_under_every_key_and_nothing_else() {
+        let mut l = ledger();
+        let f = Faults::default();
+        l.submit(&enved("a", "C1"), &f);
+        l.correct("E-000001", "a2", 40).unwrap();
+        assert!(l.set_hours("a", 99));
+        assert_eq!(l.lookup("a"), Some(("E-000001".into(), "9.9".into())));
+        assert_eq!(l.lookup("a2"), Some(("E-000001".into(), "9.9".into())));
+        let credited = l.credited();
+        assert_eq!(credited.len(), 1);
+        assert_eq!(credited[0].hours, "9.9");
+        assert_eq!(credited[0].record["hours"], json!("9.9"));
+        assert_eq!(credited[0].idempotency_key, "a2");
+        assert_eq!(credited[0].record["idempotency_key"], json!("a2"));
+        assert_eq!(l.stats().corrections, 1, "not a correction");
+        assert!(!l.set_hours("nope", 10));
+        assert_eq!(
+            l.submit(&enved("a", "C1"), &f),
+            Outcome::Duplicate("E-000001".into())
+        );
     }
 
     #[test]
@@ -387,6 +434,7 @@ mod tests {
         ));
         assert!(l.withdraw("E-000001"));
         assert!(!l.withdraw("E-000001"));
+        assert_eq!(l.stats().withdrawals, 1);
         assert_eq!(l.lookup("a"), None);
         assert_eq!(
             l.submit(&enved("b", "C1"), &f),
