@@ -3,7 +3,11 @@
 //! outcome (REGISTRY-API.md) — only while the lease is still ours.
 //!
 //! [`Dispatcher::dispatch_once`] is one unit of work; the loop around it in
-//! the daemon only sleeps when it says there was nothing to do.
+//! the daemon only sleeps when it says there was nothing to do. Uploads go
+//! out in batches; corrections and withdrawals of credited records, one
+//! request each (`amend`). Every request is kept in the attempt history.
+
+mod amend;
 
 use crate::clock::SharedClock;
 use crate::config::{RetryConfig, read_secret};
@@ -11,7 +15,7 @@ use crate::domain::RegistryKind;
 use crate::registry::adapter::batch_body;
 use crate::registry::retry::{give_up, next_delay};
 use crate::registry::{RecordStatus, RegistryClient, SendError};
-use crate::store::{Claimed, Outcome, SharedStore, StoreError};
+use crate::store::{Action, Attempt, Claimed, Outcome, SharedStore, StoreError};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -38,6 +42,10 @@ pub struct Tally {
     pub retrying: usize,
     pub failed: usize,
     pub released: usize,
+    pub corrected: usize,
+    pub withdrawn: usize,
+    /// Corrections whose receipt the registry did not know: uploaded anew.
+    pub lost: usize,
 }
 
 /// The settings of a registry that SIGHUP may change while the daemon
@@ -166,15 +174,22 @@ impl Dispatcher {
         if claimed.is_empty() {
             return Ok(DispatchOutcome::Idle);
         }
-        let mut outcomes = Vec::with_capacity(claimed.len());
+        let (uploads, amends): (Vec<Claimed>, Vec<Claimed>) = claimed
+            .iter()
+            .cloned()
+            .partition(|c| c.action == Action::Upload);
+        let mut log = Log::default();
         let mut held = None;
-        let sent = self.send(&claimed, &mut outcomes, &mut held).await;
+        let mut sent = self.send(&uploads, &mut log, &mut held).await;
+        if sent.is_ok() {
+            sent = self.amend(&amends, &mut log, &mut held).await;
+        }
         // Record what is known even when pacing failed part-way; the rest keep
         // their lease and come back when it expires.
-        let outcomes_known = outcomes.len();
         if let Err(e) = sent {
-            warn!(registry = %self.settings.registry, error = %e, unsent = claimed.len() - outcomes_known, "could not pace requests through the database");
+            warn!(registry = %self.settings.registry, error = %e, unsent = claimed.len() - log.outcomes.len(), "could not pace requests through the database");
         }
+        let outcomes = log.outcomes;
         let tally = tally(&outcomes);
         let registry = self.settings.registry.as_str();
         for (outcome, n) in [
@@ -183,13 +198,16 @@ impl Dispatcher {
             ("retrying", tally.retrying),
             ("failed", tally.failed),
             ("released", tally.released),
+            ("corrected", tally.corrected),
+            ("withdrawn", tally.withdrawn),
+            ("lost", tally.lost),
         ] {
             if n > 0 {
                 crate::metrics::delivery(registry, outcome, n as u64);
             }
         }
         crate::metrics::retries(registry, tally.retrying as u64);
-        self.record(&outcomes).await?;
+        self.record(&outcomes, &log.attempts).await?;
         Ok(match held {
             Some(until_ms) if tally.released == claimed.len() => DispatchOutcome::Held { until_ms },
             _ => DispatchOutcome::Sent(tally),
@@ -201,12 +219,12 @@ impl Dispatcher {
     /// it still fails, the rows keep their lease, come back when it expires,
     /// and are resent under the same keys, which the registry answers as
     /// duplicates: nothing is lost or credited twice.
-    async fn record(&self, outcomes: &[Outcome]) -> Result<(), StoreError> {
+    async fn record(&self, outcomes: &[Outcome], attempts: &[Attempt]) -> Result<(), StoreError> {
         let mut tries = 0u32;
         loop {
             match self
                 .store
-                .record_outcomes(&self.owner, outcomes, self.clock.now_ms())
+                .record_outcomes(&self.owner, outcomes, attempts, self.clock.now_ms())
                 .await
             {
                 Ok(_) => return Ok(()),
@@ -221,18 +239,23 @@ impl Dispatcher {
     }
 
     /// Sends `records`, splitting on 413 (and on 400, to isolate the record
-    /// the registry can not read), and pushes one outcome per record.
+    /// the registry can not read), and logs one outcome per record.
     async fn send(
         &mut self,
         records: &[Claimed],
-        out: &mut Vec<Outcome>,
+        log: &mut Log,
         held: &mut Option<i64>,
     ) -> Result<(), StoreError> {
         // Work list instead of recursion: halves of a split batch go back on it.
-        let mut work: Vec<&[Claimed]> = vec![records];
+        let mut work: Vec<&[Claimed]> = if records.is_empty() {
+            vec![]
+        } else {
+            vec![records]
+        };
         while let Some(batch) = work.pop() {
-            if held.is_some() {
-                out.extend(batch.iter().map(|c| release(c, held.unwrap(), None)));
+            if let Some(until) = *held {
+                log.outcomes
+                    .extend(batch.iter().map(|c| release(c, until, None)));
                 continue;
             }
             self.pace().await?;
@@ -241,77 +264,127 @@ impl Dispatcher {
             let started = std::time::Instant::now();
             let result = self.client.post_batch(body, &request_id).await;
             let now = self.clock.now_ms();
-            let registry = self.settings.registry.as_str();
-            let status = result
-                .as_ref()
-                .map_or_else(SendError::metric_status, |_| "200".to_string());
-            crate::metrics::request(registry, &status, started.elapsed().as_secs_f64());
-            crate::metrics::registry_up(
-                registry,
-                !matches!(result, Err(SendError::Transient { .. })),
-            );
-            crate::metrics::auth_failed(
-                registry,
-                matches!(result, Err(SendError::Unauthorized { .. })),
-            );
+            self.observe(&result, started);
             tracing::debug!(
                 request_id,
                 records = batch.len(),
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "batch sent"
             );
-            match result {
-                Ok(results) => self.apply_results(batch, results, now, out),
-                Err(SendError::TooLarge) if batch.len() > 1 => {
-                    self.too_large_limit = Some((batch.len() / 2).max(1));
-                    warn!(registry = %self.settings.registry, new_limit = self.batch_limit(), "registry answered 413: splitting batches");
-                    let (a, b) = batch.split_at(batch.len() / 2);
-                    work.push(b);
-                    work.push(a);
-                }
-                Err(SendError::BadRequest { status, message }) if batch.len() > 1 => {
-                    warn!(registry = %self.settings.registry, status, message, "registry refused the batch: splitting to find the record");
-                    let (a, b) = batch.split_at(batch.len() / 2);
-                    work.push(b);
-                    work.push(a);
-                }
-                Err(e @ (SendError::TooLarge | SendError::BadRequest { .. })) => {
-                    error!(registry = %self.settings.registry, request_id, error = %e, "the registry can not take this record as sent; it waits for a person");
-                    out.extend(batch.iter().map(|c| Outcome::Failed {
-                        id: c.id,
-                        next_attempt_at: now,
-                        error: e.to_string(),
-                        give_up: true,
-                    }));
-                }
-                Err(SendError::RateLimited { retry_after }) => {
-                    let until = now + retry_after.as_millis() as i64;
-                    self.store
-                        .hold_registry(self.settings.registry, until)
-                        .await?;
-                    warn!(registry = %self.settings.registry, retry_after_ms = retry_after.as_millis() as u64, "registry rate limit: holding back");
-                    *held = Some(until);
-                    out.extend(batch.iter().map(|c| release(c, until, None)));
-                }
-                Err(e @ SendError::Unauthorized { .. }) => {
-                    let until = now + self.settings.auth_recheck_ms as i64;
-                    error!(registry = %self.settings.registry, error = %e, "registry refused our token: sending to it stops until the token file is replaced");
-                    self.auth_blocked_until_ms = Some(until);
-                    *held = Some(until);
-                    out.extend(batch.iter().map(|c| release(c, until, Some(e.to_string()))));
-                }
-                Err(SendError::Transient {
-                    message,
-                    retry_after,
-                }) => {
-                    warn!(registry = %self.settings.registry, request_id, error = %message, records = batch.len(), "batch outcome unknown: will resend with the same keys");
-                    for c in batch {
-                        out.push(self.failed_attempt(c, &message, retry_after, now));
+            let results = match result {
+                Ok(results) => results,
+                Err(e) => {
+                    log.attempts(batch, now, &request_id, &e);
+                    match e {
+                        SendError::TooLarge if batch.len() > 1 => {
+                            self.too_large_limit = Some((batch.len() / 2).max(1));
+                            warn!(registry = %self.settings.registry, new_limit = self.batch_limit(), "registry answered 413: splitting batches");
+                            let (a, b) = batch.split_at(batch.len() / 2);
+                            work.push(b);
+                            work.push(a);
+                        }
+                        SendError::BadRequest { status, message } if batch.len() > 1 => {
+                            warn!(registry = %self.settings.registry, status, message, "registry refused the batch: splitting to find the record");
+                            let (a, b) = batch.split_at(batch.len() / 2);
+                            work.push(b);
+                            work.push(a);
+                        }
+                        e @ (SendError::TooLarge | SendError::BadRequest { .. }) => {
+                            error!(registry = %self.settings.registry, request_id, error = %e, "the registry can not take this record as sent; it waits for a person");
+                            log.outcomes.extend(batch.iter().map(|c| Outcome::Failed {
+                                id: c.id,
+                                revision: c.revision,
+                                next_attempt_at: now,
+                                error: e.to_string(),
+                                give_up: true,
+                            }));
+                        }
+                        e => self.on_error(batch, e, now, &request_id, log, held).await?,
                     }
+                    continue;
+                }
+            };
+            self.apply_results(batch, results, now, &request_id, log);
+        }
+        Ok(())
+    }
+
+    /// The answers every kind of request shares: a rate limit holds every
+    /// daemon back, a refused token stops this registry, and a transient
+    /// failure (outcome unknown) is retried under the same key.
+    async fn on_error(
+        &mut self,
+        batch: &[Claimed],
+        e: SendError,
+        now: i64,
+        request_id: &str,
+        log: &mut Log,
+        held: &mut Option<i64>,
+    ) -> Result<(), StoreError> {
+        match e {
+            SendError::RateLimited { retry_after } => {
+                let until = now + retry_after.as_millis() as i64;
+                self.store
+                    .hold_registry(self.settings.registry, until)
+                    .await?;
+                warn!(registry = %self.settings.registry, retry_after_ms = retry_after.as_millis() as u64, "registry rate limit: holding back");
+                *held = Some(until);
+                log.outcomes
+                    .extend(batch.iter().map(|c| release(c, until, None)));
+            }
+            e @ SendError::Unauthorized { .. } => {
+                let until = now + self.settings.auth_recheck_ms as i64;
+                error!(registry = %self.settings.registry, error = %e, "registry refused our token: sending to it stops until the token file is replaced");
+                self.auth_blocked_until_ms = Some(until);
+                *held = Some(until);
+                log.outcomes
+                    .extend(batch.iter().map(|c| release(c, until, Some(e.to_string()))));
+            }
+            SendError::Transient {
+                message,
+                retry_after,
+            } => {
+                warn!(registry = %self.settings.registry, request_id, error = %message, records = batch.len(), "outcome unknown: will resend with the same keys");
+                for c in batch {
+                    log.outcomes
+                        .push(self.failed_attempt(c, &message, retry_after, now));
+                }
+            }
+            // A correction or withdrawal the registry will not take as sent:
+            // a bug on one side. It is never given up (the registry holds a
+            // wrong figure meanwhile); it waits the longest delay and alerts.
+            e @ (SendError::TooLarge | SendError::BadRequest { .. }) => {
+                error!(registry = %self.settings.registry, request_id, error = %e, "the registry refused a correction or withdrawal; retrying at the longest delay");
+                for c in batch {
+                    log.outcomes.push(Outcome::Failed {
+                        id: c.id,
+                        revision: c.revision,
+                        next_attempt_at: now + self.settings.retry.max_ms as i64,
+                        error: e.to_string(),
+                        give_up: false,
+                    });
                 }
             }
         }
         Ok(())
+    }
+
+    /// Metrics of one request: its duration by status, whether the registry
+    /// answered, whether it refused our token.
+    fn observe<T>(&self, result: &Result<T, SendError>, started: std::time::Instant) {
+        let registry = self.settings.registry.as_str();
+        let status = result
+            .as_ref()
+            .map_or_else(SendError::metric_status, |_| "200".to_string());
+        crate::metrics::request(registry, &status, started.elapsed().as_secs_f64());
+        crate::metrics::registry_up(
+            registry,
+            !matches!(result, Err(SendError::Transient { .. })),
+        );
+        crate::metrics::auth_failed(
+            registry,
+            matches!(result, Err(SendError::Unauthorized { .. })),
+        );
     }
 
     /// Waits for this registry's next request slot, shared by every daemon.
@@ -336,40 +409,71 @@ impl Dispatcher {
         batch: &[Claimed],
         results: Vec<crate::registry::RecordResult>,
         now: i64,
-        out: &mut Vec<Outcome>,
+        request_id: &str,
+        log: &mut Log,
     ) {
         let mut by_key: HashMap<String, crate::registry::RecordResult> = results
             .into_iter()
             .map(|r| (r.idempotency_key.clone(), r))
             .collect();
         for c in batch {
-            let outcome = match by_key.remove(&c.idempotency_key) {
-                Some(r) if r.status != RecordStatus::Rejected => match r.receipt_id {
-                    Some(receipt_id) => Outcome::Delivered {
-                        id: c.id,
-                        receipt_id,
-                        credited_tenths: c.hours_tenths,
-                    },
-                    None => self.failed_attempt(
+            let result = by_key.remove(&c.idempotency_key);
+            let (outcome, word, error) = match result {
+                Some(r) if r.status != RecordStatus::Rejected => {
+                    let word = match r.status {
+                        RecordStatus::Duplicate => "duplicate",
+                        _ => "accepted",
+                    };
+                    match r.receipt_id {
+                        Some(receipt_id) => (
+                            Outcome::Delivered {
+                                id: c.id,
+                                revision: c.revision,
+                                receipt_id,
+                                credited_tenths: c.hours_tenths,
+                            },
+                            word,
+                            None,
+                        ),
+                        None => {
+                            let e = "registry credited the record without a receipt";
+                            (self.failed_attempt(c, e, None, now), "unknown", Some(e))
+                        }
+                    }
+                }
+                Some(r) => {
+                    let code = r.code.unwrap_or_else(|| "rejected".into());
+                    let message = r.message.unwrap_or_default();
+                    log.attempt(
                         c,
-                        "registry credited the record without a receipt",
-                        None,
                         now,
-                    ),
-                },
-                Some(r) => Outcome::Rejected {
-                    id: c.id,
-                    code: r.code.unwrap_or_else(|| "rejected".into()),
-                    message: r.message.unwrap_or_default(),
-                },
-                None => self.failed_attempt(
-                    c,
-                    "registry answer had no result for this record",
-                    None,
-                    now,
-                ),
+                        request_id,
+                        Some(200),
+                        "rejected",
+                        Some(format!("{code}: {message}")),
+                    );
+                    log.outcomes.push(Outcome::Rejected {
+                        id: c.id,
+                        revision: c.revision,
+                        code,
+                        message,
+                    });
+                    continue;
+                }
+                None => {
+                    let e = "registry answer had no result for this record";
+                    (self.failed_attempt(c, e, None, now), "unknown", Some(e))
+                }
             };
-            out.push(outcome);
+            log.attempt(
+                c,
+                now,
+                request_id,
+                Some(200),
+                word,
+                error.map(str::to_string),
+            );
+            log.outcomes.push(outcome);
         }
     }
 
@@ -389,9 +493,11 @@ impl Dispatcher {
         );
         Outcome::Failed {
             id: c.id,
+            revision: c.revision,
             next_attempt_at: now + delay.as_millis() as i64,
             error: error.to_string(),
-            give_up: give_up(&self.settings.retry, attempts),
+            // Only uploads give up: see `on_error`.
+            give_up: c.action == Action::Upload && give_up(&self.settings.retry, attempts),
         }
     }
 
@@ -433,7 +539,71 @@ fn tally(outcomes: &[Outcome]) -> Tally {
             Outcome::Failed { give_up: true, .. } => t.failed += 1,
             Outcome::Failed { .. } => t.retrying += 1,
             Outcome::Released { .. } => t.released += 1,
+            Outcome::Corrected { .. } => t.corrected += 1,
+            Outcome::Withdrawn { .. } => t.withdrawn += 1,
+            Outcome::Lost { .. } => t.lost += 1,
         }
     }
     t
+}
+
+/// What one unit of work learnt: an outcome per claimed record, and an
+/// attempt per request made for each.
+#[derive(Default)]
+struct Log {
+    outcomes: Vec<Outcome>,
+    attempts: Vec<Attempt>,
+}
+
+impl Log {
+    fn attempt(
+        &mut self,
+        c: &Claimed,
+        at: i64,
+        request_id: &str,
+        http_status: Option<u16>,
+        result: &str,
+        error: Option<String>,
+    ) {
+        self.attempts.push(Attempt {
+            delivery_id: c.id,
+            at,
+            revision: c.revision,
+            action: c.action.as_str().to_string(),
+            request_id: request_id.to_string(),
+            http_status,
+            result: result.to_string(),
+            error,
+        });
+    }
+
+    /// One attempt per record of a request that failed as a whole.
+    fn attempts(&mut self, batch: &[Claimed], at: i64, request_id: &str, e: &SendError) {
+        for c in batch {
+            self.attempt(
+                c,
+                at,
+                request_id,
+                http_status(e),
+                result_word(e),
+                Some(e.to_string()),
+            );
+        }
+    }
+}
+
+/// The HTTP status of a failed request, when one came back.
+fn http_status(e: &SendError) -> Option<u16> {
+    e.metric_status().parse().ok()
+}
+
+/// The history's word for a failed request.
+fn result_word(e: &SendError) -> &'static str {
+    match e {
+        SendError::Transient { .. } => "unknown",
+        SendError::RateLimited { .. } => "rate_limited",
+        SendError::Unauthorized { .. } => "unauthorized",
+        SendError::TooLarge => "too_large",
+        SendError::BadRequest { .. } => "bad_request",
+    }
 }

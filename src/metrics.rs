@@ -43,6 +43,11 @@ pub const CALENDAR_COVERED_UNTIL_TIMESTAMP_SECONDS: &str =
     "hoursync_calendar_covered_until_timestamp_seconds";
 pub const CALENDAR_FALLBACK_TOTAL: &str = "hoursync_calendar_fallback_total";
 pub const BUILD_INFO: &str = "hoursync_build_info";
+pub const RECONCILE_CHECKED_TOTAL: &str = "hoursync_reconcile_checked_total";
+pub const RECONCILE_REPAIRS_TOTAL: &str = "hoursync_reconcile_repairs_total";
+pub const RECONCILE_LOOKUP_ERRORS_TOTAL: &str = "hoursync_reconcile_lookup_errors_total";
+pub const LAST_SUCCESSFUL_RECONCILE_TIMESTAMP_SECONDS: &str =
+    "hoursync_last_successful_reconcile_timestamp_seconds";
 
 /// The Prometheus type of a metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,14 +86,15 @@ pub const METRICS: &[Metric] = &[
         unit: Some(Unit::Count),
         labels: &["registry", "outcome"],
         help: "Records whose delivery attempt ended, by registry and outcome \
-               (delivered, rejected, retrying, failed, released).",
+               (delivered, rejected, retrying, failed, released, corrected, withdrawn, lost).",
     },
     Metric {
         name: BACKLOG,
         kind: Kind::Gauge,
         unit: Some(Unit::Count),
         labels: &["registry", "state"],
-        help: "Records not delivered, by registry and state (pending, retrying, failed, rejected).",
+        help: "Records not delivered, by registry and state (pending, retrying, failed, rejected), \
+               and credited records whose correction or withdrawal is due (correcting, withdrawing).",
     },
     Metric {
         name: INELIGIBLE_RECORDS,
@@ -175,6 +181,35 @@ pub const METRICS: &[Metric] = &[
         help: "Working-day answers that used the Monday-Friday fallback (no office calendar loaded for the date).",
     },
     Metric {
+        name: RECONCILE_CHECKED_TOTAL,
+        kind: Kind::Counter,
+        unit: Some(Unit::Count),
+        labels: &["registry"],
+        help: "Records a reconcile looked up at the registry.",
+    },
+    Metric {
+        name: RECONCILE_REPAIRS_TOTAL,
+        kind: Kind::Counter,
+        unit: Some(Unit::Count),
+        labels: &["registry", "repair"],
+        help: "Drift a reconcile repaired, by kind: requeued (the registry lacked the record), \
+               found (an unknown outcome the registry had credited), corrected (other hours).",
+    },
+    Metric {
+        name: RECONCILE_LOOKUP_ERRORS_TOTAL,
+        kind: Kind::Counter,
+        unit: Some(Unit::Count),
+        labels: &["registry"],
+        help: "Reconcile lookups that got no usable answer (5xx, timeout, 429, refused token).",
+    },
+    Metric {
+        name: LAST_SUCCESSFUL_RECONCILE_TIMESTAMP_SECONDS,
+        kind: Kind::Gauge,
+        unit: Some(Unit::Seconds),
+        labels: &[],
+        help: "Unix time at which the last reconcile finished.",
+    },
+    Metric {
         name: BUILD_INFO,
         kind: Kind::Gauge,
         unit: None,
@@ -184,9 +219,27 @@ pub const METRICS: &[Metric] = &[
 ];
 
 /// Outcomes of one record's delivery attempt ([`delivery`]).
-pub const OUTCOMES: [&str; 5] = ["delivered", "rejected", "retrying", "failed", "released"];
+pub const OUTCOMES: [&str; 8] = [
+    "delivered",
+    "rejected",
+    "retrying",
+    "failed",
+    "released",
+    "corrected",
+    "withdrawn",
+    "lost",
+];
 /// States counted by [`backlog`].
-pub const BACKLOG_STATES: [&str; 4] = ["pending", "retrying", "failed", "rejected"];
+pub const BACKLOG_STATES: [&str; 6] = [
+    "pending",
+    "retrying",
+    "failed",
+    "rejected",
+    "correcting",
+    "withdrawing",
+];
+/// Kinds of reconcile repair ([`reconcile_repair`]).
+pub const REPAIRS: [&str; 3] = ["requeued", "found", "corrected"];
 /// Non-HTTP request results of [`request`]; HTTP answers use the status code.
 pub const TRANSPORT_STATUSES: [&str; 3] = ["timeout", "connect", "error"];
 /// What a label value outside its vocabulary is recorded as.
@@ -287,6 +340,10 @@ fn initial_values() {
         }
         retries(r.as_str(), 0);
         auth_failed(r.as_str(), false);
+        for repair in REPAIRS {
+            reconcile_repair(r.as_str(), repair, 0);
+        }
+        reconcile_checked(r.as_str(), 0, 0);
     }
     counter!(SCAN_COMPLETIONS_TOTAL).increment(0);
     counter!(CALENDAR_FALLBACK_TOTAL).increment(0);
@@ -383,6 +440,24 @@ pub fn auth_failed(registry: &str, failed: bool) {
 
 /// `n` records of `registry` were scheduled for another attempt. A steady
 /// retry rate with few deliveries means a flaky registry.
+/// Records a reconcile repaired, by kind.
+pub fn reconcile_repair(registry: &str, repair: &str, n: u64) {
+    counter!(RECONCILE_REPAIRS_TOTAL, "registry" => registry_label(registry), "repair" => one_of(repair, &REPAIRS))
+        .increment(n);
+}
+
+/// Records a reconcile looked up, and lookups that failed.
+pub fn reconcile_checked(registry: &str, checked: u64, errors: u64) {
+    counter!(RECONCILE_CHECKED_TOTAL, "registry" => registry_label(registry)).increment(checked);
+    counter!(RECONCILE_LOOKUP_ERRORS_TOTAL, "registry" => registry_label(registry))
+        .increment(errors);
+}
+
+/// A reconcile finished.
+pub fn reconcile_finished(at_unix_seconds: f64) {
+    gauge!(LAST_SUCCESSFUL_RECONCILE_TIMESTAMP_SECONDS).set(at_unix_seconds);
+}
+
 pub fn retries(registry: &str, n: u64) {
     counter!(RETRIES_TOTAL, "registry" => registry_label(registry)).increment(n);
 }
@@ -464,7 +539,7 @@ mod tests {
                 assert!(m.name.ends_with("_seconds"), "{}", m.name);
             }
             let allowed = [
-                "registry", "outcome", "state", "status", "reason", "version",
+                "registry", "outcome", "state", "status", "reason", "version", "repair",
             ];
             assert!(m.labels.iter().all(|l| allowed.contains(l)), "{}", m.name);
         }

@@ -57,6 +57,8 @@ pub async fn sweep(
             State::Retrying,
             State::Failed,
             State::Rejected,
+            State::Correcting,
+            State::Withdrawing,
         ] {
             crate::metrics::backlog(r, state.as_str(), of(state).max(0) as u64);
         }

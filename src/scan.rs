@@ -5,11 +5,12 @@
 //! What a decision does to an existing row is [`plan_pair`], a pure
 //! function, so the transitions of DOMAIN.md are tested without a database.
 
+mod plan;
+
+pub use plan::{facts, plan_pair, plan_rows, withdraws};
+
 use crate::clock::Clock;
-use crate::domain::RegistryKind;
-use crate::eligibility::{AccountFacts, Decision, Facts, evaluate};
-use crate::registry::adapter::{build_record, idempotency_key};
-use crate::store::{DeliveryWrite, ExistingDelivery, ScanRow, State, Store, StoreError};
+use crate::store::{DeliveryWrite, Store, StoreError};
 use std::time::Instant;
 use tracing::{debug, info, warn};
 
@@ -140,21 +141,6 @@ async fn scan_with(
     Ok(Some(report))
 }
 
-/// The writes for a chunk of completions, every registry each.
-pub fn plan_rows(rows: &[ScanRow], now_ms: i64) -> Vec<DeliveryWrite> {
-    let mut writes = Vec::new();
-    for row in rows {
-        for registry in RegistryKind::ALL {
-            let existing = row.deliveries.iter().find(|d| d.registry == registry);
-            let decision = evaluate(&facts(row, registry), registry);
-            if let Some(w) = plan_pair(row, registry, decision, existing, now_ms) {
-                writes.push(w);
-            }
-        }
-    }
-    writes
-}
-
 /// Sets each write's due time from its `eligible_since` (DOMAIN.md: the end
 /// of the third working day after that date, in Asia/Taipei). Returns how
 /// many used the Monday–Friday fallback.
@@ -171,145 +157,4 @@ pub fn set_due_times(
         });
     }
     fallbacks
-}
-
-/// What eligibility looks at, out of a scan row.
-pub fn facts(row: &ScanRow, registry: RegistryKind) -> Facts {
-    let account = |a: &crate::domain::Account| AccountFacts {
-        kind: a.kind,
-        identity: a.identity,
-    };
-    Facts {
-        status: row.completion.status,
-        certified: row.course.certified(registry),
-        account: account(&row.account),
-        bound: row.bound.as_ref().map(account),
-        personnel_category: row.person.personnel_category.clone(),
-        has_enved_account: row
-            .person
-            .enved_account
-            .as_deref()
-            .is_some_and(|s| !s.trim().is_empty()),
-        service_unit_valid: row.unit_known,
-    }
-}
-
-/// The write a decision calls for, or `None` when the row already says it.
-///
-/// - New pair: `pending` (eligible since its completion) or `ineligible`.
-/// - `ineligible` → eligible: `pending`, eligible since the newest change
-///   the decision rests on (the conversion, the fixed unit, …): backfill.
-/// - Not yet delivered and the record changed (data fixed): the new record
-///   replaces the old under the same key and starts its attempts over; a
-///   `rejected` or `failed` record goes back to `pending`.
-/// - Not yet delivered and now ineligible: `ineligible` with its reason.
-/// - `delivered`: left alone. Corrections and withdrawals of credited
-///   records are a separate, explicit step (issue 5), never a resend.
-pub fn plan_pair(
-    row: &ScanRow,
-    registry: RegistryKind,
-    decision: Decision,
-    existing: Option<&ExistingDelivery>,
-    now_ms: i64,
-) -> Option<DeliveryWrite> {
-    let completed_ms = row.completion.completed_at.timestamp_millis();
-    let base = |state, revision| DeliveryWrite {
-        completion_id: row.completion.completion_id.clone(),
-        registry,
-        national_id: row.person.national_id.expose().to_string(),
-        course_code: row.course.course_code.clone(),
-        state,
-        reason: None,
-        hours_tenths: None,
-        revision,
-        idempotency_key: None,
-        payload: None,
-        eligible_since: None,
-        due_at: None,
-        next_attempt_at: None,
-        reset_attempts: true,
-    };
-    match (existing, decision) {
-        (Some(e), _) if e.state == State::Delivered => None,
-        (None, Decision::Ineligible(reason)) => Some(DeliveryWrite {
-            reason: Some(reason.as_str().into()),
-            ..base(State::Ineligible, 1)
-        }),
-        (Some(e), Decision::Ineligible(reason)) => {
-            if e.state == State::Ineligible && e.reason.as_deref() == Some(reason.as_str()) {
-                return None;
-            }
-            Some(DeliveryWrite {
-                reason: Some(reason.as_str().into()),
-                idempotency_key: idempotency_key(
-                    &row.completion.completion_id,
-                    registry,
-                    e.revision,
-                )
-                .into(),
-                ..base(State::Ineligible, e.revision)
-            })
-        }
-        (existing, Decision::Eligible(hours)) => {
-            let revision = existing.map_or(1, |e| e.revision);
-            let key = idempotency_key(&row.completion.completion_id, registry, revision);
-            let payload = build_record(registry, row, hours, &key);
-            let eligible_since = match existing {
-                None => completed_ms,
-                Some(e) if e.state == State::Ineligible => row.latest_change_ms.max(completed_ms),
-                Some(e) if e.payload.as_deref() == Some(payload.as_str()) => return None,
-                // Same eligibility, new content (a data fix): the clock keeps running.
-                Some(_) => {
-                    return Some(refreshed(
-                        base(State::Pending, revision),
-                        existing,
-                        hours,
-                        key,
-                        payload,
-                        now_ms,
-                    ));
-                }
-            };
-            Some(DeliveryWrite {
-                hours_tenths: Some(hours.tenths()),
-                idempotency_key: Some(key),
-                payload: Some(payload),
-                eligible_since: Some(eligible_since),
-                next_attempt_at: Some(now_ms),
-                ..base(State::Pending, revision)
-            })
-        }
-    }
-}
-
-/// A not-yet-delivered record whose content changed. A `retrying` record
-/// stays `retrying` (its last outcome is unknown and its schedule stands);
-/// anything else goes back to `pending` now.
-fn refreshed(
-    w: DeliveryWrite,
-    existing: Option<&ExistingDelivery>,
-    hours: crate::domain::Hours,
-    key: String,
-    payload: String,
-    now_ms: i64,
-) -> DeliveryWrite {
-    let retrying = existing.is_some_and(|e| e.state == State::Retrying);
-    DeliveryWrite {
-        state: if retrying {
-            State::Retrying
-        } else {
-            State::Pending
-        },
-        hours_tenths: Some(hours.tenths()),
-        idempotency_key: Some(key),
-        payload: Some(payload),
-        eligible_since: existing.and_then(|e| e.eligible_since),
-        next_attempt_at: if retrying {
-            existing.and_then(|e| e.next_attempt_at)
-        } else {
-            Some(now_ms)
-        },
-        reset_attempts: !retrying,
-        ..w
-    }
 }

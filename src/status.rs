@@ -13,6 +13,9 @@ pub const AWAITING_SCAN: &str = "awaiting_scan";
 /// One line of a learner's status; `--json` prints exactly these keys.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StatusLine {
+    /// The delivery's id, for `hoursync history` and `retry` (null before
+    /// the scan judged the completion).
+    pub delivery_id: Option<i64>,
     pub completion_id: String,
     pub course_code: String,
     pub registry: RegistryKind,
@@ -26,6 +29,39 @@ pub struct StatusLine {
     pub due_at: Option<String>,
     /// Where the record stands against that promise; null when not eligible.
     pub sla: Option<SlaState>,
+    /// Requests made for it that the history still keeps (`hoursync history`).
+    pub attempts: i64,
+}
+
+/// One kept attempt, as `hoursync history` and the API show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct AttemptLine {
+    /// When the answer (or the failure) came, in Asia/Taipei.
+    #[schema(format = DateTime)]
+    pub at: String,
+    pub revision: i64,
+    /// `upload`, `correct`, `withdraw` or `lookup`.
+    pub action: String,
+    pub http_status: Option<u16>,
+    pub result: String,
+    /// The `X-Request-Id` sent, to find the request in the registry's logs.
+    pub request_id: String,
+    /// National IDs in it are masked.
+    pub error: Option<String>,
+}
+
+impl From<&crate::store::Attempt> for AttemptLine {
+    fn from(a: &crate::store::Attempt) -> Self {
+        Self {
+            at: taipei_rfc3339(a.at),
+            revision: a.revision,
+            action: a.action.clone(),
+            http_status: a.http_status,
+            result: a.result.clone(),
+            request_id: a.request_id.clone(),
+            error: a.error.as_deref().map(crate::domain::mask_ids_in),
+        }
+    }
 }
 
 /// Every completion × registry of one learner, judged against the promise
@@ -41,6 +77,8 @@ pub async fn person_status(
     for r in records {
         match r.delivery {
             Some(d) => lines.push(StatusLine {
+                delivery_id: Some(d.id),
+                attempts: d.attempts,
                 completion_id: r.completion_id,
                 course_code: r.course_code,
                 registry: d.registry,
@@ -48,7 +86,10 @@ pub async fn person_status(
                 reason: d.reason.filter(|_| {
                     matches!(
                         d.state,
-                        crate::store::State::Ineligible | crate::store::State::Rejected
+                        crate::store::State::Ineligible
+                            | crate::store::State::Rejected
+                            | crate::store::State::Withdrawing
+                            | crate::store::State::Withdrawn
                     )
                 }),
                 hours: d
@@ -68,6 +109,8 @@ pub async fn person_status(
                 }),
             }),
             None => lines.extend(RegistryKind::ALL.into_iter().map(|registry| StatusLine {
+                delivery_id: None,
+                attempts: 0,
                 completion_id: r.completion_id.clone(),
                 course_code: r.course_code.clone(),
                 registry,

@@ -100,22 +100,28 @@ async fn backlog_sla_and_age_gauges_follow_the_deliveries() {
     let outcomes = vec![
         Outcome::Delivered {
             id: rows[0].id,
+            revision: 1,
             receipt_id: "L-1".into(),
             credited_tenths: 20,
         },
         Outcome::Delivered {
             id: rows[1].id,
+            revision: 1,
             receipt_id: "L-2".into(),
             credited_tenths: 25,
         },
         Outcome::Failed {
             id: rows[2].id,
+            revision: 1,
             next_attempt_at: now,
             error: "HTTP 503".into(),
             give_up: true,
         },
     ];
-    store.record_outcomes("t", &outcomes, now).await.unwrap();
+    store
+        .record_outcomes("t", &outcomes, &[], now)
+        .await
+        .unwrap();
     manual.set(
         chrono::DateTime::parse_from_rfc3339("2026-11-26T00:00:01+08:00")
             .unwrap()

@@ -31,6 +31,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/people/{national_id}/records"),
     ("GET", "/api/v1/deliveries"),
     ("POST", "/api/v1/deliveries/{id}/retry"),
+    ("GET", "/api/v1/deliveries/{id}/attempts"),
     ("POST", "/api/v1/resyncs"),
     ("GET", "/api/v1/resyncs/{id}"),
     ("GET", "/api/v1/audit"),
@@ -601,6 +602,9 @@ async fn document_is_openapi_3_and_lists_exactly_the_served_routes(backend: Back
             }
             "/api/v1/deliveries/{id}/retry" => {
                 (format!("/api/v1/deliveries/{delivery}/retry"), 409)
+            }
+            "/api/v1/deliveries/{id}/attempts" => {
+                (format!("/api/v1/deliveries/{delivery}/attempts"), 200)
             }
             "/api/v1/resyncs/{id}" => (format!("/api/v1/resyncs/{resync}"), 200),
             "/api/v1/resyncs" => (op.template.clone(), 200),

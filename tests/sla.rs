@@ -170,6 +170,7 @@ async fn sla_states_move_from_pending_to_at_risk_to_breached_and_delivery_settle
                 if c.payload.contains(&format!("\"course_code\":\"{course}\"")) {
                     Outcome::Delivered {
                         id: c.id,
+                        revision: 1,
                         receipt_id: format!("L-{}", c.id),
                         credited_tenths: 10,
                     }
@@ -183,7 +184,7 @@ async fn sla_states_move_from_pending_to_at_risk_to_breached_and_delivery_settle
             );
         }
         store
-            .record_outcomes("d", &outcomes, clock.now_ms())
+            .record_outcomes("d", &outcomes, &[], clock.now_ms())
             .await
             .unwrap();
     }

@@ -10,7 +10,7 @@ use common::*;
 use hoursync::clock::{Clock, ManualClock};
 use hoursync::domain::RegistryKind;
 use hoursync::scan::scan_once;
-use hoursync::store::{Outcome, SharedStore, State};
+use hoursync::store::{Action, Attempt, Outcome, Repair, SharedStore, State};
 use std::time::Duration;
 
 /// A store with the fixture imported and scanned at a fixed instant.
@@ -77,13 +77,14 @@ async fn only_the_holder_of_the_lease_finishes_a_row(backend: Backend) {
     );
     let late = Outcome::Failed {
         id,
+        revision: 1,
         next_attempt_at: now + 9_000,
         error: "late answer".into(),
         give_up: false,
     };
     assert_eq!(
         store
-            .record_outcomes("old", &[late], now + 2_100)
+            .record_outcomes("old", &[late], &[], now + 2_100)
             .await
             .unwrap(),
         0,
@@ -91,12 +92,13 @@ async fn only_the_holder_of_the_lease_finishes_a_row(backend: Backend) {
     );
     let done = Outcome::Delivered {
         id,
+        revision: 1,
         receipt_id: "L-1".into(),
         credited_tenths: 20,
     };
     assert_eq!(
         store
-            .record_outcomes("new", &[done], now + 2_200)
+            .record_outcomes("new", &[done], &[], now + 2_200)
             .await
             .unwrap(),
         1
@@ -110,6 +112,7 @@ async fn only_the_holder_of_the_lease_finishes_a_row(backend: Backend) {
                     next_attempt_at: now,
                     error: None
                 }],
+                &[],
                 now + 2_300
             )
             .await
@@ -130,18 +133,23 @@ async fn a_failed_attempt_waits_for_its_time_and_giving_up_leaves_it_for_a_perso
     let outcomes = [
         Outcome::Failed {
             id: rows[0].id,
+            revision: 1,
             next_attempt_at: now + 60_000,
             error: "HTTP 503".into(),
             give_up: false,
         },
         Outcome::Failed {
             id: rows[1].id,
+            revision: 1,
             next_attempt_at: now,
             error: "HTTP 503".into(),
             give_up: true,
         },
     ];
-    store.record_outcomes("a", &outcomes, now).await.unwrap();
+    store
+        .record_outcomes("a", &outcomes, &[], now)
+        .await
+        .unwrap();
     let again = store
         .claim(L, "a", now + 59_000, now + 70_000, 10)
         .await
@@ -207,11 +215,15 @@ async fn a_changed_record_that_was_rejected_goes_back_to_pending_with_a_fresh_st
         .iter()
         .map(|c| Outcome::Rejected {
             id: c.id,
+            revision: 1,
             code: "unknown_unit".into(),
             message: "no such unit".into(),
         })
         .collect();
-    store.record_outcomes("a", &outcomes, now).await.unwrap();
+    store
+        .record_outcomes("a", &outcomes, &[], now)
+        .await
+        .unwrap();
     assert_eq!(
         count_where(&store, |s| s == State::Rejected).await,
         rows.len() as i64
@@ -336,7 +348,126 @@ async fn request_slots_are_spaced_across_daemons_and_a_retry_after_holds_them_al
     assert_eq!(store.registry_hold(RegistryKind::Enved).await.unwrap(), 0);
 }
 
+/// A record changed while its upload was in flight: the upload's answer is
+/// kept for the revision it was about (a receipt, the old hours), and the
+/// newer revision goes out as a correction of that receipt. Attempts are
+/// kept with the outcomes; a reconcile repair for a stale revision is
+/// refused.
+async fn an_answer_about_an_older_revision_is_recorded_as_such_and_the_new_one_corrects_it(
+    backend: Backend,
+) {
+    let env = TestEnv::new(backend).await;
+    let (store, clock) = scanned_store(&env).await;
+    let now = clock.now_ms();
+    let claimed = store.claim(L, "a", now, now + 60_000, 100).await.unwrap();
+    assert!(
+        claimed
+            .iter()
+            .all(|c| c.revision == 1 && c.action == Action::Upload)
+    );
+    // Course ALL's lifelong hours change while the batch is in flight.
+    let fix = env.write(
+        "fix.jsonl",
+        &[serde_json::json!({"type": "course", "course_code": "ALL", "name": "淨零生活",
+            "learning_mode": 1, "category_code": "A1", "digital_hours": "3.0", "classroom_hours": "0.0",
+            "certified": {"lifelong": "3.0", "teacher": "2.0", "enved": "2.0"}})
+        .to_string()],
+    );
+    clock.advance(Duration::from_secs(1));
+    hoursync::intake::import_files(store.as_ref(), clock.as_ref(), &[fix], Default::default())
+        .await
+        .unwrap();
+    scan_once(store.as_ref(), clock.as_ref()).await.unwrap();
+    let now = clock.now_ms();
+    let outcomes: Vec<Outcome> = claimed
+        .iter()
+        .map(|c| Outcome::Delivered {
+            id: c.id,
+            revision: c.revision,
+            receipt_id: format!("L-{}", c.id),
+            credited_tenths: c.hours_tenths,
+        })
+        .collect();
+    let attempts: Vec<Attempt> = claimed
+        .iter()
+        .map(|c| Attempt {
+            delivery_id: c.id,
+            at: now,
+            revision: c.revision,
+            action: "upload".into(),
+            request_id: "req-1".into(),
+            http_status: Some(200),
+            result: "accepted".into(),
+            error: None,
+        })
+        .collect();
+    store
+        .record_outcomes("a", &outcomes, &attempts, now)
+        .await
+        .unwrap();
+    let correcting = store
+        .list_deliveries(Some(State::Correcting), Some(L), 0, 100)
+        .await
+        .unwrap();
+    let delivered = store
+        .list_deliveries(Some(State::Delivered), Some(L), 0, 100)
+        .await
+        .unwrap();
+    assert!(!correcting.is_empty() && !delivered.is_empty());
+    assert!(
+        correcting.iter().all(|d| d.course_code == "ALL"),
+        "{correcting:?}"
+    );
+    assert!(
+        delivered.iter().all(|d| d.course_code != "ALL"),
+        "{delivered:?}"
+    );
+
+    let again = store.claim(L, "b", now, now + 60_000, 100).await.unwrap();
+    assert_eq!(again.len(), correcting.len());
+    for c in &again {
+        assert_eq!(
+            (c.action, c.revision, c.hours_tenths),
+            (Action::Correct, 2, 30)
+        );
+        assert_eq!(
+            c.receipt_id,
+            Some(format!("L-{}", c.id)),
+            "the receipt just learnt"
+        );
+    }
+    // A repair planned against revision 1 no longer applies.
+    let stale = Repair::Requeued {
+        id: again[0].id,
+        revision: 1,
+    };
+    assert!(store.apply_repairs(&[stale], now).await.unwrap().is_empty());
+    let done: Vec<Outcome> = again
+        .iter()
+        .map(|c| Outcome::Corrected {
+            id: c.id,
+            revision: 2,
+            credited_tenths: 30,
+        })
+        .collect();
+    store.record_outcomes("b", &done, &[], now).await.unwrap();
+    let d = store.delivery(again[0].id).await.unwrap().unwrap();
+    assert_eq!((d.state, d.hours_tenths), (State::Delivered, Some(30)));
+    let history = store.attempts_of(again[0].id).await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(
+        (history[0].revision, history[0].result.as_str()),
+        (1, "accepted")
+    );
+    assert_eq!(
+        store.purge_attempts(now + 1).await.unwrap() as usize,
+        claimed.len()
+    );
+    assert!(store.attempts_of(again[0].id).await.unwrap().is_empty());
+}
+
 backend_tests!(
+    an_answer_about_an_older_revision_is_recorded_as_such_and_the_new_one_corrects_it,
     a_claimed_row_is_not_claimed_again_until_its_lease_expires,
     only_the_holder_of_the_lease_finishes_a_row,
     a_failed_attempt_waits_for_its_time_and_giving_up_leaves_it_for_a_person,

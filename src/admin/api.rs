@@ -26,6 +26,7 @@ pub fn routes() -> Router<SharedState> {
         .route("/api/v1/people/{national_id}/records", get(person_records))
         .route("/api/v1/deliveries", get(list_deliveries))
         .route("/api/v1/deliveries/{id}/retry", post(retry))
+        .route("/api/v1/deliveries/{id}/attempts", get(attempts))
         .route("/api/v1/resyncs", post(start_resync))
         .route("/api/v1/resyncs/{id}", get(resync_progress))
         .route("/api/v1/audit", get(audit))
@@ -194,7 +195,7 @@ pub(super) async fn list_deliveries(
         None => None,
         Some(s) => Some(State::parse(s).ok_or_else(|| {
             ApiError::bad_request(format!(
-                "unknown state {s:?} (ineligible, pending, retrying, delivered, rejected, failed)"
+                "unknown state {s:?} (ineligible, pending, retrying, delivered, rejected, failed, correcting, withdrawing, withdrawn)"
             ))
         })?),
     };
@@ -274,6 +275,55 @@ pub(super) async fn retry(
             now: State::Pending,
         })),
     }
+}
+
+/// A delivery's kept attempt history.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = AttemptHistory)]
+pub(super) struct AttemptHistory {
+    delivery_id: i64,
+    #[schema(value_type = StateDoc)]
+    state: State,
+    /// Oldest first; kept `history.retention_days`.
+    attempts: Vec<crate::status::AttemptLine>,
+}
+
+/// Every request made for one delivery (uploads, corrections, withdrawals,
+/// lookups), with its time, revision, HTTP status, result, request id and
+/// error: "what happened to this record?" (`hoursync history ID`).
+///
+/// Role: support.
+#[utoipa::path(
+    get,
+    path = "/api/v1/deliveries/{id}/attempts",
+    tag = "support",
+    params(("id" = i64, Path, description = "A delivery's `id` (`delivery_id` in a person's records)")),
+    responses(
+        (status = 200, description = "The kept attempts, oldest first", body = AttemptHistory),
+        (status = 400, description = "The id is not a 64-bit integer", body = ErrorBody),
+        (status = 401, description = UNAUTHORIZED, body = ErrorBody),
+        (status = 404, description = "No such delivery", body = ErrorBody),
+        (status = 500, description = STORE_500, body = ErrorBody),
+        (status = 503, description = STORE_503, body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(super) async fn attempts(
+    AxState(state): AxState<SharedState>,
+    auth: Authed,
+    id: Result<Path<i64>, PathRejection>,
+) -> Result<Json<AttemptHistory>, ApiError> {
+    auth.require(Role::Support)?;
+    let id = path(id)?;
+    let Some(d) = state.store.delivery(id).await? else {
+        return Err(ApiError::not_found(format!("no delivery {id}")));
+    };
+    let attempts = state.store.attempts_of(id).await?;
+    Ok(Json(AttemptHistory {
+        delivery_id: id,
+        state: d.state,
+        attempts: attempts.iter().map(Into::into).collect(),
+    }))
 }
 
 /// A resync request: every given field narrows the scope; at least one of

@@ -47,6 +47,7 @@ pub(super) const STORE_503: &str =
         super::api::person_records,
         super::api::list_deliveries,
         super::api::retry,
+        super::api::attempts,
         super::api::start_resync,
         super::api::resync_progress,
         super::api::audit,
@@ -129,6 +130,9 @@ pub(super) enum StateDoc {
     Delivered,
     Rejected,
     Failed,
+    Correcting,
+    Withdrawing,
+    Withdrawn,
 }
 
 /// A status line's state: a delivery's state, or `awaiting_scan` for a
@@ -144,6 +148,9 @@ pub(super) enum RecordStateDoc {
     Delivered,
     Rejected,
     Failed,
+    Correcting,
+    Withdrawing,
+    Withdrawn,
     AwaitingScan,
 }
 
@@ -165,11 +172,14 @@ pub(super) enum SlaStateDoc {
 #[schema(as = StatusLine)]
 #[allow(dead_code)]
 pub(super) struct StatusLineDoc {
+    /// For `hoursync history` and retry; null before the scan judged it.
+    #[schema(required = true)]
+    delivery_id: Option<i64>,
     completion_id: String,
     course_code: String,
     registry: RegistryKindDoc,
     state: RecordStateDoc,
-    /// Null unless ineligible or rejected.
+    /// Null unless ineligible, rejected, withdrawing or withdrawn.
     #[schema(required = true)]
     reason: Option<String>,
     /// Certified hours, e.g. `2.5`.
@@ -186,6 +196,8 @@ pub(super) struct StatusLineDoc {
     /// Null when not eligible.
     #[schema(required = true)]
     sla: Option<SlaStateDoc>,
+    /// Requests made for it that the attempt history keeps.
+    attempts: i64,
 }
 
 /// `ResyncSummary` (src/resync): the records of a scope by state.
@@ -260,7 +272,10 @@ mod tests {
             | State::Retrying
             | State::Delivered
             | State::Rejected
-            | State::Failed => serialized(s),
+            | State::Failed
+            | State::Correcting
+            | State::Withdrawing
+            | State::Withdrawn => serialized(s),
         };
         let mut want: Vec<String> = State::ALL.into_iter().map(state).collect();
         let mut got = enum_values("State");
@@ -310,6 +325,8 @@ mod tests {
     fn struct_mirrors_have_exactly_the_real_fields() {
         // Exhaustive destructuring: a new field is a compile error here.
         let line = StatusLine {
+            delivery_id: Some(1),
+            attempts: 2,
             completion_id: "c1".into(),
             course_code: "ALL".into(),
             registry: RegistryKind::Lifelong,
@@ -322,6 +339,8 @@ mod tests {
             sla: Some(SlaState::Pending),
         };
         let StatusLine {
+            delivery_id: _,
+            attempts: _,
             completion_id: _,
             course_code: _,
             registry: _,

@@ -15,10 +15,11 @@ pub enum CopyTable {
     Deliveries,
     CalendarYears,
     Audit,
+    Attempts,
 }
 
 impl CopyTable {
-    pub const ALL: [CopyTable; 10] = [
+    pub const ALL: [CopyTable; 11] = [
         Self::ChangeSeq,
         Self::Cursors,
         Self::Units,
@@ -29,6 +30,7 @@ impl CopyTable {
         Self::Deliveries,
         Self::CalendarYears,
         Self::Audit,
+        Self::Attempts,
     ];
 
     pub fn name(self) -> &'static str {
@@ -43,6 +45,7 @@ impl CopyTable {
             Self::Deliveries => "deliveries",
             Self::CalendarYears => "calendar_years",
             Self::Audit => "audit",
+            Self::Attempts => "attempts",
         }
     }
 
@@ -60,6 +63,17 @@ impl CopyTable {
                 "status",
                 "result",
                 "finished_at",
+            ],
+            Self::Attempts => &[
+                "id",
+                "delivery_id",
+                "at",
+                "revision",
+                "action",
+                "request_id",
+                "http_status",
+                "result",
+                "error",
             ],
             Self::Cursors => &["name", "seq", "last_run_at"],
             Self::Units => &["code", "name", "seq", "changed_at"],
@@ -145,6 +159,7 @@ impl CopyTable {
                 | Self::Deliveries
                 | Self::CalendarYears
                 | Self::Audit
+                | Self::Attempts
         )
     }
 }

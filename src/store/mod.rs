@@ -120,9 +120,43 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<Claimed>>;
 
-    /// Records the outcome of sent records; a row is written only while
-    /// `owner` still holds its lease. Returns how many rows were written.
-    async fn record_outcomes(&self, owner: &str, outcomes: &[Outcome], now_ms: i64) -> Result<u64>;
+    /// Records the outcome of sent records, and the attempts made, in one
+    /// transaction; a row is written only while `owner` still holds its
+    /// lease. Returns how many rows were written.
+    async fn record_outcomes(
+        &self,
+        owner: &str,
+        outcomes: &[Outcome],
+        attempts: &[Attempt],
+        now_ms: i64,
+    ) -> Result<u64>;
+
+    // ---- history and reconciliation ----
+
+    /// Keeps attempts made outside dispatch (reconcile lookups).
+    async fn add_attempts(&self, attempts: &[Attempt]) -> Result<()>;
+
+    /// Every kept attempt of a delivery, oldest first.
+    async fn attempts_of(&self, delivery_id: i64) -> Result<Vec<Attempt>>;
+
+    /// Deletes attempts made before `before_ms`; returns how many.
+    async fn purge_attempts(&self, before_ms: i64) -> Result<u64>;
+
+    /// What a reconcile looks up: rows whose last outcome is unknown
+    /// (`retrying`), and `delivered` rows credited since `delivered_since_ms`
+    /// of which the sample keeps `sample_per_mille`/1000 (rotated by `salt`);
+    /// up to `limit` of them after `after_id`, in id order.
+    async fn reconcile_candidates(
+        &self,
+        query: &ReconcileQuery,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<ReconcileItem>>;
+
+    /// Applies what a reconcile learnt, one row at a time, each only if the
+    /// row is still as the reconcile saw it (same state and revision, not
+    /// leased). Returns the repairs that were applied.
+    async fn apply_repairs(&self, repairs: &[Repair], now_ms: i64) -> Result<Vec<Repair>>;
 
     // ---- coordination between daemons ----
 

@@ -207,11 +207,12 @@ impl Store for PostgresStore {
             "UPDATE deliveries SET lease_owner = $1, lease_until = $2, next_attempt_at = $2
              WHERE id IN (
                 SELECT id FROM deliveries
-                WHERE registry = $3 AND state IN ('pending', 'retrying') AND next_attempt_at <= $4
+                WHERE registry = $3 AND state IN ('pending', 'retrying', 'correcting', 'withdrawing')
+                  AND next_attempt_at <= $4
                   AND (lease_until IS NULL OR lease_until < $4)
                 ORDER BY next_attempt_at, id LIMIT $5
                 FOR UPDATE SKIP LOCKED)
-             RETURNING id, idempotency_key, payload, attempts, hours_tenths",
+             RETURNING id, idempotency_key, payload, attempts, hours_tenths, state, revision, receipt_id",
         )
         .bind(owner)
         .bind(lease_until_ms)
@@ -225,7 +226,13 @@ impl Store for PostgresStore {
         Ok(claimed)
     }
 
-    async fn record_outcomes(&self, owner: &str, outcomes: &[Outcome], now_ms: i64) -> Result<u64> {
+    async fn record_outcomes(
+        &self,
+        owner: &str,
+        outcomes: &[Outcome],
+        attempts: &[Attempt],
+        now_ms: i64,
+    ) -> Result<u64> {
         let rows = super::rowmap::outcome_rows(outcomes);
         let mut tx = self.pool.begin().await?;
         let mut written = 0;
@@ -234,6 +241,9 @@ impl Store for PostgresStore {
             RECORD_REJECTED,
             RECORD_FAILED,
             RECORD_RELEASED,
+            RECORD_CORRECTED,
+            RECORD_WITHDRAWN,
+            RECORD_LOST,
         ]
         .into_iter()
         .zip(rows)
@@ -248,6 +258,13 @@ impl Store for PostgresStore {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+        }
+        // What was asked and answered is history even when the lease was lost.
+        if !attempts.is_empty() {
+            sqlx::query(INSERT_ATTEMPTS)
+                .bind(super::rowmap::attempt_rows(attempts))
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(written)
@@ -348,8 +365,8 @@ impl Store for PostgresStore {
     ) -> Result<Vec<SlaCount>> {
         let rows = sqlx::query(
             "SELECT registry,
-                    CASE WHEN state = 'delivered' AND delivered_at < due_at + 1000 THEN 'on_time'
-                         WHEN state = 'delivered' THEN 'late'
+                    CASE WHEN state IN ('delivered', 'correcting') AND delivered_at < due_at + 1000 THEN 'on_time'
+                         WHEN state IN ('delivered', 'correcting') THEN 'late'
                          WHEN $1 >= due_at + 1000 THEN 'breached'
                          WHEN due_at - $1 <= $2 THEN 'at_risk'
                          ELSE 'pending' END AS sla,
@@ -377,7 +394,7 @@ impl Store for PostgresStore {
             "SELECT id, registry, completion_id, course_code, national_id, state, reason, attempts, last_error,
                     eligible_since, due_at
              FROM deliveries
-             WHERE due_at IS NOT NULL AND state <> 'delivered' AND $1 >= due_at + 1000
+             WHERE due_at IS NOT NULL AND state NOT IN ('delivered', 'correcting') AND $1 >= due_at + 1000
                AND eligible_since >= $2 AND ($3 = '' OR registry = $3)
              ORDER BY due_at, id LIMIT $4",
         )
@@ -449,7 +466,7 @@ impl Store for PostgresStore {
             changed += sqlx::query(
                 "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = $2, last_error = NULL,
                         receipt_id = NULL, delivered_at = NULL, credited_tenths = NULL, updated_at = $2
-                 WHERE id = ANY($1) AND state <> 'ineligible'
+                 WHERE id = ANY($1) AND state IN ('pending', 'retrying', 'delivered', 'rejected', 'failed')
                    AND (lease_until IS NULL OR lease_until < $2)",
             )
             .bind(chunk)
@@ -555,7 +572,8 @@ impl Store for PostgresStore {
     async fn person_records(&self, national_id: &str) -> Result<Vec<PersonRecord>> {
         let rows = sqlx::query(
             "SELECT c.completion_id, c.course_code, d.id, d.registry, d.state, d.reason, d.hours_tenths,
-                    d.eligible_since, d.receipt_id, d.attempts, d.last_error, d.due_at, d.delivered_at
+                    d.eligible_since, d.receipt_id,
+                    (SELECT COUNT(*) FROM attempts t WHERE t.delivery_id = d.id), d.last_error, d.due_at, d.delivered_at
              FROM completions c
              JOIN accounts a ON a.account_id = c.account_id
              LEFT JOIN deliveries d ON d.completion_id = c.completion_id
@@ -639,7 +657,7 @@ impl Store for PostgresStore {
     }
 
     async fn finish_import(&self) -> Result<()> {
-        for t in ["completions", "deliveries", "audit"] {
+        for t in ["completions", "deliveries", "audit", "attempts"] {
             let sql = format!(
                 "SELECT setval(pg_get_serial_sequence('{t}', 'id'), GREATEST((SELECT MAX(id) FROM {t}), 1))"
             );
@@ -655,6 +673,128 @@ impl Store for PostgresStore {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    async fn add_attempts(&self, attempts: &[Attempt]) -> Result<()> {
+        if attempts.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(INSERT_ATTEMPTS)
+            .bind(super::rowmap::attempt_rows(attempts))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn attempts_of(&self, delivery_id: i64) -> Result<Vec<Attempt>> {
+        let rows = sqlx::query(
+            "SELECT delivery_id, at, revision, action, request_id, http_status, result, error
+             FROM attempts WHERE delivery_id = $1 ORDER BY id",
+        )
+        .bind(delivery_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(super::rowmap::attempt).collect()
+    }
+
+    async fn purge_attempts(&self, before_ms: i64) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query("DELETE FROM attempts WHERE at < $1")
+            .bind(before_ms)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn reconcile_candidates(
+        &self,
+        query: &ReconcileQuery,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<ReconcileItem>> {
+        let rows = sqlx::query(
+            "SELECT id, registry, completion_id, national_id, state, revision, idempotency_key, payload,
+                    hours_tenths, credited_tenths, receipt_id
+             FROM deliveries
+             WHERE ($1 = '' OR registry = $1) AND idempotency_key IS NOT NULL
+               AND (state = 'retrying'
+                    OR (state = 'delivered' AND delivered_at >= $2 AND (id * 7919 + $3) % 1000 < $4))
+               AND id > $5
+             ORDER BY id LIMIT $6",
+        )
+        .bind(query.registry.map_or("", |r| r.as_str()))
+        .bind(query.delivered_since_ms)
+        .bind(query.salt.rem_euclid(1000))
+        .bind(i64::from(query.sample_per_mille))
+        .bind(after_id)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(super::rowmap::reconcile_item).collect()
+    }
+
+    async fn apply_repairs(&self, repairs: &[Repair], now_ms: i64) -> Result<Vec<Repair>> {
+        let mut applied = Vec::new();
+        let mut tx = self.pool.begin().await?;
+        for repair in repairs {
+            let q = match repair {
+                Repair::Requeued { id, revision } => sqlx::query(
+                    "UPDATE deliveries SET state = 'pending', next_attempt_at = $1, attempts = 0, last_error = NULL,
+                            receipt_id = NULL, credited_tenths = NULL, delivered_at = NULL, updated_at = $1
+                     WHERE id = $2 AND revision = $3 AND state IN ('delivered', 'retrying')
+                       AND (lease_until IS NULL OR lease_until < $1)",
+                )
+                .bind(now_ms)
+                .bind(id)
+                .bind(revision),
+                Repair::Found {
+                    id,
+                    revision,
+                    receipt_id,
+                    credited_tenths,
+                } => sqlx::query(
+                    "UPDATE deliveries SET state = 'delivered', next_attempt_at = NULL, last_error = NULL,
+                            receipt_id = $4, credited_tenths = $5, delivered_at = $1, updated_at = $1
+                     WHERE id = $2 AND revision = $3 AND state = 'retrying'
+                       AND (lease_until IS NULL OR lease_until < $1)",
+                )
+                .bind(now_ms)
+                .bind(id)
+                .bind(revision)
+                .bind(receipt_id)
+                .bind(i64::from(*credited_tenths)),
+                Repair::Corrected {
+                    id,
+                    revision,
+                    new_revision,
+                    idempotency_key,
+                    payload,
+                    credited_tenths,
+                } => sqlx::query(
+                    "UPDATE deliveries SET state = 'correcting', next_attempt_at = $1, attempts = 0, last_error = NULL,
+                            revision = $4, idempotency_key = $5, payload = $6, credited_tenths = $7,
+                            updated_at = $1
+                     WHERE id = $2 AND revision = $3 AND state = 'delivered'
+                       AND (lease_until IS NULL OR lease_until < $1)",
+                )
+                .bind(now_ms)
+                .bind(id)
+                .bind(revision)
+                .bind(new_revision)
+                .bind(idempotency_key)
+                .bind(payload)
+                .bind(i64::from(*credited_tenths)),
+            };
+            if q.execute(&mut *tx).await?.rows_affected() == 1 {
+                applied.push(repair.clone());
+            }
+        }
+        tx.commit().await?;
+        Ok(applied)
     }
 
     async fn ping(&self) -> Result<()> {
@@ -755,7 +895,8 @@ LEFT JOIN units u ON u.code = p.service_unit_code
 WHERE c.id = ANY($1)";
 
 const SCAN_DELIVERIES: &str = "
-SELECT d.completion_id, d.registry, d.state, d.reason, d.payload, d.revision, d.eligible_since, d.next_attempt_at
+SELECT d.completion_id, d.registry, d.state, d.reason, d.payload, d.revision, d.eligible_since, d.next_attempt_at,
+       d.hours_tenths, d.credited_tenths, d.lease_until
 FROM completions c JOIN deliveries d ON d.completion_id = c.completion_id
 WHERE c.id = ANY($1)
 ORDER BY d.id
@@ -780,23 +921,42 @@ ON CONFLICT (completion_id, registry) DO UPDATE SET
     last_error = CASE WHEN excluded.attempts < 0 THEN deliveries.last_error ELSE NULL END,
     updated_at = excluded.updated_at";
 
+/// An upload answered accepted or duplicate. The registry now holds the
+/// sent revision: the row is `delivered`, unless the scan moved on while the
+/// request was in flight: a newer revision then becomes a correction, and a
+/// revocation a withdrawal of the receipt just learnt.
 const RECORD_DELIVERED: &str = "
-UPDATE deliveries d SET state = 'delivered', receipt_id = r.receipt, credited_tenths = r.credited,
-    delivered_at = $2, attempts = d.attempts + 1, reason = NULL, last_error = NULL, next_attempt_at = NULL,
+UPDATE deliveries d SET
+    state = CASE WHEN d.state = 'withdrawing' THEN 'withdrawing'
+                 WHEN d.revision = r.rev THEN 'delivered' ELSE 'correcting' END,
+    reason = CASE WHEN d.state = 'withdrawing' THEN d.reason END,
+    receipt_id = r.receipt, credited_tenths = r.credited, hours_tenths = COALESCE(d.hours_tenths, r.credited),
+    delivered_at = $2, last_error = NULL,
+    attempts = CASE WHEN d.state = 'withdrawing' OR d.revision <> r.rev THEN 0 ELSE d.attempts + 1 END,
+    next_attempt_at = CASE WHEN d.state = 'withdrawing' OR d.revision <> r.rev THEN $2 END,
     lease_owner = NULL, lease_until = NULL, updated_at = $2
-FROM jsonb_to_recordset($1::jsonb) AS r(id bigint, receipt text, credited bigint)
+FROM jsonb_to_recordset($1::jsonb) AS r(id bigint, rev bigint, receipt text, credited bigint)
 WHERE d.id = r.id AND d.lease_owner = $3";
 
+/// A refusal counts only for the revision it answered; a newer one stays due.
 const RECORD_REJECTED: &str = "
-UPDATE deliveries d SET state = 'rejected', reason = r.code, last_error = r.message,
-    attempts = d.attempts + 1, next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL, updated_at = $2
-FROM jsonb_to_recordset($1::jsonb) AS r(id bigint, code text, message text)
+UPDATE deliveries d SET
+    state = CASE WHEN d.revision = r.rev AND d.state IN ('pending', 'retrying') THEN 'rejected' ELSE d.state END,
+    reason = CASE WHEN d.revision = r.rev AND d.state IN ('pending', 'retrying') THEN r.code ELSE d.reason END,
+    next_attempt_at = CASE WHEN d.revision = r.rev AND d.state IN ('pending', 'retrying') THEN NULL
+                           ELSE d.next_attempt_at END,
+    last_error = r.message, attempts = d.attempts + 1, lease_owner = NULL, lease_until = NULL, updated_at = $2
+FROM jsonb_to_recordset($1::jsonb) AS r(id bigint, rev bigint, code text, message text)
 WHERE d.id = r.id AND d.lease_owner = $3";
 
+/// A failed attempt. Corrections and withdrawals keep their state (they are
+/// never given up); an answer about an older revision leaves the newer one due.
 const RECORD_FAILED: &str = "
-UPDATE deliveries d SET state = r.state, last_error = r.error, next_attempt_at = r.next,
-    attempts = d.attempts + 1, lease_owner = NULL, lease_until = NULL, updated_at = $2
-FROM jsonb_to_recordset($1::jsonb) AS r(id bigint, next bigint, error text, state text)
+UPDATE deliveries d SET
+    state = CASE WHEN d.revision = r.rev AND d.state IN ('pending', 'retrying') THEN r.state ELSE d.state END,
+    next_attempt_at = CASE WHEN d.revision = r.rev THEN r.next ELSE d.next_attempt_at END,
+    last_error = r.error, attempts = d.attempts + 1, lease_owner = NULL, lease_until = NULL, updated_at = $2
+FROM jsonb_to_recordset($1::jsonb) AS r(id bigint, rev bigint, next bigint, error text, state text)
 WHERE d.id = r.id AND d.lease_owner = $3";
 
 const RECORD_RELEASED: &str = "
@@ -804,3 +964,39 @@ UPDATE deliveries d SET next_attempt_at = r.next, last_error = COALESCE(r.error,
     lease_owner = NULL, lease_until = NULL, updated_at = $2
 FROM jsonb_to_recordset($1::jsonb) AS r(id bigint, next bigint, error text)
 WHERE d.id = r.id AND d.lease_owner = $3";
+
+/// A correction landed: the registry credits the sent revision's hours.
+const RECORD_CORRECTED: &str = "
+UPDATE deliveries d SET
+    state = CASE WHEN d.state = 'correcting' AND d.revision = r.rev THEN 'delivered' ELSE d.state END,
+    next_attempt_at = CASE WHEN d.state = 'correcting' AND d.revision = r.rev THEN NULL ELSE d.next_attempt_at END,
+    credited_tenths = r.credited, last_error = NULL, attempts = d.attempts + 1,
+    lease_owner = NULL, lease_until = NULL, updated_at = $2
+FROM jsonb_to_recordset($1::jsonb) AS r(id bigint, rev bigint, credited bigint)
+WHERE d.id = r.id AND d.lease_owner = $3";
+
+/// The registry no longer holds the record. A row that carries a record
+/// again (reinstated meanwhile) sends it as a new one.
+const RECORD_WITHDRAWN: &str = "
+UPDATE deliveries d SET
+    state = CASE WHEN d.payload IS NULL THEN 'withdrawn' ELSE 'pending' END,
+    next_attempt_at = CASE WHEN d.payload IS NULL THEN NULL ELSE $2 END,
+    receipt_id = NULL, credited_tenths = NULL, delivered_at = NULL, last_error = NULL, attempts = 0,
+    lease_owner = NULL, lease_until = NULL, updated_at = $2
+FROM jsonb_to_recordset($1::jsonb) AS r(id bigint)
+WHERE d.id = r.id AND d.lease_owner = $3";
+
+/// A correction named a receipt the registry does not know (it lost the
+/// record): the new revision goes out as a new record.
+const RECORD_LOST: &str = "
+UPDATE deliveries d SET state = 'pending', next_attempt_at = $2,
+    receipt_id = NULL, credited_tenths = NULL, delivered_at = NULL, last_error = NULL, attempts = 0,
+    lease_owner = NULL, lease_until = NULL, updated_at = $2
+FROM jsonb_to_recordset($1::jsonb) AS r(id bigint)
+WHERE d.id = r.id AND d.lease_owner = $3 AND d.state = 'correcting'";
+
+const INSERT_ATTEMPTS: &str = "
+INSERT INTO attempts (delivery_id, at, revision, action, request_id, http_status, result, error)
+SELECT delivery_id, at, revision, action, request_id, http_status, result, error
+FROM jsonb_to_recordset($1::jsonb) AS r(delivery_id bigint, at bigint, revision bigint, action text,
+    request_id text, http_status bigint, result text, error text)";

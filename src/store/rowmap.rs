@@ -160,37 +160,83 @@ pub fn intake_rows(chunk: &IntakeChunk) -> [String; 5] {
 }
 
 /// Outcomes grouped by kind, each kind as one JSON array for one UPDATE:
-/// delivered, rejected, failed, released.
-pub fn outcome_rows(outcomes: &[Outcome]) -> [String; 4] {
-    let (mut delivered, mut rejected, mut failed, mut released) = (vec![], vec![], vec![], vec![]);
+/// delivered, rejected, failed, released, corrected, withdrawn, lost.
+pub fn outcome_rows(outcomes: &[Outcome]) -> [String; 7] {
+    let mut rows: [Vec<serde_json::Value>; 7] = Default::default();
     for o in outcomes {
-        match o {
+        let (slot, row) = match o {
             Outcome::Delivered {
                 id,
+                revision,
                 receipt_id,
                 credited_tenths,
-            } => delivered
-                .push(json!({"id": id, "receipt": receipt_id, "credited": credited_tenths})),
-            Outcome::Rejected { id, code, message } => {
-                rejected.push(json!({"id": id, "code": code, "message": message}))
-            }
+            } => (
+                0,
+                json!({"id": id, "rev": revision, "receipt": receipt_id, "credited": credited_tenths}),
+            ),
+            Outcome::Rejected {
+                id,
+                revision,
+                code,
+                message,
+            } => (
+                1,
+                json!({"id": id, "rev": revision, "code": code, "message": message}),
+            ),
             Outcome::Failed {
                 id,
+                revision,
                 next_attempt_at,
                 error,
                 give_up,
-            } => failed.push(json!({
-                "id": id, "next": next_attempt_at, "error": error,
-                "state": if *give_up { "failed" } else { "retrying" }
-            })),
+            } => (
+                2,
+                json!({
+                    "id": id, "rev": revision, "next": next_attempt_at, "error": error,
+                    "state": if *give_up { "failed" } else { "retrying" }
+                }),
+            ),
             Outcome::Released {
                 id,
                 next_attempt_at,
                 error,
-            } => released.push(json!({"id": id, "next": next_attempt_at, "error": error})),
-        }
+            } => (
+                3,
+                json!({"id": id, "next": next_attempt_at, "error": error}),
+            ),
+            Outcome::Corrected {
+                id,
+                revision,
+                credited_tenths,
+            } => (
+                4,
+                json!({"id": id, "rev": revision, "credited": credited_tenths}),
+            ),
+            Outcome::Withdrawn { id } => (5, json!({"id": id})),
+            Outcome::Lost { id } => (6, json!({"id": id})),
+        };
+        rows[slot].push(row);
     }
-    [delivered, rejected, failed, released].map(|v| serde_json::Value::Array(v).to_string())
+    rows.map(|v| serde_json::Value::Array(v).to_string())
+}
+
+/// Attempts as one JSON array, for one insert.
+pub fn attempt_rows(attempts: &[super::Attempt]) -> String {
+    serde_json::to_string(attempts).expect("attempts serialize")
+}
+
+/// A row of the history query.
+pub fn attempt(r: &impl ReadRow) -> Result<super::Attempt> {
+    Ok(super::Attempt {
+        delivery_id: r.int(0)?,
+        at: r.int(1)?,
+        revision: r.int(2)?,
+        action: r.text(3)?,
+        request_id: r.text(4)?,
+        http_status: r.opt_int(5)?.map(|s| s as u16),
+        result: r.text(6)?,
+        error: r.opt_text(7)?,
+    })
 }
 
 pub fn parse_registry(s: &str) -> Result<crate::domain::RegistryKind> {
@@ -292,18 +338,29 @@ pub fn existing_delivery(r: &impl ReadRow) -> Result<(String, super::ExistingDel
             revision: r.int(5)?,
             eligible_since: r.opt_int(6)?,
             next_attempt_at: r.opt_int(7)?,
+            hours_tenths: r.opt_int(8)?.map(|t| t as u32),
+            credited_tenths: r.opt_int(9)?.map(|t| t as u32),
+            lease_until: r.opt_int(10)?,
         },
     ))
 }
 
 /// A row returned by a claim.
 pub fn claimed(r: &impl ReadRow) -> Result<super::Claimed> {
+    let action = match parse_state(&r.text(5)?)? {
+        super::State::Correcting => super::Action::Correct,
+        super::State::Withdrawing => super::Action::Withdraw,
+        _ => super::Action::Upload,
+    };
     Ok(super::Claimed {
         id: r.int(0)?,
+        action,
+        revision: r.int(6)?,
         idempotency_key: r.text(1)?,
-        payload: r.text(2)?,
+        payload: r.opt_text(2)?.unwrap_or_default(),
         attempts: r.int(3)?,
-        hours_tenths: r.int(4)? as u32,
+        hours_tenths: r.opt_int(4)?.unwrap_or(0) as u32,
+        receipt_id: r.opt_text(7)?,
     })
 }
 
@@ -408,5 +465,22 @@ pub fn audit_entry(r: &impl ReadRow) -> Result<super::AuditEntry> {
         status: r.text(6)?,
         result: r.opt_text(7)?,
         finished_at: r.opt_int(8)?,
+    })
+}
+
+/// A row of the reconcile-candidates query.
+pub fn reconcile_item(r: &impl ReadRow) -> Result<super::ReconcileItem> {
+    Ok(super::ReconcileItem {
+        id: r.int(0)?,
+        registry: parse_registry(&r.text(1)?)?,
+        completion_id: r.text(2)?,
+        national_id: r.text(3)?,
+        state: parse_state(&r.text(4)?)?,
+        revision: r.int(5)?,
+        idempotency_key: r.text(6)?,
+        payload: r.opt_text(7)?,
+        hours_tenths: r.opt_int(8)?.map(|t| t as u32),
+        credited_tenths: r.opt_int(9)?.map(|t| t as u32),
+        receipt_id: r.opt_text(10)?,
     })
 }

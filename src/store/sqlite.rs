@@ -213,10 +213,11 @@ impl Store for SqliteStore {
             "UPDATE deliveries SET lease_owner = ?1, lease_until = ?2, next_attempt_at = ?2
              WHERE id IN (
                 SELECT id FROM deliveries
-                WHERE registry = ?3 AND state IN ('pending', 'retrying') AND next_attempt_at <= ?4
+                WHERE registry = ?3 AND state IN ('pending', 'retrying', 'correcting', 'withdrawing')
+                  AND next_attempt_at <= ?4
                   AND (lease_until IS NULL OR lease_until < ?4)
                 ORDER BY next_attempt_at, id LIMIT ?5)
-             RETURNING id, idempotency_key, payload, attempts, hours_tenths",
+             RETURNING id, idempotency_key, payload, attempts, hours_tenths, state, revision, receipt_id",
         )
         .bind(owner)
         .bind(lease_until_ms)
@@ -231,7 +232,13 @@ impl Store for SqliteStore {
         Ok(claimed)
     }
 
-    async fn record_outcomes(&self, owner: &str, outcomes: &[Outcome], now_ms: i64) -> Result<u64> {
+    async fn record_outcomes(
+        &self,
+        owner: &str,
+        outcomes: &[Outcome],
+        attempts: &[Attempt],
+        now_ms: i64,
+    ) -> Result<u64> {
         let rows = super::rowmap::outcome_rows(outcomes);
         let mut tx = self.write_tx().await?;
         let mut written = 0;
@@ -240,6 +247,9 @@ impl Store for SqliteStore {
             RECORD_REJECTED,
             RECORD_FAILED,
             RECORD_RELEASED,
+            RECORD_CORRECTED,
+            RECORD_WITHDRAWN,
+            RECORD_LOST,
         ]
         .into_iter()
         .zip(rows)
@@ -254,6 +264,13 @@ impl Store for SqliteStore {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+        }
+        // What was asked and answered is history even when the lease was lost.
+        if !attempts.is_empty() {
+            sqlx::query(INSERT_ATTEMPTS)
+                .bind(super::rowmap::attempt_rows(attempts))
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(written)
@@ -366,8 +383,8 @@ impl Store for SqliteStore {
     ) -> Result<Vec<SlaCount>> {
         let rows = sqlx::query(
             "SELECT registry,
-                    CASE WHEN state = 'delivered' AND delivered_at < due_at + 1000 THEN 'on_time'
-                         WHEN state = 'delivered' THEN 'late'
+                    CASE WHEN state IN ('delivered', 'correcting') AND delivered_at < due_at + 1000 THEN 'on_time'
+                         WHEN state IN ('delivered', 'correcting') THEN 'late'
                          WHEN ?1 >= due_at + 1000 THEN 'breached'
                          WHEN due_at - ?1 <= ?2 THEN 'at_risk'
                          ELSE 'pending' END AS sla,
@@ -395,7 +412,7 @@ impl Store for SqliteStore {
             "SELECT id, registry, completion_id, course_code, national_id, state, reason, attempts, last_error,
                     eligible_since, due_at
              FROM deliveries
-             WHERE due_at IS NOT NULL AND state <> 'delivered' AND ?1 >= due_at + 1000
+             WHERE due_at IS NOT NULL AND state NOT IN ('delivered', 'correcting') AND ?1 >= due_at + 1000
                AND eligible_since >= ?2 AND (?3 = '' OR registry = ?3)
              ORDER BY due_at, id LIMIT ?4",
         )
@@ -467,7 +484,7 @@ impl Store for SqliteStore {
             changed += sqlx::query(
                 "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?2, last_error = NULL,
                         receipt_id = NULL, delivered_at = NULL, credited_tenths = NULL, updated_at = ?2
-                 WHERE id IN (SELECT value FROM jsonb_each(?1)) AND state <> 'ineligible'
+                 WHERE id IN (SELECT value FROM jsonb_each(?1)) AND state IN ('pending', 'retrying', 'delivered', 'rejected', 'failed')
                    AND (lease_until IS NULL OR lease_until < ?2)",
             )
             .bind(serde_json::to_string(chunk).expect("ids"))
@@ -573,7 +590,8 @@ impl Store for SqliteStore {
     async fn person_records(&self, national_id: &str) -> Result<Vec<PersonRecord>> {
         let rows = sqlx::query(
             "SELECT c.completion_id, c.course_code, d.id, d.registry, d.state, d.reason, d.hours_tenths,
-                    d.eligible_since, d.receipt_id, d.attempts, d.last_error, d.due_at, d.delivered_at
+                    d.eligible_since, d.receipt_id,
+                    (SELECT COUNT(*) FROM attempts t WHERE t.delivery_id = d.id), d.last_error, d.due_at, d.delivered_at
              FROM completions c
              JOIN accounts a ON a.account_id = c.account_id
              LEFT JOIN deliveries d ON d.completion_id = c.completion_id
@@ -670,6 +688,128 @@ impl Store for SqliteStore {
     async fn analyze(&self) -> Result<()> {
         sqlx::query("PRAGMA optimize").execute(&self.pool).await?;
         Ok(())
+    }
+
+    async fn add_attempts(&self, attempts: &[Attempt]) -> Result<()> {
+        if attempts.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write_tx().await?;
+        sqlx::query(INSERT_ATTEMPTS)
+            .bind(super::rowmap::attempt_rows(attempts))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn attempts_of(&self, delivery_id: i64) -> Result<Vec<Attempt>> {
+        let rows = sqlx::query(
+            "SELECT delivery_id, at, revision, action, request_id, http_status, result, error
+             FROM attempts WHERE delivery_id = ?1 ORDER BY id",
+        )
+        .bind(delivery_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(super::rowmap::attempt).collect()
+    }
+
+    async fn purge_attempts(&self, before_ms: i64) -> Result<u64> {
+        let mut tx = self.write_tx().await?;
+        let n = sqlx::query("DELETE FROM attempts WHERE at < ?1")
+            .bind(before_ms)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn reconcile_candidates(
+        &self,
+        query: &ReconcileQuery,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<ReconcileItem>> {
+        let rows = sqlx::query(
+            "SELECT id, registry, completion_id, national_id, state, revision, idempotency_key, payload,
+                    hours_tenths, credited_tenths, receipt_id
+             FROM deliveries
+             WHERE (?1 = '' OR registry = ?1) AND idempotency_key IS NOT NULL
+               AND (state = 'retrying'
+                    OR (state = 'delivered' AND delivered_at >= ?2 AND (id * 7919 + ?3) % 1000 < ?4))
+               AND id > ?5
+             ORDER BY id LIMIT ?6",
+        )
+        .bind(query.registry.map_or("", |r| r.as_str()))
+        .bind(query.delivered_since_ms)
+        .bind(query.salt.rem_euclid(1000))
+        .bind(i64::from(query.sample_per_mille))
+        .bind(after_id)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(super::rowmap::reconcile_item).collect()
+    }
+
+    async fn apply_repairs(&self, repairs: &[Repair], now_ms: i64) -> Result<Vec<Repair>> {
+        let mut applied = Vec::new();
+        let mut tx = self.write_tx().await?;
+        for repair in repairs {
+            let q = match repair {
+                Repair::Requeued { id, revision } => sqlx::query(
+                    "UPDATE deliveries SET state = 'pending', next_attempt_at = ?1, attempts = 0, last_error = NULL,
+                            receipt_id = NULL, credited_tenths = NULL, delivered_at = NULL, updated_at = ?1
+                     WHERE id = ?2 AND revision = ?3 AND state IN ('delivered', 'retrying')
+                       AND (lease_until IS NULL OR lease_until < ?1)",
+                )
+                .bind(now_ms)
+                .bind(id)
+                .bind(revision),
+                Repair::Found {
+                    id,
+                    revision,
+                    receipt_id,
+                    credited_tenths,
+                } => sqlx::query(
+                    "UPDATE deliveries SET state = 'delivered', next_attempt_at = NULL, last_error = NULL,
+                            receipt_id = ?4, credited_tenths = ?5, delivered_at = ?1, updated_at = ?1
+                     WHERE id = ?2 AND revision = ?3 AND state = 'retrying'
+                       AND (lease_until IS NULL OR lease_until < ?1)",
+                )
+                .bind(now_ms)
+                .bind(id)
+                .bind(revision)
+                .bind(receipt_id)
+                .bind(i64::from(*credited_tenths)),
+                Repair::Corrected {
+                    id,
+                    revision,
+                    new_revision,
+                    idempotency_key,
+                    payload,
+                    credited_tenths,
+                } => sqlx::query(
+                    "UPDATE deliveries SET state = 'correcting', next_attempt_at = ?1, attempts = 0, last_error = NULL,
+                            revision = ?4, idempotency_key = ?5, payload = ?6, credited_tenths = ?7,
+                            updated_at = ?1
+                     WHERE id = ?2 AND revision = ?3 AND state = 'delivered'
+                       AND (lease_until IS NULL OR lease_until < ?1)",
+                )
+                .bind(now_ms)
+                .bind(id)
+                .bind(revision)
+                .bind(new_revision)
+                .bind(idempotency_key)
+                .bind(payload)
+                .bind(i64::from(*credited_tenths)),
+            };
+            if q.execute(&mut *tx).await?.rows_affected() == 1 {
+                applied.push(repair.clone());
+            }
+        }
+        tx.commit().await?;
+        Ok(applied)
     }
 
     async fn ping(&self) -> Result<()> {
@@ -788,7 +928,8 @@ LEFT JOIN units u ON u.code = p.service_unit_code
 WHERE c.id IN (SELECT value FROM jsonb_each(?1))";
 
 const SCAN_DELIVERIES: &str = "
-SELECT d.completion_id, d.registry, d.state, d.reason, d.payload, d.revision, d.eligible_since, d.next_attempt_at
+SELECT d.completion_id, d.registry, d.state, d.reason, d.payload, d.revision, d.eligible_since, d.next_attempt_at,
+       d.hours_tenths, d.credited_tenths, d.lease_until
 FROM completions c JOIN deliveries d ON d.completion_id = c.completion_id
 WHERE c.id IN (SELECT value FROM jsonb_each(?1))";
 
@@ -812,23 +953,77 @@ ON CONFLICT (completion_id, registry) DO UPDATE SET
     last_error = CASE WHEN excluded.attempts < 0 THEN deliveries.last_error ELSE NULL END,
     updated_at = excluded.updated_at";
 
+/// An upload answered accepted or duplicate. The registry now holds the
+/// sent revision: the row is `delivered`, unless the scan moved on while the
+/// request was in flight: a newer revision then becomes a correction, and a
+/// revocation a withdrawal of the receipt just learnt.
 const RECORD_DELIVERED: &str = "
-UPDATE deliveries SET state = 'delivered', receipt_id = j.value->>'receipt', credited_tenths = j.value->>'credited',
-    delivered_at = ?2, attempts = attempts + 1, reason = NULL, last_error = NULL, next_attempt_at = NULL,
+UPDATE deliveries SET
+    state = CASE WHEN deliveries.state = 'withdrawing' THEN 'withdrawing'
+                 WHEN deliveries.revision = (j.value->>'rev') THEN 'delivered' ELSE 'correcting' END,
+    reason = CASE WHEN deliveries.state = 'withdrawing' THEN deliveries.reason END,
+    receipt_id = (j.value->>'receipt'), credited_tenths = (j.value->>'credited'), hours_tenths = COALESCE(deliveries.hours_tenths, (j.value->>'credited')),
+    delivered_at = ?2, last_error = NULL,
+    attempts = CASE WHEN deliveries.state = 'withdrawing' OR deliveries.revision <> (j.value->>'rev') THEN 0 ELSE deliveries.attempts + 1 END,
+    next_attempt_at = CASE WHEN deliveries.state = 'withdrawing' OR deliveries.revision <> (j.value->>'rev') THEN ?2 END,
     lease_owner = NULL, lease_until = NULL, updated_at = ?2
 FROM jsonb_each(?1) AS j WHERE deliveries.id = j.value->>'id' AND deliveries.lease_owner = ?3";
 
+/// A refusal counts only for the revision it answered; a newer one stays due.
 const RECORD_REJECTED: &str = "
-UPDATE deliveries SET state = 'rejected', reason = j.value->>'code', last_error = j.value->>'message',
-    attempts = attempts + 1, next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL, updated_at = ?2
+UPDATE deliveries SET
+    state = CASE WHEN deliveries.revision = (j.value->>'rev') AND deliveries.state IN ('pending', 'retrying') THEN 'rejected' ELSE deliveries.state END,
+    reason = CASE WHEN deliveries.revision = (j.value->>'rev') AND deliveries.state IN ('pending', 'retrying') THEN (j.value->>'code') ELSE deliveries.reason END,
+    next_attempt_at = CASE WHEN deliveries.revision = (j.value->>'rev') AND deliveries.state IN ('pending', 'retrying') THEN NULL
+                           ELSE deliveries.next_attempt_at END,
+    last_error = (j.value->>'message'), attempts = deliveries.attempts + 1, lease_owner = NULL, lease_until = NULL, updated_at = ?2
 FROM jsonb_each(?1) AS j WHERE deliveries.id = j.value->>'id' AND deliveries.lease_owner = ?3";
 
+/// A failed attempt. Corrections and withdrawals keep their state (they are
+/// never given up); an answer about an older revision leaves the newer one due.
 const RECORD_FAILED: &str = "
-UPDATE deliveries SET state = j.value->>'state', last_error = j.value->>'error', next_attempt_at = j.value->>'next',
-    attempts = attempts + 1, lease_owner = NULL, lease_until = NULL, updated_at = ?2
+UPDATE deliveries SET
+    state = CASE WHEN deliveries.revision = (j.value->>'rev') AND deliveries.state IN ('pending', 'retrying') THEN (j.value->>'state') ELSE deliveries.state END,
+    next_attempt_at = CASE WHEN deliveries.revision = (j.value->>'rev') THEN (j.value->>'next') ELSE deliveries.next_attempt_at END,
+    last_error = (j.value->>'error'), attempts = deliveries.attempts + 1, lease_owner = NULL, lease_until = NULL, updated_at = ?2
 FROM jsonb_each(?1) AS j WHERE deliveries.id = j.value->>'id' AND deliveries.lease_owner = ?3";
 
 const RECORD_RELEASED: &str = "
 UPDATE deliveries SET next_attempt_at = j.value->>'next', last_error = COALESCE(j.value->>'error', last_error),
     lease_owner = NULL, lease_until = NULL, updated_at = ?2
 FROM jsonb_each(?1) AS j WHERE deliveries.id = j.value->>'id' AND deliveries.lease_owner = ?3";
+
+/// A correction landed: the registry credits the sent revision's hours.
+const RECORD_CORRECTED: &str = "
+UPDATE deliveries SET
+    state = CASE WHEN deliveries.state = 'correcting' AND deliveries.revision = (j.value->>'rev') THEN 'delivered' ELSE deliveries.state END,
+    next_attempt_at = CASE WHEN deliveries.state = 'correcting' AND deliveries.revision = (j.value->>'rev') THEN NULL
+                           ELSE deliveries.next_attempt_at END,
+    credited_tenths = j.value->>'credited', last_error = NULL, attempts = deliveries.attempts + 1,
+    lease_owner = NULL, lease_until = NULL, updated_at = ?2
+FROM jsonb_each(?1) AS j WHERE deliveries.id = j.value->>'id' AND deliveries.lease_owner = ?3";
+
+/// The registry no longer holds the record. A row that carries a record
+/// again (reinstated meanwhile) sends it as a new one.
+const RECORD_WITHDRAWN: &str = "
+UPDATE deliveries SET
+    state = CASE WHEN deliveries.payload IS NULL THEN 'withdrawn' ELSE 'pending' END,
+    next_attempt_at = CASE WHEN deliveries.payload IS NULL THEN NULL ELSE ?2 END,
+    receipt_id = NULL, credited_tenths = NULL, delivered_at = NULL, last_error = NULL, attempts = 0,
+    lease_owner = NULL, lease_until = NULL, updated_at = ?2
+FROM jsonb_each(?1) AS j WHERE deliveries.id = j.value->>'id' AND deliveries.lease_owner = ?3";
+
+/// A correction named a receipt the registry does not know (it lost the
+/// record): the new revision goes out as a new record.
+const RECORD_LOST: &str = "
+UPDATE deliveries SET state = 'pending', next_attempt_at = ?2,
+    receipt_id = NULL, credited_tenths = NULL, delivered_at = NULL, last_error = NULL, attempts = 0,
+    lease_owner = NULL, lease_until = NULL, updated_at = ?2
+FROM jsonb_each(?1) AS j
+WHERE deliveries.id = j.value->>'id' AND deliveries.lease_owner = ?3 AND deliveries.state = 'correcting'";
+
+const INSERT_ATTEMPTS: &str = "
+INSERT INTO attempts (delivery_id, at, revision, action, request_id, http_status, result, error)
+SELECT j.value->>'delivery_id', j.value->>'at', j.value->>'revision', j.value->>'action',
+       j.value->>'request_id', j.value->>'http_status', j.value->>'result', j.value->>'error'
+FROM jsonb_each(?1) AS j WHERE true";

@@ -67,16 +67,27 @@ pub enum State {
     Rejected,
     /// Gave up after `retry.max_attempts`; needs a person.
     Failed,
+    /// Credited with hours that are no longer right: a `PUT` correction
+    /// under a new revision key is due (and retried until it lands).
+    Correcting,
+    /// Credited, but the completion was revoked or the course lost its
+    /// certification: a `DELETE` is due (and retried until it lands).
+    Withdrawing,
+    /// The registry no longer holds it; `reason` says why.
+    Withdrawn,
 }
 
 impl State {
-    pub const ALL: [State; 6] = [
+    pub const ALL: [State; 9] = [
         Self::Ineligible,
         Self::Pending,
         Self::Retrying,
         Self::Delivered,
         Self::Rejected,
         Self::Failed,
+        Self::Correcting,
+        Self::Withdrawing,
+        Self::Withdrawn,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -87,11 +98,53 @@ impl State {
             Self::Delivered => "delivered",
             Self::Rejected => "rejected",
             Self::Failed => "failed",
+            Self::Correcting => "correcting",
+            Self::Withdrawing => "withdrawing",
+            Self::Withdrawn => "withdrawn",
         }
     }
 
     pub fn parse(s: &str) -> Option<State> {
         Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// Whether dispatch has work for a row in this state.
+    pub fn is_due_work(self) -> bool {
+        matches!(
+            self,
+            Self::Pending | Self::Retrying | Self::Correcting | Self::Withdrawing
+        )
+    }
+
+    /// Whether the registry holds a record of ours for a row in this state.
+    pub fn is_credited(self) -> bool {
+        matches!(self, Self::Delivered | Self::Correcting | Self::Withdrawing)
+    }
+}
+
+/// What dispatch sends for a claimed row, decided by its state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// `POST …/records:batch`.
+    Upload,
+    /// `PUT …/records/{receipt_id}` with the new hours and revision key.
+    Correct,
+    /// `DELETE …/records/{receipt_id}`.
+    Withdraw,
+    /// `GET …/records/{idempotency_key}` (reconcile, or before a withdrawal
+    /// of a record whose upload outcome is unknown). Never claimed.
+    Lookup,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Upload => "upload",
+            Self::Correct => "correct",
+            Self::Withdraw => "withdraw",
+            Self::Lookup => "lookup",
+        }
     }
 }
 
@@ -125,6 +178,12 @@ pub struct ExistingDelivery {
     pub revision: i64,
     pub eligible_since: Option<i64>,
     pub next_attempt_at: Option<i64>,
+    /// The hours this revision carries.
+    pub hours_tenths: Option<u32>,
+    /// The hours the registry credited (for a credited row).
+    pub credited_tenths: Option<u32>,
+    /// Until when a dispatcher holds the row (a request may be in flight).
+    pub lease_until: Option<i64>,
 }
 
 /// The scan's decision for one (completion, registry), written whole.
@@ -153,30 +212,42 @@ pub struct DeliveryWrite {
 #[derive(Debug, Clone)]
 pub struct Claimed {
     pub id: i64,
+    pub action: Action,
+    pub revision: i64,
     pub idempotency_key: String,
+    /// The record to upload (empty for a withdrawal).
     pub payload: String,
     pub attempts: i64,
     pub hours_tenths: u32,
+    /// The receipt of the credited record a correction or withdrawal acts on.
+    pub receipt_id: Option<String>,
 }
 
-/// What happened to one sent (or held back) record.
+/// What happened to one sent (or held back) record. `revision` is the
+/// revision that was sent: if the scan made a newer one meanwhile, the answer
+/// is recorded for what it was about and the newer revision stays due.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     /// Accepted or duplicate: credited, with its receipt.
     Delivered {
         id: i64,
+        revision: i64,
         receipt_id: String,
         credited_tenths: u32,
     },
     /// Refused for good by the registry.
     Rejected {
         id: i64,
+        revision: i64,
         code: String,
         message: String,
     },
-    /// A failed attempt: try again at `next_attempt_at`, or give up (`failed`).
+    /// A failed attempt: try again at `next_attempt_at`, or give up
+    /// (`failed`). A correction or withdrawal never gives up: only the
+    /// registry can finish it, and until then it holds a wrong figure.
     Failed {
         id: i64,
+        revision: i64,
         next_attempt_at: i64,
         error: String,
         give_up: bool,
@@ -187,6 +258,50 @@ pub enum Outcome {
         next_attempt_at: i64,
         error: Option<String>,
     },
+    /// A correction landed: the registry now credits `credited_tenths`.
+    Corrected {
+        id: i64,
+        revision: i64,
+        credited_tenths: u32,
+    },
+    /// The registry no longer holds the record (DELETE answered 200 or 404).
+    /// A row reinstated meanwhile goes out again as its new revision.
+    Withdrawn { id: i64 },
+    /// The registry does not know the receipt a correction names (it lost
+    /// the record): upload the new revision as a new record.
+    Lost { id: i64 },
+}
+
+impl Outcome {
+    pub fn id(&self) -> i64 {
+        match self {
+            Self::Delivered { id, .. }
+            | Self::Rejected { id, .. }
+            | Self::Failed { id, .. }
+            | Self::Released { id, .. }
+            | Self::Corrected { id, .. }
+            | Self::Withdrawn { id }
+            | Self::Lost { id } => *id,
+        }
+    }
+}
+
+/// One request made for one delivery, kept for `history.retention_days`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Attempt {
+    pub delivery_id: i64,
+    pub at: i64,
+    pub revision: i64,
+    /// `upload`, `correct`, `withdraw` or `lookup`.
+    pub action: String,
+    pub request_id: String,
+    /// The HTTP status, when an answer came back.
+    pub http_status: Option<u16>,
+    /// `accepted`, `duplicate`, `rejected`, `corrected`, `withdrawn`,
+    /// `not_found`, `found`, `unknown` (5xx, timeout), `rate_limited`,
+    /// `unauthorized`, `too_large`, `bad_request`.
+    pub result: String,
+    pub error: Option<String>,
 }
 
 /// One line of a person's status.
@@ -311,4 +426,62 @@ pub struct AuditEntry {
     /// JSON of the outcome.
     pub result: Option<String>,
     pub finished_at: Option<i64>,
+}
+
+/// Which rows a reconcile looks up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReconcileQuery {
+    pub registry: Option<RegistryKind>,
+    /// `delivered` rows credited at or after this instant are sampled.
+    pub delivered_since_ms: i64,
+    /// How many of every 1000 such rows are looked up (1000: all).
+    pub sample_per_mille: u32,
+    /// Rotates which rows the sample keeps, so successive nights see others.
+    pub salt: i64,
+}
+
+/// A row a reconcile looks up (the national ID whole: mask it to show it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReconcileItem {
+    pub id: i64,
+    pub registry: RegistryKind,
+    pub completion_id: String,
+    pub national_id: String,
+    pub state: State,
+    pub revision: i64,
+    pub idempotency_key: String,
+    pub payload: Option<String>,
+    pub hours_tenths: Option<u32>,
+    pub credited_tenths: Option<u32>,
+    pub receipt_id: Option<String>,
+}
+
+/// A repair a reconcile applies to one row, guarded by the state and
+/// revision it saw.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "repair", rename_all = "snake_case")]
+pub enum Repair {
+    /// The registry does not have the record: send it again now under its
+    /// key (a `delivered` or `retrying` row).
+    Requeued { id: i64, revision: i64 },
+    /// An unknown outcome the registry did credit: `delivered`, with the
+    /// registry's receipt and hours.
+    Found {
+        id: i64,
+        revision: i64,
+        receipt_id: String,
+        credited_tenths: u32,
+    },
+    /// The registry credits other hours than ours: a correction under a new
+    /// revision (a `delivered` row).
+    Corrected {
+        id: i64,
+        revision: i64,
+        new_revision: i64,
+        idempotency_key: String,
+        #[serde(skip)]
+        payload: String,
+        /// What the registry holds now.
+        credited_tenths: u32,
+    },
 }

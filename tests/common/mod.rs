@@ -326,9 +326,9 @@ where
     }
 }
 
-/// Rows in `pending` or `retrying`.
+/// Rows dispatch still has work for (`pending`, `retrying`, `correcting`, `withdrawing`).
 pub async fn open_deliveries(store: &SharedStore) -> i64 {
-    count_where(store, |s| matches!(s, State::Pending | State::Retrying)).await
+    count_where(store, |s| s.is_due_work()).await
 }
 
 pub async fn count_where(store: &SharedStore, f: impl Fn(State) -> bool) -> i64 {
@@ -350,11 +350,7 @@ pub async fn wait_drained(store: &SharedStore, limit: Duration) {
     wait_for(limit, "the backlog to drain", || async {
         let (cursor, changes) = store.scan_window().await.unwrap();
         let counts = store.delivery_counts().await.unwrap();
-        cursor == changes
-            && !counts.is_empty()
-            && counts
-                .iter()
-                .all(|c| !matches!(c.state, State::Pending | State::Retrying))
+        cursor == changes && !counts.is_empty() && counts.iter().all(|c| !c.state.is_due_work())
     })
     .await;
 }
@@ -364,12 +360,33 @@ pub async fn wait_drained(store: &SharedStore, limit: Duration) {
 pub async fn wait_nothing_left_to_send(store: &SharedStore, limit: Duration) {
     wait_for(limit, "nothing left to send", || async {
         let counts = store.delivery_counts().await.unwrap();
-        !counts.is_empty()
-            && counts
-                .iter()
-                .all(|c| !matches!(c.state, State::Pending | State::Retrying))
+        !counts.is_empty() && counts.iter().all(|c| !c.state.is_due_work())
     })
     .await;
+}
+
+/// `hoursync status --json ID` as the support desk runs it.
+pub async fn status_json(
+    env: &TestEnv,
+    sim: &hoursync::simulator::Simulator,
+    national_id: &str,
+) -> Vec<serde_json::Value> {
+    let out = env
+        .command(sim, &["status", "--json", national_id])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "status failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        !stdout.contains(national_id),
+        "status printed a whole national ID"
+    );
+    serde_json::from_str(&stdout).unwrap()
 }
 
 pub fn exists(p: &Path) -> bool {

@@ -1,0 +1,161 @@
+//! Corrections (`PUT`) and withdrawals (`DELETE`) of credited records, one
+//! request per record, paced like batches.
+//!
+//! Both are safe to repeat after an unknown outcome: a correction carries
+//! its revision's own key, which the registry applies once (a replay of a
+//! key it knows changes nothing), and a withdrawal answered `404` means the
+//! record is already gone. A withdrawal of a record whose upload outcome was
+//! never learnt (no receipt) looks the key up first.
+
+use super::{Dispatcher, Log, release};
+use crate::registry::{CorrectAnswer, SendError, WithdrawAnswer};
+use crate::store::{Action, Claimed, Outcome, StoreError};
+use tracing::{info, warn};
+
+impl Dispatcher {
+    /// Sends each correction or withdrawal; once a request is held back
+    /// (429, refused token), the rest are released until then.
+    pub(super) async fn amend(
+        &mut self,
+        records: &[Claimed],
+        log: &mut Log,
+        held: &mut Option<i64>,
+    ) -> Result<(), StoreError> {
+        for c in records {
+            if let Some(until) = *held {
+                log.outcomes.push(release(c, until, None));
+                continue;
+            }
+            match (c.action, c.receipt_id.as_deref()) {
+                (Action::Correct, Some(receipt)) => self.correct(c, receipt, log, held).await?,
+                (Action::Withdraw, Some(receipt)) => self.withdraw(c, receipt, log, held).await?,
+                (Action::Withdraw, None) => self.withdraw_unknown(c, log, held).await?,
+                // A correction without a receipt has nothing to correct:
+                // upload the revision as a new record.
+                (_, None) => log.outcomes.push(Outcome::Lost { id: c.id }),
+                (Action::Upload | Action::Lookup, Some(_)) => {
+                    unreachable!("uploads are batched; lookups are not claimed")
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn correct(
+        &mut self,
+        c: &Claimed,
+        receipt: &str,
+        log: &mut Log,
+        held: &mut Option<i64>,
+    ) -> Result<(), StoreError> {
+        self.pace().await?;
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let started = std::time::Instant::now();
+        let result = self
+            .client
+            .correct(receipt, c.hours_tenths, &c.idempotency_key, &request_id)
+            .await;
+        let now = self.clock.now_ms();
+        self.observe(&result, started);
+        match result {
+            Ok(CorrectAnswer::Corrected) => {
+                log.attempt(c, now, &request_id, Some(200), "corrected", None);
+                log.outcomes.push(Outcome::Corrected {
+                    id: c.id,
+                    revision: c.revision,
+                    credited_tenths: c.hours_tenths,
+                });
+            }
+            Ok(CorrectAnswer::UnknownReceipt) => {
+                warn!(registry = %self.settings.registry, request_id, receipt, "the registry does not know the receipt to correct: uploading the new revision as a new record");
+                log.attempt(c, now, &request_id, Some(404), "not_found", None);
+                log.outcomes.push(Outcome::Lost { id: c.id });
+            }
+            Ok(CorrectAnswer::KeyTaken(message)) => {
+                let e = SendError::BadRequest {
+                    status: 409,
+                    message,
+                };
+                log.attempts(std::slice::from_ref(c), now, &request_id, &e);
+                self.on_error(std::slice::from_ref(c), e, now, &request_id, log, held)
+                    .await?;
+            }
+            Err(e) => {
+                log.attempts(std::slice::from_ref(c), now, &request_id, &e);
+                self.on_error(std::slice::from_ref(c), e, now, &request_id, log, held)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn withdraw(
+        &mut self,
+        c: &Claimed,
+        receipt: &str,
+        log: &mut Log,
+        held: &mut Option<i64>,
+    ) -> Result<(), StoreError> {
+        self.pace().await?;
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let started = std::time::Instant::now();
+        let result = self.client.withdraw(receipt, &request_id).await;
+        let now = self.clock.now_ms();
+        self.observe(&result, started);
+        match result {
+            Ok(answer) => {
+                let (status, word) = match answer {
+                    WithdrawAnswer::Withdrawn => (200, "withdrawn"),
+                    // Gone already (an earlier DELETE whose answer was lost).
+                    WithdrawAnswer::UnknownReceipt => (404, "not_found"),
+                };
+                info!(registry = %self.settings.registry, request_id, receipt, "record withdrawn");
+                log.attempt(c, now, &request_id, Some(status), word, None);
+                log.outcomes.push(Outcome::Withdrawn { id: c.id });
+            }
+            Err(e) => {
+                log.attempts(std::slice::from_ref(c), now, &request_id, &e);
+                self.on_error(std::slice::from_ref(c), e, now, &request_id, log, held)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A withdrawal of a record whose upload outcome is unknown: ask the
+    /// registry whether it holds the key, and delete what it holds.
+    async fn withdraw_unknown(
+        &mut self,
+        c: &Claimed,
+        log: &mut Log,
+        held: &mut Option<i64>,
+    ) -> Result<(), StoreError> {
+        self.pace().await?;
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let started = std::time::Instant::now();
+        let result = self.client.lookup(&c.idempotency_key, &request_id).await;
+        let now = self.clock.now_ms();
+        self.observe(&result, started);
+        // This request is a lookup in the history, not a withdrawal.
+        let lookup = Claimed {
+            action: Action::Lookup,
+            ..c.clone()
+        };
+        match result {
+            Ok(None) => {
+                log.attempt(&lookup, now, &request_id, Some(404), "not_found", None);
+                log.outcomes.push(Outcome::Withdrawn { id: c.id });
+                Ok(())
+            }
+            Ok(Some(credited)) => {
+                log.attempt(&lookup, now, &request_id, Some(200), "found", None);
+                self.withdraw(c, &credited.receipt_id, log, held).await
+            }
+            Err(e) => {
+                log.attempts(std::slice::from_ref(&lookup), now, &request_id, &e);
+                self.on_error(std::slice::from_ref(c), e, now, &request_id, log, held)
+                    .await
+            }
+        }
+    }
+}
