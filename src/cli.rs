@@ -71,6 +71,30 @@ pub enum Command {
     },
     /// Put one failed or rejected delivery back in the queue.
     Retry { delivery_id: i64 },
+    /// Look records up at the registries and repair drift, as the nightly
+    /// job does: every record whose last outcome is unknown, and a sample of
+    /// those credited since a date. Prints every repair.
+    Reconcile {
+        #[arg(long)]
+        registry: Option<crate::domain::RegistryKind>,
+        /// Delivered records credited since this date (YYYY-MM-DD, Asia/Taipei);
+        /// default: `reconcile.days` ago.
+        #[arg(long)]
+        since: Option<chrono::NaiveDate>,
+        /// Look up every delivered record since then, not a sample.
+        #[arg(long)]
+        all: bool,
+        /// The whole report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every request made for one delivery: time, revision, action, HTTP
+    /// status, result, request id and error (kept `history.retention_days`).
+    History {
+        delivery_id: i64,
+        #[arg(long)]
+        json: bool,
+    },
     /// Show the audit trail: who resynced or retried what, newest first.
     Audit {
         #[arg(long, default_value_t = 50)]
@@ -338,6 +362,100 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 Some(Ok(was)) => println!("delivery {delivery_id}: {} -> pending", was.as_str()),
             }
         }
+        Command::Reconcile {
+            registry,
+            since,
+            all,
+            json,
+        } => {
+            let store = crate::daemon::open_store(&config).await?;
+            let now = clock.now_ms();
+            let mut opts = crate::reconcile::nightly_options(&config.reconcile, now);
+            opts.registry = registry;
+            if let Some(d) = since {
+                opts.since_ms = crate::clock::taipei_midnight_ms(d);
+            }
+            if all {
+                opts.sample_percent = 100.0;
+            }
+            let (clients, rates) = crate::registry::clients_from_config(&config)?;
+            let spinner = progress_spinner("reconcile: looking records up".into());
+            let report = crate::reconcile::run_audited(
+                store.as_ref(),
+                clock.as_ref(),
+                &clients,
+                &rates,
+                opts,
+                config.history.retention_days,
+                &cli_actor(),
+            )
+            .await;
+            spinner.finish_and_clear();
+            let report = report?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                for r in &report.repairs {
+                    println!(
+                        "#{:<8} {:<9} {} {:<16} {:<10} ours {:<6} registry {}",
+                        r.delivery_id,
+                        r.registry,
+                        r.national_id,
+                        r.completion_id,
+                        r.repair,
+                        r.hours.as_deref().unwrap_or("-"),
+                        r.registry_hours.as_deref().unwrap_or("(none)")
+                    );
+                }
+                let checked: usize = report.checked.values().sum();
+                println!(
+                    "checked {checked}, repaired {}, lookup errors {}, changed meanwhile {}",
+                    report.repairs.len(),
+                    report.lookup_errors,
+                    report.superseded
+                );
+            }
+        }
+        Command::History { delivery_id, json } => {
+            let store = crate::daemon::open_store(&config).await?;
+            let Some(d) = store.delivery(delivery_id).await? else {
+                anyhow::bail!("no delivery {delivery_id}");
+            };
+            let attempts = store.attempts_of(delivery_id).await?;
+            if json {
+                let lines: Vec<_> = attempts
+                    .iter()
+                    .map(crate::status::AttemptLine::from)
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&lines)?);
+            } else {
+                println!(
+                    "#{} {} {} {} {}: {}",
+                    d.id,
+                    d.registry,
+                    crate::domain::mask(&d.national_id),
+                    d.course_code,
+                    d.completion_id,
+                    d.state.as_str()
+                );
+                for a in &attempts {
+                    let l = crate::status::AttemptLine::from(a);
+                    println!(
+                        "{} rev {:<3} {:<8} {:<4} {:<12} {} {}",
+                        l.at,
+                        l.revision,
+                        l.action,
+                        l.http_status.map_or("-".into(), |s| s.to_string()),
+                        l.result,
+                        l.request_id,
+                        l.error.as_deref().unwrap_or("")
+                    );
+                }
+                if attempts.is_empty() {
+                    println!("(no attempts kept)");
+                }
+            }
+        }
         Command::Audit { limit } => {
             let store = crate::daemon::open_store(&config).await?;
             for e in store.list_audit(i64::MAX, limit).await? {
@@ -429,22 +547,11 @@ async fn resync(args: ResyncArgs, config: &Config, clock: SharedClock) -> anyhow
         println!("{}", serde_json::to_string_pretty(&summary)?);
         return Ok(());
     }
-    let mut clients = crate::resync::Clients::new();
-    if args.verify {
-        for (kind, rc) in config.registries.iter().filter(|(_, r)| r.enabled) {
-            let token = crate::config::read_secret(&rc.token_file)?;
-            let timeout = std::time::Duration::from_millis(rc.timeout_ms);
-            clients.insert(
-                *kind,
-                std::sync::Arc::new(crate::registry::RegistryClient::new(
-                    *kind,
-                    &rc.base_url,
-                    token,
-                    timeout,
-                )?),
-            );
-        }
-    }
+    let clients = if args.verify {
+        crate::registry::clients_from_config(config)?.0
+    } else {
+        crate::resync::Clients::new()
+    };
     let planned = crate::resync::dry_run(store.as_ref(), &scope).await?;
     let id = crate::resync::open_audit(
         store.as_ref(),

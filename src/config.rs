@@ -24,6 +24,8 @@ pub struct Config {
     pub log: LogConfig,
     pub calendar: CalendarConfig,
     pub sla: SlaConfig,
+    pub reconcile: ReconcileConfig,
+    pub history: HistoryConfig,
     pub admin: AdminConfig,
     pub registries: BTreeMap<RegistryKind, RegistryConfig>,
     /// The file this configuration was read from, to read it again on SIGHUP.
@@ -99,6 +101,41 @@ pub struct ScheduleConfig {
     pub timezone: String,
     /// Six-field cron expression (with seconds) for the scan.
     pub scan: String,
+    /// Six-field cron expression for the reconcile (nightly lookups).
+    pub reconcile: String,
+}
+
+/// What the nightly reconcile looks up, besides every unknown outcome.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReconcileConfig {
+    /// Delivered records credited within this many days are sampled.
+    pub days: u32,
+    /// Per cent of those looked up each night (100: all). Each lookup is a
+    /// request under the registry's rate limit, shared with uploads.
+    pub sample_percent: f64,
+}
+
+impl Default for ReconcileConfig {
+    fn default() -> Self {
+        Self {
+            days: 14,
+            sample_percent: 10.0,
+        }
+    }
+}
+
+/// How long the attempt history is kept.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct HistoryConfig {
+    pub retention_days: u32,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        Self { retention_days: 90 }
+    }
 }
 
 /// The durable retry policy: delay = min(max, base · 2^(attempt-1)), with
@@ -161,6 +198,7 @@ impl Default for ScheduleConfig {
         Self {
             timezone: "Asia/Taipei".into(),
             scan: "0 */5 * * * *".into(),
+            reconcile: "0 30 2 * * *".into(),
         }
     }
 }
@@ -224,6 +262,8 @@ impl Default for Config {
             log: LogConfig::default(),
             calendar: CalendarConfig::default(),
             sla: SlaConfig::default(),
+            reconcile: ReconcileConfig::default(),
+            history: HistoryConfig::default(),
             admin: AdminConfig::default(),
             source: None,
             registries: RegistryKind::ALL
@@ -296,6 +336,15 @@ impl Config {
             return bad(
                 "retry: max_attempts and base_ms must be positive and max_ms ≥ base_ms".into(),
             );
+        }
+        if !(0.0..=100.0).contains(&self.reconcile.sample_percent) {
+            return bad(format!(
+                "reconcile.sample_percent ({}) must be between 0 and 100",
+                self.reconcile.sample_percent
+            ));
+        }
+        if self.history.retention_days == 0 {
+            return bad("history.retention_days must be at least 1".into());
         }
         for (kind, r) in &self.registries {
             if r.max_batch == 0 || r.max_batch > 500 {

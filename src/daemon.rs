@@ -153,15 +153,20 @@ pub async fn start(
     });
 
     let trigger = Arc::new(Notify::new());
+    let reconcile_trigger = Arc::new(Notify::new());
+    let triggers = Triggers {
+        scan: trigger.clone(),
+        reconcile: reconcile_trigger.clone(),
+    };
     let scheduler = JobScheduler::new()
         .await
         .context("starting the scheduler")?;
-    let scan_job = scheduler
-        .add(scan_job(&config, trigger.clone())?)
-        .await
-        .context("scheduling the scan")?;
+    let mut job_ids = Vec::new();
+    for job in cron_jobs(&config, &triggers)? {
+        job_ids.push(scheduler.add(job).await.context("scheduling a job")?);
+    }
     scheduler.start().await.context("starting the scheduler")?;
-    let scheduler = Arc::new(tokio::sync::Mutex::new((scheduler, scan_job)));
+    let scheduler = Arc::new(tokio::sync::Mutex::new((scheduler, job_ids)));
     let scan_ttl = config.dispatch.lease_ms as i64;
     tracker.spawn(scan_loop(
         store.clone(),
@@ -169,6 +174,18 @@ pub async fn start(
         owner.clone(),
         scan_ttl,
         trigger.clone(),
+        shutdown.clone(),
+    ));
+    tracker.spawn(reconcile_loop(
+        store.clone(),
+        clock.clone(),
+        owner.clone(),
+        config.clone(),
+        clients
+            .iter()
+            .map(|(c, t)| (c.clone(), t.clone()))
+            .collect(),
+        reconcile_trigger,
         shutdown.clone(),
     ));
     let at_risk_ms = config.sla.at_risk_hours as i64 * 3_600_000;
@@ -184,7 +201,7 @@ pub async fn start(
             state: state.clone(),
             clients,
             scheduler: scheduler.clone(),
-            trigger: trigger.clone(),
+            triggers,
         },
         shutdown.clone(),
     ));
@@ -196,7 +213,7 @@ pub async fn start(
     if let Some(every) = sd_notify::watchdog_enabled() {
         tracker.spawn(watchdog(every / 2, shutdown.clone()));
     }
-    info!(owner, admin = %admin_addr, database = %redact_url(&config.database.url), scan = %config.schedule.scan,
+    info!(owner, admin = %admin_addr, database = %redact_url(&config.database.url), scan = %config.schedule.scan, reconcile = %config.schedule.reconcile,
           timezone = %config.schedule.timezone, "hoursync running");
 
     let grace = Duration::from_millis(config.dispatch.shutdown_grace_ms);
@@ -243,8 +260,8 @@ struct Reloadable {
     config: Config,
     state: crate::admin::SharedState,
     clients: Vec<(Arc<RegistryClient>, Arc<crate::dispatch::Tuning>)>,
-    scheduler: Arc<tokio::sync::Mutex<(JobScheduler, uuid::Uuid)>>,
-    trigger: Arc<Notify>,
+    scheduler: Arc<tokio::sync::Mutex<(JobScheduler, Vec<uuid::Uuid>)>>,
+    triggers: Triggers,
 }
 
 /// SIGHUP reads the configuration again and applies, without stopping
@@ -288,21 +305,32 @@ async fn reload(r: &mut Reloadable, new: Config) {
         tuning.set(rc.rate_per_second, rc.max_batch);
     }
     if new.schedule != r.config.schedule {
-        match scan_job(&new, r.trigger.clone()) {
-            Ok(job) => {
+        match cron_jobs(&new, &r.triggers) {
+            Ok(jobs) => {
                 let mut guard = r.scheduler.lock().await;
                 let (scheduler, current) = &mut *guard;
-                match scheduler.add(job).await {
-                    Ok(id) => {
-                        scheduler.remove(current).await.ok();
-                        *current = id;
-                    }
-                    Err(e) => {
-                        error!(error = %e, "SIGHUP: new scan schedule not added; the old one stays")
+                let mut added = Vec::new();
+                for job in jobs {
+                    match scheduler.add(job).await {
+                        Ok(id) => added.push(id),
+                        Err(e) => {
+                            error!(error = %e, "SIGHUP: new schedule not added; the old one stays");
+                            for id in &added {
+                                scheduler.remove(id).await.ok();
+                            }
+                            added.clear();
+                            break;
+                        }
                     }
                 }
+                if !added.is_empty() {
+                    for id in current.iter() {
+                        scheduler.remove(id).await.ok();
+                    }
+                    *current = added;
+                }
             }
-            Err(e) => error!(error = %e, "SIGHUP: new scan schedule refused; the old one stays"),
+            Err(e) => error!(error = %e, "SIGHUP: new schedule refused; the old one stays"),
         }
     }
     let needs_restart =
@@ -314,25 +342,107 @@ async fn reload(r: &mut Reloadable, new: Config) {
     r.config = new;
 }
 
-/// The cron trigger of the scan, read in `schedule.timezone`. It only pokes
-/// the scan loop: a scan missed while the daemon was down is caught up by
-/// the next one, because the scan reads everything after its stored cursor.
-fn scan_job(config: &Config, trigger: Arc<Notify>) -> anyhow::Result<Job> {
+/// What the cron jobs poke.
+struct Triggers {
+    scan: Arc<Notify>,
+    reconcile: Arc<Notify>,
+}
+
+/// The cron triggers of the scan and the reconcile, read in
+/// `schedule.timezone`. They only poke their loops: a scan missed while the
+/// daemon was down is caught up by the next one, because the scan reads
+/// everything after its stored cursor.
+fn cron_jobs(config: &Config, triggers: &Triggers) -> anyhow::Result<Vec<Job>> {
     let tz: chrono_tz::Tz = config
         .schedule
         .timezone
         .parse()
         .map_err(|e| anyhow::anyhow!("schedule.timezone: {e}"))?;
-    Job::new_async_tz(config.schedule.scan.as_str(), tz, move |_, _| {
-        let trigger = trigger.clone();
-        Box::pin(async move { trigger.notify_one() })
-    })
-    .map_err(|e| {
-        anyhow::anyhow!(
-            "schedule.scan {:?} is not a six-field cron expression: {e}",
-            config.schedule.scan
-        )
-    })
+    let job = |name: &str, expr: &str, trigger: Arc<Notify>| {
+        Job::new_async_tz(expr, tz, move |_, _| {
+            let trigger = trigger.clone();
+            Box::pin(async move { trigger.notify_one() })
+        })
+        .map_err(|e| {
+            anyhow::anyhow!("schedule.{name} {expr:?} is not a six-field cron expression: {e}")
+        })
+    };
+    Ok(vec![
+        job("scan", &config.schedule.scan, triggers.scan.clone())?,
+        job(
+            "reconcile",
+            &config.schedule.reconcile,
+            triggers.reconcile.clone(),
+        )?,
+    ])
+}
+
+/// Reconciles on every trigger, on the daemon that takes the reconcile
+/// lease; purges the attempt history first.
+async fn reconcile_loop(
+    store: SharedStore,
+    clock: SharedClock,
+    owner: String,
+    config: Config,
+    clients: Vec<(Arc<RegistryClient>, Arc<crate::dispatch::Tuning>)>,
+    trigger: Arc<Notify>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = trigger.notified() => {}
+        }
+        // Long enough for a night's lookups; released when done.
+        let ttl_ms = 6 * 3_600_000;
+        match store
+            .try_lease(
+                crate::reconcile::RECONCILE_LEASE,
+                &owner,
+                clock.now_ms(),
+                ttl_ms,
+            )
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                error!(error = %e, "reconcile skipped: the database did not answer");
+                continue;
+            }
+        }
+        let map: crate::resync::Clients =
+            clients.iter().map(|(c, _)| (c.kind(), c.clone())).collect();
+        let rates = clients
+            .iter()
+            .map(|(c, t)| {
+                (
+                    c.kind(),
+                    t.rate_per_second.load(std::sync::atomic::Ordering::Relaxed),
+                )
+            })
+            .collect();
+        let opts = crate::reconcile::nightly_options(&config.reconcile, clock.now_ms());
+        let run = crate::reconcile::run_audited(
+            store.as_ref(),
+            clock.as_ref(),
+            &map,
+            &rates,
+            opts,
+            config.history.retention_days,
+            "schedule",
+        );
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            result = run => if let Err(e) = result {
+                error!(error = %e, "reconcile failed; the next night tries again");
+            }
+        }
+        store
+            .release_lease(crate::reconcile::RECONCILE_LEASE, &owner)
+            .await
+            .ok();
+    }
 }
 
 /// Scans on start and on every trigger, when this daemon can take the scan

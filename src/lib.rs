@@ -16,6 +16,7 @@
 //!   and SLA states. [`sla_report`]: `hoursync sla report`.
 //! - [`admin`]: the HTTP server: health, readiness, metrics, the support API.
 //! - [`resync`]: re-judging a scope and requeueing what is not delivered.
+//! - [`reconcile`]: nightly lookups at the registries that repair drift.
 //! - [`status`]: one learner's records, for `status` and the API.
 //! - [`metrics`]: every Prometheus metric; [`monitor`]: the gauge sweep.
 //! - [`migrate_data`]: copies a database to another (SQLite to PostgreSQL).
@@ -39,6 +40,7 @@ pub mod intake;
 pub mod metrics;
 pub mod migrate_data;
 pub mod monitor;
+pub mod reconcile;
 pub mod registry;
 pub mod resync;
 pub mod scan;
