@@ -1,8 +1,11 @@
 //! `hoursync demo`: the main job, end to end, on a fresh machine. It writes
 //! a realistic data set, starts the registry simulator (with faults) and
 //! the daemon on SQLite, imports the data, waits until nothing is left to
-//! send, converts some general-public accounts to show the backfill, and
-//! prints per registry what was delivered and why the rest was not.
+//! send, converts some general-public accounts to show the backfill,
+//! corrects a course's hours and revokes completions (corrections and
+//! withdrawals), damages the simulated registries and lets a reconcile
+//! repair them, and prints per registry what was delivered and why the rest
+//! was not.
 
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
@@ -75,6 +78,8 @@ pub async fn run(args: DemoArgs, base: Config) -> anyhow::Result<()> {
         SimConfig {
             token,
             faults,
+            rate_per_second: DEMO_RATE,
+            burst: DEMO_RATE * 2,
             ..SimConfig::default()
         },
     )
@@ -119,6 +124,7 @@ pub async fn run(args: DemoArgs, base: Config) -> anyhow::Result<()> {
     wait_until_drained(&store, Duration::from_secs(300)).await?;
     println!("   drained in {:.1} s", started.elapsed().as_secs_f64());
 
+    let before_conversions = clock.now_ms();
     let converted = convert_accounts(dir, &store, clock.as_ref()).await?;
     if converted > 0 {
         println!(
@@ -128,12 +134,70 @@ pub async fn run(args: DemoArgs, base: Config) -> anyhow::Result<()> {
         wait_until_drained(&store, Duration::from_secs(120)).await?;
     }
 
+    let (courses, revoked) = correct_and_revoke(dir, &store, clock.as_ref()).await?;
+    println!(
+        "6. {courses} courses' lifelong hours corrected and {revoked} completions revoked: the registries get PUT corrections and DELETE withdrawals"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    wait_until_drained(&store, Duration::from_secs(120)).await?;
+
+    // The registry drifts: of its newest credits (the backfilled
+    // conversions), three are lost and one holds other hours.
+    sim.set_faults(Faults::default());
+    let newest: Vec<_> = sim.credited("lifelong").into_iter().rev().take(4).collect();
+    let mut damaged = 0;
+    for c in &newest[..3] {
+        damaged += usize::from(sim.forget("lifelong", &c.idempotency_key));
+    }
+    if let Some(c) = newest.get(3) {
+        damaged += usize::from(sim.set_hours("lifelong", &c.idempotency_key, 999));
+    }
+    println!(
+        "7. the lifelong registry lost 3 records and holds wrong hours for 1; a reconcile (nightly at 02:30) looks up everything credited since step 5:"
+    );
+    let (clients, rates) = crate::registry::clients_from_config(&config)?;
+    let all = crate::reconcile::ReconcileOptions {
+        registry: None,
+        since_ms: before_conversions,
+        sample_percent: 100.0,
+    };
+    let report =
+        crate::reconcile::run(store.as_ref(), clock.as_ref(), &clients, &rates, all).await?;
+    for r in &report.repairs {
+        println!(
+            "   #{} {} {} {}: {} (ours {}, registry {})",
+            r.delivery_id,
+            r.registry,
+            r.national_id,
+            r.completion_id,
+            r.repair,
+            r.hours.as_deref().unwrap_or("-"),
+            r.registry_hours.as_deref().unwrap_or("none")
+        );
+    }
+    anyhow::ensure!(
+        report.repairs.len() == damaged,
+        "the reconcile repaired {} records, {damaged} were damaged",
+        report.repairs.len()
+    );
+    wait_until_drained(&store, Duration::from_secs(120)).await?;
+    let again =
+        crate::reconcile::run(store.as_ref(), clock.as_ref(), &clients, &rates, all).await?;
+    println!(
+        "   repaired; a second reconcile looks {} records up and finds {} to repair",
+        again.checked.values().sum::<usize>(),
+        again.repairs.len()
+    );
+
     shutdown.cancel();
     daemon.await??;
     print_summary(&store, &sim).await?;
     sim.shutdown().await;
     Ok(())
 }
+
+/// Requests per second per registry, in the simulator and in hoursync.
+const DEMO_RATE: u32 = 100;
 
 fn demo_config(mut config: Config, dir: &Path, sim: &Simulator, token_file: &Path) -> Config {
     config.database.url = format!(
@@ -150,6 +214,7 @@ fn demo_config(mut config: Config, dir: &Path, sim: &Simulator, token_file: &Pat
         r.base_url = sim.base_url(kind.as_str());
         r.token_file = token_file.to_path_buf();
         r.timeout_ms = 5_000;
+        r.rate_per_second = DEMO_RATE;
         // Small batches: enough requests for the simulator's faults to show.
         r.max_batch = 50;
     }
@@ -164,7 +229,7 @@ async fn wait_until_drained(store: &SharedStore, limit: Duration) -> anyhow::Res
         let counts = store.delivery_counts().await?;
         let open: i64 = counts
             .iter()
-            .filter(|c| matches!(c.state, State::Pending | State::Retrying))
+            .filter(|c| c.state.is_due_work())
             .map(|c| c.count)
             .sum();
         let delivered: i64 = counts
@@ -206,6 +271,45 @@ async fn convert_accounts(
     Ok(lines.len())
 }
 
+/// Raises the lifelong hours (and the digital part) of two certified
+/// courses by one hour, and revokes five completions: the platform's export
+/// after an accreditation fix and a cheating case.
+async fn correct_and_revoke(
+    dir: &Path,
+    store: &SharedStore,
+    clock: &dyn crate::clock::Clock,
+) -> anyhow::Result<(usize, usize)> {
+    let data = std::fs::read_to_string(dir.join("learning-data.jsonl"))?;
+    let plus_one = |v: &serde_json::Value| -> Option<String> {
+        let h: f64 = v.as_str()?.parse().ok()?;
+        Some(format!("{:.1}", h + 1.0))
+    };
+    let (mut lines, mut courses, mut revoked) = (Vec::new(), 0, 0);
+    for line in data.lines() {
+        let mut v: serde_json::Value = serde_json::from_str(line)?;
+        if courses < 2 && v["type"] == "course" && v["certified"]["lifelong"].is_string() {
+            let (Some(total), Some(digital)) = (
+                plus_one(&v["certified"]["lifelong"]),
+                plus_one(&v["digital_hours"]),
+            ) else {
+                continue;
+            };
+            v["certified"]["lifelong"] = total.into();
+            v["digital_hours"] = digital.into();
+            courses += 1;
+            lines.push(v.to_string());
+        } else if revoked < 5 && v["type"] == "completion" && v["status"] == "completed" {
+            v["status"] = "revoked".into();
+            revoked += 1;
+            lines.push(v.to_string());
+        }
+    }
+    let path = dir.join("corrections.jsonl");
+    std::fs::write(&path, lines.join("\n"))?;
+    import_files(store.as_ref(), clock, &[path], ImportOptions::default()).await?;
+    Ok((courses, revoked))
+}
+
 async fn print_summary(store: &SharedStore, sim: &Simulator) -> anyhow::Result<()> {
     let counts = store.delivery_counts().await?;
     println!("\nper registry:");
@@ -219,10 +323,11 @@ async fn print_summary(store: &SharedStore, sim: &Simulator) -> anyhow::Result<(
         };
         let credited = sim.credited(kind.as_str()).len();
         println!(
-            "  {:<9} delivered {:>6} (simulator holds {:>6}), rejected {:>4}, failed {:>4}, ineligible {:>6}",
+            "  {:<9} delivered {:>6} (simulator holds {:>6}), withdrawn {:>3}, rejected {:>4}, failed {:>4}, ineligible {:>6}",
             kind.as_str(),
             of(State::Delivered),
             credited,
+            of(State::Withdrawn),
             of(State::Rejected),
             of(State::Failed),
             of(State::Ineligible)

@@ -84,6 +84,11 @@ pub struct BenchArgs {
     /// then planned with statistics of the loaded tables.
     #[arg(long)]
     pub analyze: bool,
+    /// After the drain, look every delivered record up at the simulator
+    /// (a reconcile of 100%) and time it: lookups per second, and that it
+    /// repairs nothing.
+    #[arg(long)]
+    pub reconcile: bool,
 }
 
 /// One line of the table.
@@ -289,6 +294,34 @@ async fn run_on(args: &BenchArgs, config: Config, db: &BenchDb) -> anyhow::Resul
         }
         None => None,
     };
+    // A full reconcile: every delivered record looked up.
+    let reconciled = match (&drained, args.reconcile) {
+        (Some(_), true) => {
+            let store = crate::daemon::open_store(&config).await?;
+            let (clients, rates) = crate::registry::clients_from_config(&config)?;
+            let opts = crate::reconcile::ReconcileOptions {
+                registry: None,
+                since_ms: 0,
+                sample_percent: 100.0,
+            };
+            reset_own_peak_rss();
+            let t = Instant::now();
+            let r = crate::reconcile::run(store.as_ref(), clock.as_ref(), &clients, &rates, opts)
+                .await?;
+            let checked: usize = r.checked.values().sum();
+            phases.push(Phase {
+                name: "reconcile",
+                amount: checked as u64,
+                unit: "lookups",
+                secs: t.elapsed().as_secs_f64(),
+                goal: None,
+                peak_mb: own_peak_rss_mb(),
+            });
+            drop(store);
+            Some(r)
+        }
+        _ => None,
+    };
     if let Some(mut sim) = sim.take() {
         sim.stop().await;
     }
@@ -377,6 +410,18 @@ async fn run_on(args: &BenchArgs, config: Config, db: &BenchDb) -> anyhow::Resul
     let mut goals = goals_met(&phases, peak);
     if let Some((d, stats, sim_peak)) = &drained {
         drain::report(d, stats, *sim_peak, &mut figures);
+    }
+    if let Some(r) = &reconciled {
+        println!(
+            "reconcile: {} repairs, {} lookup errors (a drained run should have none)",
+            r.repairs.len(),
+            r.lookup_errors
+        );
+        figures["reconcile"] = json!({
+            "lookups_per_s": phases.iter().find(|p| p.name == "reconcile").map(|p| p.rate().round()),
+            "repairs": r.repairs.len(),
+            "lookup_errors": r.lookup_errors,
+        });
     }
     if let Some(inc) = &increment {
         println!("\n{}", inc.render());
