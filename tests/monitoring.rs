@@ -5,7 +5,7 @@
 //! prometheus`); without it they are skipped, except under `CI=true`, where
 //! they fail.
 
-use hoursync::metrics::{self, BACKLOG_STATES, Kind, METRICS, OUTCOMES};
+use hoursync::metrics::{self, BACKLOG_STATES, Kind, METRICS, OUTCOMES, REPAIRS};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::io::Write as _;
@@ -366,6 +366,9 @@ fn every_alert_has_a_firing_and_a_quiet_unit_test() {
         "HoursyncCalendarFallbackUsed",
         "HoursyncDown",
         "HoursyncAbsent",
+        "HoursyncReconcileStale",
+        "HoursyncReconcileRepairs",
+        "HoursyncCorrectionsStuck",
     ];
     let names = alert_names(&rules);
     for r in required {
@@ -432,18 +435,25 @@ fn record_every_metric() {
         metrics::retries(r, 2);
         metrics::sla(r, 1, 0);
         metrics::oldest_undelivered(r, 3600.0);
+        for repair in REPAIRS {
+            metrics::reconcile_repair(r, repair, 1);
+        }
+        metrics::reconcile_checked(r, 40, 1);
     }
     metrics::registry_up("teacher", false);
     metrics::auth_failed("enved", true);
     metrics::scan_finished(1234, 0.8, 1_790_000_000.0);
     metrics::calendar_covered_until(1_798_732_799.0);
     metrics::calendar_fallback();
+    metrics::reconcile_finished(1_790_005_400.0);
     metrics::build_info();
     // Wrong arguments must not put personal data into a label.
     metrics::delivery("A123456789", "delivered", 1);
     metrics::backlog("lifelong", "B223456789", 1);
     metrics::ineligible("enved", "C123456789", 1);
     metrics::request("F123456789", "A223456789", 0.1);
+    metrics::reconcile_repair("D123456789", "E123456789", 1);
+    metrics::reconcile_checked("G123456789", 1, 1);
 }
 
 /// A letter followed by nine digits: the shape of a national ID.
@@ -520,6 +530,9 @@ fn exported_metrics_pass_promtool_and_carry_no_personal_data() {
         "ID-shaped values in the metrics: {ids:?}\n{text}"
     );
     assert!(text.contains(r#"hoursync_deliveries_total{registry="other",outcome="delivered"} 1"#));
+    assert!(
+        text.contains(r#"hoursync_reconcile_repairs_total{registry="other",repair="other"} 1"#)
+    );
     assert!(text.contains(r#"hoursync_build_info{version=""#));
 
     let Some(promtool) = promtool() else { return };
@@ -654,6 +667,10 @@ fn dashboard_queries_use_only_metrics_hoursync_exports() {
         "retries",
         "scan",
         "calendar",
+        "repairs",
+        "lookup",
+        "reconcile",
+        "corrections",
     ] {
         assert!(
             titles.iter().any(|t| t.contains(want)),
