@@ -396,22 +396,14 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 for r in &report.repairs {
-                    println!(
-                        "#{:<8} {:<9} {} {:<16} {:<10} ours {:<6} registry {}",
-                        r.delivery_id,
-                        r.registry,
-                        r.national_id,
-                        r.completion_id,
-                        r.repair,
-                        r.hours.as_deref().unwrap_or("-"),
-                        r.registry_hours.as_deref().unwrap_or("(none)")
-                    );
+                    println!("{r}");
                 }
                 let checked: usize = report.checked.values().sum();
                 println!(
-                    "checked {checked}, repaired {}, lookup errors {}, changed meanwhile {}",
+                    "checked {checked}, repaired {}, lookup errors {}, skipped {} (a registry kept failing), changed meanwhile {}",
                     report.repairs.len(),
                     report.lookup_errors,
+                    report.skipped.values().sum::<usize>(),
                     report.superseded
                 );
             }

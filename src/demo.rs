@@ -164,16 +164,7 @@ pub async fn run(args: DemoArgs, base: Config) -> anyhow::Result<()> {
     let report =
         crate::reconcile::run(store.as_ref(), clock.as_ref(), &clients, &rates, all).await?;
     for r in &report.repairs {
-        println!(
-            "   #{} {} {} {}: {} (ours {}, registry {})",
-            r.delivery_id,
-            r.registry,
-            r.national_id,
-            r.completion_id,
-            r.repair,
-            r.hours.as_deref().unwrap_or("-"),
-            r.registry_hours.as_deref().unwrap_or("none")
-        );
+        println!("   {r}");
     }
     anyhow::ensure!(
         report.repairs.len() == damaged,

@@ -258,19 +258,11 @@ impl Dispatcher {
                     .extend(batch.iter().map(|c| release(c, until, None)));
                 continue;
             }
-            self.pace().await?;
-            let request_id = uuid::Uuid::new_v4().to_string();
             let body = batch_body(batch.iter().map(|c| c.payload.as_str()));
-            let started = std::time::Instant::now();
-            let result = self.client.post_batch(body, &request_id).await;
-            let now = self.clock.now_ms();
-            self.observe(&result, started);
-            tracing::debug!(
-                request_id,
-                records = batch.len(),
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "batch sent"
-            );
+            let (request_id, now, result) = self
+                .request(async |client, id| client.post_batch(body, id).await)
+                .await?;
+            tracing::debug!(request_id, records = batch.len(), "batch sent");
             let results = match result {
                 Ok(results) => results,
                 Err(e) => {
@@ -367,6 +359,21 @@ impl Dispatcher {
             }
         }
         Ok(())
+    }
+
+    /// Paces, then makes one request with a fresh request id and observes
+    /// it: the request id, the instant of the answer, the answer. Every
+    /// request to the registry goes through here, batches included.
+    async fn request<T>(
+        &self,
+        call: impl AsyncFnOnce(&RegistryClient, &str) -> Result<T, SendError>,
+    ) -> Result<(String, i64, Result<T, SendError>), StoreError> {
+        self.pace().await?;
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let started = std::time::Instant::now();
+        let result = call(&self.client, &request_id).await;
+        self.observe(&result, started);
+        Ok((request_id, self.clock.now_ms(), result))
     }
 
     /// Metrics of one request: its duration by status, whether the registry

@@ -49,6 +49,23 @@ pub struct RepairLine {
     pub registry_hours: Option<String>,
 }
 
+/// One line of `hoursync reconcile`'s report.
+impl std::fmt::Display for RepairLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "#{:<8} {:<9} {} {:<16} {:<10} ours {:<6} registry {}",
+            self.delivery_id,
+            self.registry,
+            self.national_id,
+            self.completion_id,
+            self.repair,
+            self.hours.as_deref().unwrap_or("-"),
+            self.registry_hours.as_deref().unwrap_or("(none)")
+        )
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ReconcileReport {
     /// Records looked up, by registry.

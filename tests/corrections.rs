@@ -79,37 +79,38 @@ fn line<'a>(status: &'a [Value], completion: &str, registry: &str) -> &'a Value 
 
 /// `hoursync history ID --json`.
 async fn history(env: &TestEnv, sim: &Simulator, delivery_id: i64) -> Vec<Value> {
-    let out = env
-        .command(sim, &["history", &delivery_id.to_string(), "--json"])
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "history failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let out = cli_ok(env, sim, &["history", &delivery_id.to_string(), "--json"]).await;
+    serde_json::from_str(&out).unwrap()
 }
 
 /// `hoursync reconcile --all --json`.
 async fn reconcile(env: &TestEnv, sim: &Simulator) -> Value {
-    let out = env
-        .command(sim, &["reconcile", "--all", "--json"])
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "reconcile failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stdout = cli_ok(env, sim, &["reconcile", "--all", "--json"]).await;
     assert!(
         !stdout.contains(&id(1)),
         "reconcile printed a whole national ID"
     );
     serde_json::from_str(&stdout).unwrap()
+}
+
+/// The base data imported, the daemon running in this process and
+/// everything delivered through a simulator with `faults`.
+async fn delivered(
+    backend: Backend,
+    faults: Faults,
+) -> (
+    TestEnv,
+    Simulator,
+    hoursync::store::SharedStore,
+    InProcessDaemon,
+) {
+    let env = TestEnv::new(backend).await;
+    let sim = simulator(faults).await;
+    let store = env.store().await;
+    import_lines(&env, &store, "base.jsonl", &base()).await;
+    let daemon = InProcessDaemon::start(env.config(&sim));
+    wait_drained(&store, DRAIN).await;
+    (env, sim, store, daemon)
 }
 
 async fn import_lines(
@@ -126,18 +127,16 @@ async fn import_lines(
 async fn corrections_withdrawals_and_reinstatement_leave_each_registry_with_one_right_record(
     backend: Backend,
 ) {
-    let env = TestEnv::new(backend).await;
     // Every kind of request meets 503s and answers lost after the commit.
-    let sim = simulator(Faults {
-        error_rate: 0.25,
-        drop_rate: 0.15,
-        ..Faults::default()
-    })
+    let (env, sim, store, daemon) = delivered(
+        backend,
+        Faults {
+            error_rate: 0.25,
+            drop_rate: 0.15,
+            ..Faults::default()
+        },
+    )
     .await;
-    let store = env.store().await;
-    import_lines(&env, &store, "base.jsonl", &base()).await;
-    let daemon = InProcessDaemon::start(env.config(&sim));
-    wait_drained(&store, DRAIN).await;
     let receipts_before: Vec<String> = sim
         .credited("lifelong")
         .iter()
@@ -272,12 +271,7 @@ async fn corrections_withdrawals_and_reinstatement_leave_each_registry_with_one_
 async fn corrections_and_withdrawals_meeting_lost_answers_or_5xx_are_retried_and_land_once(
     backend: Backend,
 ) {
-    let env = TestEnv::new(backend).await;
-    let sim = simulator(Faults::default()).await;
-    let store = env.store().await;
-    import_lines(&env, &store, "base.jsonl", &base()).await;
-    let daemon = InProcessDaemon::start(env.config(&sim));
-    wait_drained(&store, DRAIN).await;
+    let (env, sim, store, daemon) = delivered(backend, Faults::default()).await;
     // Every PUT commits, then the connection drops: the outcome is unknown.
     sim.set_faults(Faults {
         drop_rate: 1.0,
@@ -424,12 +418,7 @@ async fn a_daemon_killed_while_correcting_and_withdrawing_leaves_no_old_figure_a
 async fn reconcile_repairs_exactly_what_the_registry_lost_or_holds_wrongly_then_finds_nothing(
     backend: Backend,
 ) {
-    let env = TestEnv::new(backend).await;
-    let sim = simulator(Faults::default()).await;
-    let store = env.store().await;
-    import_lines(&env, &store, "base.jsonl", &base()).await;
-    let daemon = InProcessDaemon::start(env.config(&sim));
-    wait_drained(&store, DRAIN).await;
+    let (env, sim, store, daemon) = delivered(backend, Faults::default()).await;
     let key_of = |registry: &str, course_on: &str| {
         sim.credited(registry)
             .into_iter()

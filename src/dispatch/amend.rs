@@ -48,15 +48,13 @@ impl Dispatcher {
         log: &mut Log,
         held: &mut Option<i64>,
     ) -> Result<(), StoreError> {
-        self.pace().await?;
-        let request_id = uuid::Uuid::new_v4().to_string();
-        let started = std::time::Instant::now();
-        let result = self
-            .client
-            .correct(receipt, c.hours_tenths, &c.idempotency_key, &request_id)
-            .await;
-        let now = self.clock.now_ms();
-        self.observe(&result, started);
+        let (request_id, now, result) = self
+            .request(async |client, id| {
+                client
+                    .correct(receipt, c.hours_tenths, &c.idempotency_key, id)
+                    .await
+            })
+            .await?;
         match result {
             Ok(CorrectAnswer::Corrected) => {
                 log.attempt(c, now, &request_id, Some(200), "corrected", None);
@@ -76,15 +74,9 @@ impl Dispatcher {
                     status: 409,
                     message,
                 };
-                log.attempts(std::slice::from_ref(c), now, &request_id, &e);
-                self.on_error(std::slice::from_ref(c), e, now, &request_id, log, held)
-                    .await?;
+                self.failed(c, c, e, now, &request_id, log, held).await?;
             }
-            Err(e) => {
-                log.attempts(std::slice::from_ref(c), now, &request_id, &e);
-                self.on_error(std::slice::from_ref(c), e, now, &request_id, log, held)
-                    .await?;
-            }
+            Err(e) => self.failed(c, c, e, now, &request_id, log, held).await?,
         }
         Ok(())
     }
@@ -96,12 +88,9 @@ impl Dispatcher {
         log: &mut Log,
         held: &mut Option<i64>,
     ) -> Result<(), StoreError> {
-        self.pace().await?;
-        let request_id = uuid::Uuid::new_v4().to_string();
-        let started = std::time::Instant::now();
-        let result = self.client.withdraw(receipt, &request_id).await;
-        let now = self.clock.now_ms();
-        self.observe(&result, started);
+        let (request_id, now, result) = self
+            .request(async |client, id| client.withdraw(receipt, id).await)
+            .await?;
         match result {
             Ok(answer) => {
                 let (status, word) = match answer {
@@ -113,11 +102,7 @@ impl Dispatcher {
                 log.attempt(c, now, &request_id, Some(status), word, None);
                 log.outcomes.push(Outcome::Withdrawn { id: c.id });
             }
-            Err(e) => {
-                log.attempts(std::slice::from_ref(c), now, &request_id, &e);
-                self.on_error(std::slice::from_ref(c), e, now, &request_id, log, held)
-                    .await?;
-            }
+            Err(e) => self.failed(c, c, e, now, &request_id, log, held).await?,
         }
         Ok(())
     }
@@ -130,12 +115,9 @@ impl Dispatcher {
         log: &mut Log,
         held: &mut Option<i64>,
     ) -> Result<(), StoreError> {
-        self.pace().await?;
-        let request_id = uuid::Uuid::new_v4().to_string();
-        let started = std::time::Instant::now();
-        let result = self.client.lookup(&c.idempotency_key, &request_id).await;
-        let now = self.clock.now_ms();
-        self.observe(&result, started);
+        let (request_id, now, result) = self
+            .request(async |client, id| client.lookup(&c.idempotency_key, id).await)
+            .await?;
         // This request is a lookup in the history, not a withdrawal.
         let lookup = Claimed {
             action: Action::Lookup,
@@ -152,10 +134,27 @@ impl Dispatcher {
                 self.withdraw(c, &credited.receipt_id, log, held).await
             }
             Err(e) => {
-                log.attempts(std::slice::from_ref(&lookup), now, &request_id, &e);
-                self.on_error(std::slice::from_ref(c), e, now, &request_id, log, held)
+                self.failed(c, &lookup, e, now, &request_id, log, held)
                     .await
             }
         }
+    }
+
+    /// A request for `c` that failed: kept in the history as `logged` (the
+    /// lookup or the action itself), then handled like any failed request.
+    #[allow(clippy::too_many_arguments)]
+    async fn failed(
+        &mut self,
+        c: &Claimed,
+        logged: &Claimed,
+        e: SendError,
+        now: i64,
+        request_id: &str,
+        log: &mut Log,
+        held: &mut Option<i64>,
+    ) -> Result<(), StoreError> {
+        log.attempts(std::slice::from_ref(logged), now, request_id, &e);
+        self.on_error(std::slice::from_ref(c), e, now, request_id, log, held)
+            .await
     }
 }

@@ -3,11 +3,14 @@
 //! with `FOR UPDATE SKIP LOCKED`, bulk statements over `jsonb`, row locks on
 //! the deliveries a scan chunk rewrites.
 
+mod history;
+
 use super::rowmap::{
     ReadRow, audit_entry, breached_record, claimed, delivery_item, existing_delivery,
     parse_registry, person_record, scan_row, sla_count, state_count, table_counts,
 };
 use super::*;
+use history::{INSERT_ATTEMPTS, RECORD_CORRECTED, RECORD_LOST, RECORD_WITHDRAWN};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Row};
 use std::str::FromStr;
@@ -676,38 +679,15 @@ impl Store for PostgresStore {
     }
 
     async fn add_attempts(&self, attempts: &[Attempt]) -> Result<()> {
-        if attempts.is_empty() {
-            return Ok(());
-        }
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(INSERT_ATTEMPTS)
-            .bind(super::rowmap::attempt_rows(attempts))
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        self.add_attempts_rows(attempts).await
     }
 
     async fn attempts_of(&self, delivery_id: i64) -> Result<Vec<Attempt>> {
-        let rows = sqlx::query(
-            "SELECT delivery_id, at, revision, action, request_id, http_status, result, error
-             FROM attempts WHERE delivery_id = $1 ORDER BY id",
-        )
-        .bind(delivery_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(super::rowmap::attempt).collect()
+        self.attempts_of_rows(delivery_id).await
     }
 
     async fn purge_attempts(&self, before_ms: i64) -> Result<u64> {
-        let mut tx = self.pool.begin().await?;
-        let n = sqlx::query("DELETE FROM attempts WHERE at < $1")
-            .bind(before_ms)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        tx.commit().await?;
-        Ok(n)
+        self.purge_attempts_rows(before_ms).await
     }
 
     async fn reconcile_candidates(
@@ -716,85 +696,11 @@ impl Store for PostgresStore {
         after_id: i64,
         limit: usize,
     ) -> Result<Vec<ReconcileItem>> {
-        let rows = sqlx::query(
-            "SELECT id, registry, completion_id, national_id, state, revision, idempotency_key, payload,
-                    hours_tenths, credited_tenths, receipt_id
-             FROM deliveries
-             WHERE ($1 = '' OR registry = $1) AND idempotency_key IS NOT NULL
-               AND (state = 'retrying'
-                    OR (state = 'delivered' AND delivered_at >= $2 AND (id * 7919 + $3) % 1000 < $4))
-               AND id > $5
-             ORDER BY id LIMIT $6",
-        )
-        .bind(query.registry.map_or("", |r| r.as_str()))
-        .bind(query.delivered_since_ms)
-        .bind(query.salt.rem_euclid(1000))
-        .bind(i64::from(query.sample_per_mille))
-        .bind(after_id)
-        .bind(limit as i64)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(super::rowmap::reconcile_item).collect()
+        self.reconcile_candidates_rows(query, after_id, limit).await
     }
 
     async fn apply_repairs(&self, repairs: &[Repair], now_ms: i64) -> Result<Vec<Repair>> {
-        let mut applied = Vec::new();
-        let mut tx = self.pool.begin().await?;
-        for repair in repairs {
-            let q = match repair {
-                Repair::Requeued { id, revision } => sqlx::query(
-                    "UPDATE deliveries SET state = 'pending', next_attempt_at = $1, attempts = 0, last_error = NULL,
-                            receipt_id = NULL, credited_tenths = NULL, delivered_at = NULL, updated_at = $1
-                     WHERE id = $2 AND revision = $3 AND state IN ('delivered', 'retrying')
-                       AND (lease_until IS NULL OR lease_until < $1)",
-                )
-                .bind(now_ms)
-                .bind(id)
-                .bind(revision),
-                Repair::Found {
-                    id,
-                    revision,
-                    receipt_id,
-                    credited_tenths,
-                } => sqlx::query(
-                    "UPDATE deliveries SET state = 'delivered', next_attempt_at = NULL, last_error = NULL,
-                            receipt_id = $4, credited_tenths = $5, delivered_at = $1, updated_at = $1
-                     WHERE id = $2 AND revision = $3 AND state = 'retrying'
-                       AND (lease_until IS NULL OR lease_until < $1)",
-                )
-                .bind(now_ms)
-                .bind(id)
-                .bind(revision)
-                .bind(receipt_id)
-                .bind(i64::from(*credited_tenths)),
-                Repair::Corrected {
-                    id,
-                    revision,
-                    new_revision,
-                    idempotency_key,
-                    payload,
-                    credited_tenths,
-                } => sqlx::query(
-                    "UPDATE deliveries SET state = 'correcting', next_attempt_at = $1, attempts = 0, last_error = NULL,
-                            revision = $4, idempotency_key = $5, payload = $6, credited_tenths = $7,
-                            updated_at = $1
-                     WHERE id = $2 AND revision = $3 AND state = 'delivered'
-                       AND (lease_until IS NULL OR lease_until < $1)",
-                )
-                .bind(now_ms)
-                .bind(id)
-                .bind(revision)
-                .bind(new_revision)
-                .bind(idempotency_key)
-                .bind(payload)
-                .bind(i64::from(*credited_tenths)),
-            };
-            if q.execute(&mut *tx).await?.rows_affected() == 1 {
-                applied.push(repair.clone());
-            }
-        }
-        tx.commit().await?;
-        Ok(applied)
+        self.apply_repairs_rows(repairs, now_ms).await
     }
 
     async fn ping(&self) -> Result<()> {
@@ -964,39 +870,3 @@ UPDATE deliveries d SET next_attempt_at = r.next, last_error = COALESCE(r.error,
     lease_owner = NULL, lease_until = NULL, updated_at = $2
 FROM jsonb_to_recordset($1::jsonb) AS r(id bigint, next bigint, error text)
 WHERE d.id = r.id AND d.lease_owner = $3";
-
-/// A correction landed: the registry credits the sent revision's hours.
-const RECORD_CORRECTED: &str = "
-UPDATE deliveries d SET
-    state = CASE WHEN d.state = 'correcting' AND d.revision = r.rev THEN 'delivered' ELSE d.state END,
-    next_attempt_at = CASE WHEN d.state = 'correcting' AND d.revision = r.rev THEN NULL ELSE d.next_attempt_at END,
-    credited_tenths = r.credited, last_error = NULL, attempts = d.attempts + 1,
-    lease_owner = NULL, lease_until = NULL, updated_at = $2
-FROM jsonb_to_recordset($1::jsonb) AS r(id bigint, rev bigint, credited bigint)
-WHERE d.id = r.id AND d.lease_owner = $3";
-
-/// The registry no longer holds the record. A row that carries a record
-/// again (reinstated meanwhile) sends it as a new one.
-const RECORD_WITHDRAWN: &str = "
-UPDATE deliveries d SET
-    state = CASE WHEN d.payload IS NULL THEN 'withdrawn' ELSE 'pending' END,
-    next_attempt_at = CASE WHEN d.payload IS NULL THEN NULL ELSE $2 END,
-    receipt_id = NULL, credited_tenths = NULL, delivered_at = NULL, last_error = NULL, attempts = 0,
-    lease_owner = NULL, lease_until = NULL, updated_at = $2
-FROM jsonb_to_recordset($1::jsonb) AS r(id bigint)
-WHERE d.id = r.id AND d.lease_owner = $3";
-
-/// A correction named a receipt the registry does not know (it lost the
-/// record): the new revision goes out as a new record.
-const RECORD_LOST: &str = "
-UPDATE deliveries d SET state = 'pending', next_attempt_at = $2,
-    receipt_id = NULL, credited_tenths = NULL, delivered_at = NULL, last_error = NULL, attempts = 0,
-    lease_owner = NULL, lease_until = NULL, updated_at = $2
-FROM jsonb_to_recordset($1::jsonb) AS r(id bigint)
-WHERE d.id = r.id AND d.lease_owner = $3 AND d.state = 'correcting'";
-
-const INSERT_ATTEMPTS: &str = "
-INSERT INTO attempts (delivery_id, at, revision, action, request_id, http_status, result, error)
-SELECT delivery_id, at, revision, action, request_id, http_status, result, error
-FROM jsonb_to_recordset($1::jsonb) AS r(delivery_id bigint, at bigint, revision bigint, action text,
-    request_id text, http_status bigint, result text, error text)";

@@ -365,23 +365,26 @@ pub async fn wait_nothing_left_to_send(store: &SharedStore, limit: Duration) {
     .await;
 }
 
+/// `hoursync ARGS…` run to success; its standard output. A failure shows
+/// the command's standard error.
+pub async fn cli_ok(env: &TestEnv, sim: &hoursync::simulator::Simulator, args: &[&str]) -> String {
+    let out = env.command(sim, args).output().await.unwrap();
+    assert!(
+        out.status.success(),
+        "hoursync {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// `hoursync status --json ID` as the support desk runs it.
 pub async fn status_json(
     env: &TestEnv,
     sim: &hoursync::simulator::Simulator,
     national_id: &str,
 ) -> Vec<serde_json::Value> {
-    let out = env
-        .command(sim, &["status", "--json", national_id])
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "status failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stdout = cli_ok(env, sim, &["status", "--json", national_id]).await;
     assert!(
         !stdout.contains(national_id),
         "status printed a whole national ID"
