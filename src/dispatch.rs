@@ -73,14 +73,39 @@ impl Tuning {
 
     /// Milliseconds between two requests; 0 when unlimited.
     fn interval_ms(&self) -> i64 {
-        match self
-            .rate_per_second
-            .load(std::sync::atomic::Ordering::Relaxed)
-        {
-            0 => 0,
-            rate => (1000 + i64::from(rate) - 1) / i64::from(rate),
-        }
+        interval_ms(
+            self.rate_per_second
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
     }
+}
+
+/// Milliseconds between two requests at `rate_per_second`; 0 when unlimited.
+pub fn interval_ms(rate_per_second: u32) -> i64 {
+    match rate_per_second {
+        0 => 0,
+        rate => (1000 + i64::from(rate) - 1) / i64::from(rate),
+    }
+}
+
+/// Waits for `registry`'s next request slot, shared by every daemon and by
+/// every kind of request (uploads, corrections, withdrawals, lookups), so a
+/// registry's rate limit is a total.
+pub async fn wait_for_slot(
+    store: &dyn crate::store::Store,
+    clock: &dyn crate::clock::Clock,
+    registry: RegistryKind,
+    interval_ms: i64,
+) -> Result<(), StoreError> {
+    if interval_ms == 0 {
+        return Ok(());
+    }
+    let now = clock.now_ms();
+    let slot = store.take_slot(registry, now, interval_ms).await?;
+    if slot > now {
+        tokio::time::sleep(Duration::from_millis((slot - now) as u64)).await;
+    }
+    Ok(())
 }
 
 /// Settings of one registry's dispatcher.
@@ -396,19 +421,13 @@ impl Dispatcher {
 
     /// Waits for this registry's next request slot, shared by every daemon.
     async fn pace(&self) -> Result<(), StoreError> {
-        let interval_ms = self.settings.tuning.interval_ms();
-        if interval_ms == 0 {
-            return Ok(());
-        }
-        let now = self.clock.now_ms();
-        let slot = self
-            .store
-            .take_slot(self.settings.registry, now, interval_ms)
-            .await?;
-        if slot > now {
-            tokio::time::sleep(Duration::from_millis((slot - now) as u64)).await;
-        }
-        Ok(())
+        wait_for_slot(
+            self.store.as_ref(),
+            self.clock.as_ref(),
+            self.settings.registry,
+            self.settings.tuning.interval_ms(),
+        )
+        .await
     }
 
     fn apply_results(
@@ -591,26 +610,10 @@ impl Log {
                 c,
                 at,
                 request_id,
-                http_status(e),
-                result_word(e),
+                e.http_status(),
+                e.history_result(),
                 Some(e.to_string()),
             );
         }
-    }
-}
-
-/// The HTTP status of a failed request, when one came back.
-fn http_status(e: &SendError) -> Option<u16> {
-    e.metric_status().parse().ok()
-}
-
-/// The history's word for a failed request.
-fn result_word(e: &SendError) -> &'static str {
-    match e {
-        SendError::Transient { .. } => "unknown",
-        SendError::RateLimited { .. } => "rate_limited",
-        SendError::Unauthorized { .. } => "unauthorized",
-        SendError::TooLarge => "too_large",
-        SendError::BadRequest { .. } => "bad_request",
     }
 }

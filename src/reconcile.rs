@@ -21,7 +21,6 @@ use crate::store::{
 };
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
 use tracing::{info, warn};
 
 /// What a reconcile covers.
@@ -112,10 +111,8 @@ pub async fn run(
         .into_iter()
         .filter_map(|registry| {
             let client = clients.get(&registry)?.clone();
-            let interval_ms = match rates.get(&registry).copied().unwrap_or(0) {
-                0 => 0,
-                r => (1000 + i64::from(r) - 1) / i64::from(r),
-            };
+            let interval_ms =
+                crate::dispatch::interval_ms(rates.get(&registry).copied().unwrap_or(0));
             Some(Lane {
                 registry,
                 client,
@@ -254,19 +251,13 @@ async fn look_up(
 ) -> Result<Result<Option<crate::registry::Credited>, SendError>, StoreError> {
     let mut tries = 0;
     loop {
-        if interval_ms > 0 {
-            let now = clock.now_ms();
-            let slot = store.take_slot(item.registry, now, interval_ms).await?;
-            if slot > now {
-                tokio::time::sleep(Duration::from_millis((slot - now) as u64)).await;
-            }
-        }
+        crate::dispatch::wait_for_slot(store, clock, item.registry, interval_ms).await?;
         let request_id = uuid::Uuid::new_v4().to_string();
         let result = client.lookup(&item.idempotency_key, &request_id).await;
         let (http_status, word, error) = match &result {
             Ok(Some(_)) => (Some(200), "found", None),
             Ok(None) => (Some(404), "not_found", None),
-            Err(e) => (e.metric_status().parse().ok(), "error", Some(e.to_string())),
+            Err(e) => (e.http_status(), e.history_result(), Some(e.to_string())),
         };
         store
             .add_attempts(&[Attempt {

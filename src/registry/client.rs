@@ -53,6 +53,23 @@ impl SendError {
         }
     }
 
+    /// The HTTP status of the failed request, when one came back.
+    pub fn http_status(&self) -> Option<u16> {
+        self.metric_status().parse().ok()
+    }
+
+    /// The attempt history's word for the failure (`unknown` when the
+    /// registry may or may not have acted).
+    pub fn history_result(&self) -> &'static str {
+        match self {
+            Self::Transient { .. } => "unknown",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Unauthorized { .. } => "unauthorized",
+            Self::TooLarge => "too_large",
+            Self::BadRequest { .. } => "bad_request",
+        }
+    }
+
     pub fn is_retryable(&self) -> bool {
         matches!(self, Self::Transient { .. } | Self::RateLimited { .. })
     }
