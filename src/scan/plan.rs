@@ -158,13 +158,10 @@ fn plan_credited(d: &Draft, e: &ExistingDelivery, decision: Decision) -> Option<
             } else {
                 e.hours_tenths
             };
+            // Built only when due: most credited rows a change touches stand.
+            let changed = target != Some(hours.tenths()) || split_changed(d, e);
             let since = e.eligible_since.unwrap_or(since_change);
-            let w = d.eligible(State::Correcting, e.revision + 1, hours, since);
-            let split_same = match (e.payload.as_deref(), w.payload.as_deref()) {
-                (Some(old), Some(new)) => same_split(old, new),
-                _ => true,
-            };
-            (target != Some(hours.tenths()) || !split_same).then_some(w)
+            changed.then(|| d.eligible(State::Correcting, e.revision + 1, hours, since))
         }
         (State::Delivered | State::Correcting, Decision::Ineligible(reason)) => {
             withdraws(reason).then(|| d.ineligible(State::Withdrawing, e.revision, reason))
@@ -212,15 +209,21 @@ fn plan_credited(d: &Draft, e: &ExistingDelivery, decision: Decision) -> Option<
     }
 }
 
-/// Whether two records of one registry carry the same lifelong split
-/// (`digital_hours`, `classroom_hours`; absent for the other registries).
-/// A changed split is a correction too, even with the same total.
-fn same_split(a: &str, b: &str) -> bool {
-    let split = |s: &str| {
-        let v: serde_json::Value = serde_json::from_str(s).unwrap_or_default();
-        (v["digital_hours"].clone(), v["classroom_hours"].clone())
+/// Whether the lifelong split (`digital_hours`, `classroom_hours`) of the
+/// record last sent differs from the course's now: a correction too, even
+/// with the same total. The other registries' records carry no split.
+fn split_changed(d: &Draft, e: &ExistingDelivery) -> bool {
+    let Some(sent) = e
+        .payload
+        .as_deref()
+        .filter(|_| d.registry == RegistryKind::Lifelong)
+    else {
+        return false;
     };
-    split(a) == split(b)
+    let sent: serde_json::Value = serde_json::from_str(sent).unwrap_or_default();
+    let course = &d.row.course;
+    sent["digital_hours"].as_str() != Some(course.digital_hours.to_string().as_str())
+        || sent["classroom_hours"].as_str() != Some(course.classroom_hours.to_string().as_str())
 }
 
 /// Whether a dispatcher holds the row now: a request for it may be in
