@@ -272,20 +272,6 @@ pub enum Outcome {
     Lost { id: i64 },
 }
 
-impl Outcome {
-    pub fn id(&self) -> i64 {
-        match self {
-            Self::Delivered { id, .. }
-            | Self::Rejected { id, .. }
-            | Self::Failed { id, .. }
-            | Self::Released { id, .. }
-            | Self::Corrected { id, .. }
-            | Self::Withdrawn { id }
-            | Self::Lost { id } => *id,
-        }
-    }
-}
-
 /// One request made for one delivery, kept for `history.retention_days`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Attempt {
