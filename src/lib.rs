@@ -16,6 +16,7 @@
 //!   and SLA states. [`sla_report`]: `hoursync sla report`.
 //! - [`admin`]: the HTTP server: health, readiness, metrics, the support API.
 //! - [`resync`]: re-judging a scope and requeueing what is not delivered.
+//! - [`audit`]: the audit trail of resyncs and reconciles.
 //! - [`reconcile`]: nightly lookups at the registries that repair drift.
 //! - [`status`]: one learner's records, for `status` and the API.
 //! - [`metrics`]: every Prometheus metric; [`monitor`]: the gauge sweep.
@@ -25,6 +26,7 @@
 //! - [`config`], [`clock`], [`telemetry`], [`cli`]: the edges.
 
 pub mod admin;
+pub mod audit;
 pub mod bench;
 pub mod calendar;
 pub mod cli;

@@ -315,42 +315,21 @@ pub async fn run_audited(
         "since": crate::clock::taipei_rfc3339(opts.since_ms),
         "sample_percent": opts.sample_percent,
     });
-    let audit_id = store
-        .add_audit(&crate::store::AuditEntry {
-            id: 0,
-            at: now,
-            actor: actor.into(),
-            action: "reconcile".into(),
-            scope: scope.to_string(),
-            records: 0,
-            status: "running".into(),
-            result: None,
-            finished_at: None,
-        })
-        .await?;
+    let audit_id = crate::audit::open(store, clock, actor, "reconcile", scope.to_string()).await?;
     let result = run(store, clock, clients, rates, opts).await;
-    let (status, records, summary) = match &result {
-        Ok(r) => (
-            "done",
+    crate::audit::close(store, clock, audit_id, &result, |r| {
+        let summary = serde_json::json!({
+            "checked": r.checked,
+            "repairs": r.repairs.len(),
+            "lookup_errors": r.lookup_errors,
+            "superseded": r.superseded,
+        });
+        (
             r.checked.values().sum::<usize>() as i64,
-            serde_json::json!({
-                "checked": r.checked,
-                "repairs": r.repairs.len(),
-                "lookup_errors": r.lookup_errors,
-                "superseded": r.superseded,
-            }),
-        ),
-        Err(e) => ("failed", 0, serde_json::json!({ "error": e.to_string() })),
-    };
-    store
-        .update_audit(
-            audit_id,
-            records,
-            status,
-            Some(&summary.to_string()),
-            Some(clock.now_ms()),
+            summary.to_string(),
         )
-        .await?;
+    })
+    .await?;
     result
 }
 

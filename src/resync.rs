@@ -88,18 +88,7 @@ pub async fn open_audit(
     verify: bool,
 ) -> Result<i64, StoreError> {
     let scope_json = serde_json::json!({ "scope": scope, "verify": verify }).to_string();
-    let entry = AuditEntry {
-        id: 0,
-        at: clock.now_ms(),
-        actor: actor.into(),
-        action: "resync".into(),
-        scope: scope_json,
-        records: 0,
-        status: "running".into(),
-        result: None,
-        finished_at: None,
-    };
-    store.add_audit(&entry).await
+    crate::audit::open(store, clock, actor, "resync", scope_json).await
 }
 
 /// Runs a resync and records its result in audit entry `audit_id`.
@@ -112,23 +101,11 @@ pub async fn run(
     audit_id: i64,
 ) -> Result<ResyncSummary, ResyncError> {
     let result = execute(store, clock, clients, scope, verify).await;
-    let (status, records, text) = match &result {
-        Ok(s) => ("done", s.records as i64, serde_json::to_string(s).ok()),
-        Err(e) => (
-            "failed",
-            0,
-            Some(serde_json::json!({ "error": e.to_string() }).to_string()),
-        ),
-    };
-    store
-        .update_audit(
-            audit_id,
-            records,
-            status,
-            text.as_deref(),
-            Some(clock.now_ms()),
-        )
-        .await?;
+    crate::audit::close(store, clock, audit_id, &result, |s| {
+        let summary = serde_json::to_string(s).expect("a resync summary serializes");
+        (s.records as i64, summary)
+    })
+    .await?;
     result
 }
 
@@ -211,16 +188,13 @@ pub async fn retry_one(
     }
     let now = clock.now_ms();
     store.requeue(&[id], now).await?;
+    let scope = serde_json::json!({ "delivery_id": id, "was": item.state.as_str() });
+    // Done as soon as it is written.
     let entry = AuditEntry {
-        id: 0,
-        at: now,
-        actor: actor.into(),
-        action: "retry".into(),
-        scope: serde_json::json!({ "delivery_id": id, "was": item.state.as_str() }).to_string(),
         records: 1,
         status: "done".into(),
-        result: None,
         finished_at: Some(now),
+        ..AuditEntry::running(now, actor, "retry", scope.to_string())
     };
     store.add_audit(&entry).await?;
     Ok(Some(Ok(item.state)))

@@ -414,6 +414,23 @@ pub struct AuditEntry {
     pub finished_at: Option<i64>,
 }
 
+impl AuditEntry {
+    /// An action starting now: `running`, no records or result yet.
+    pub fn running(at: i64, actor: &str, action: &str, scope: String) -> Self {
+        Self {
+            id: 0,
+            at,
+            actor: actor.into(),
+            action: action.into(),
+            scope,
+            records: 0,
+            status: "running".into(),
+            result: None,
+            finished_at: None,
+        }
+    }
+}
+
 /// Which rows a reconcile looks up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReconcileQuery {
