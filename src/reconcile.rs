@@ -121,6 +121,7 @@ pub async fn run(
                 errors: 0,
                 skipped: 0,
                 errors_in_a_row: 0,
+                attempts: Vec::new(),
             })
         })
         .collect();
@@ -143,6 +144,12 @@ pub async fn run(
         for page in [a?, b?, c?] {
             planned.extend(page);
         }
+        // One write for the page's history, not one per lookup.
+        let attempts: Vec<Attempt> = lanes
+            .iter_mut()
+            .flat_map(|l| l.attempts.drain(..))
+            .collect();
+        store.add_attempts(&attempts).await?;
         let repairs: Vec<Repair> = planned.iter().map(|(r, _)| r.clone()).collect();
         let applied = store.apply_repairs(&repairs, clock.now_ms()).await?;
         for (repair, line) in planned {
@@ -192,6 +199,8 @@ struct Lane {
     errors: usize,
     skipped: usize,
     errors_in_a_row: u32,
+    /// This page's lookups, written with the page's repairs.
+    attempts: Vec<Attempt>,
 }
 
 impl Lane {
@@ -209,7 +218,16 @@ impl Lane {
                 continue;
             }
             self.checked += 1;
-            match look_up(store, clock, &self.client, item, self.interval_ms).await? {
+            let answer = look_up(
+                store,
+                clock,
+                &self.client,
+                item,
+                self.interval_ms,
+                &mut self.attempts,
+            )
+            .await?;
+            match answer {
                 Ok(found) => {
                     self.errors_in_a_row = 0;
                     planned.extend(repairs_for(item, found));
@@ -239,8 +257,8 @@ where
     }
 }
 
-/// One lookup, paced with the registry's other requests and kept in the
-/// attempt history. The outer error is the database's; the inner, the
+/// One lookup, paced with the registry's other requests, each try pushed
+/// onto `history`. The outer error is the database's; the inner, the
 /// registry's.
 async fn look_up(
     store: &dyn Store,
@@ -248,6 +266,7 @@ async fn look_up(
     client: &Arc<RegistryClient>,
     item: &ReconcileItem,
     interval_ms: i64,
+    history: &mut Vec<Attempt>,
 ) -> Result<Result<Option<crate::registry::Credited>, SendError>, StoreError> {
     let mut tries = 0;
     loop {
@@ -259,18 +278,16 @@ async fn look_up(
             Ok(None) => (Some(404), "not_found", None),
             Err(e) => (e.http_status(), e.history_result(), Some(e.to_string())),
         };
-        store
-            .add_attempts(&[Attempt {
-                delivery_id: item.id,
-                at: clock.now_ms(),
-                revision: item.revision,
-                action: Action::Lookup.as_str().into(),
-                request_id,
-                http_status,
-                result: word.into(),
-                error,
-            }])
-            .await?;
+        history.push(Attempt {
+            delivery_id: item.id,
+            at: clock.now_ms(),
+            revision: item.revision,
+            action: Action::Lookup.as_str().into(),
+            request_id,
+            http_status,
+            result: word.into(),
+            error,
+        });
         match result {
             Err(SendError::RateLimited { retry_after }) if tries < RATE_LIMIT_TRIES => {
                 tries += 1;
