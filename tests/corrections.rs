@@ -509,21 +509,12 @@ async fn a_reconcile_skips_a_registry_that_is_down_after_a_few_failed_lookups(ba
     let enved = sim.credited("enved").len();
     assert!(enved > 5, "{enved}");
 
-    let out = env
-        .command(&sim, &["reconcile", "--all", "--json"])
-        .env(
-            "HOURSYNC_REGISTRIES__ENVED__BASE_URL",
-            "http://127.0.0.1:1/enved",
-        )
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = output_ok(env.command(&sim, &["reconcile", "--all", "--json"]).env(
+        "HOURSYNC_REGISTRIES__ENVED__BASE_URL",
+        "http://127.0.0.1:1/enved",
+    ))
+    .await;
+    let report: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["lookup_errors"], 5, "{report}");
     assert_eq!(report["skipped"]["enved"], enved - 5, "{report}");
     assert_eq!(report["checked"]["enved"], 5, "{report}");

@@ -172,16 +172,7 @@ async fn the_import_command_names_each_bad_line_masks_ids_and_exits_non_zero(bac
     let env = TestEnv::new(backend).await;
     let sim = simulator(Default::default()).await;
     let fixture_file = env.write("fixture.jsonl", &fixture::lines());
-    let out = env
-        .command(&sim, &["import", fixture_file.to_str().unwrap()])
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    cli_ok(&env, &sim, &["import", fixture_file.to_str().unwrap()]).await;
 
     let bad = env.write("bad.jsonl", &bad_file_lines());
     let out = env

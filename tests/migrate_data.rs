@@ -29,20 +29,13 @@ async fn a_sqlite_database_moved_to_postgres_carries_on_without_sending_anything
         .map(|s| s.batch_requests)
         .sum();
 
-    let out = new
-        .command(
-            &sim,
-            &["migrate-data", "--from", &old.db_url, "--to", &new.db_url],
-        )
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("verified"));
+    let out = cli_ok(
+        &new,
+        &sim,
+        &["migrate-data", "--from", &old.db_url, "--to", &new.db_url],
+    )
+    .await;
+    assert!(out.contains("verified"), "{out}");
     let copy = new.store().await;
     assert_eq!(
         copy.table_counts().await.unwrap(),

@@ -368,11 +368,17 @@ pub async fn wait_nothing_left_to_send(store: &SharedStore, limit: Duration) {
 /// `hoursync ARGS…` run to success; its standard output. A failure shows
 /// the command's standard error.
 pub async fn cli_ok(env: &TestEnv, sim: &hoursync::simulator::Simulator, args: &[&str]) -> String {
-    let out = env.command(sim, args).output().await.unwrap();
+    output_ok(&mut env.command(sim, args)).await
+}
+
+/// A command (from [`TestEnv::command`], perhaps with more settings) run to
+/// success; its standard output. A failure shows its standard error.
+pub async fn output_ok(cmd: &mut tokio::process::Command) -> String {
+    let out = cmd.output().await.unwrap();
     assert!(
         out.status.success(),
-        "hoursync {}: {}",
-        args.join(" "),
+        "{:?}: {}",
+        cmd.as_std().get_args().collect::<Vec<_>>(),
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
