@@ -199,9 +199,9 @@ impl Dispatcher {
         if claimed.is_empty() {
             return Ok(DispatchOutcome::Idle);
         }
+        let claimed_count = claimed.len();
         let (uploads, amends): (Vec<Claimed>, Vec<Claimed>) = claimed
-            .iter()
-            .cloned()
+            .into_iter()
             .partition(|c| c.action == Action::Upload);
         let mut log = Log::default();
         let mut held = None;
@@ -212,7 +212,7 @@ impl Dispatcher {
         // Record what is known even when pacing failed part-way; the rest keep
         // their lease and come back when it expires.
         if let Err(e) = sent {
-            warn!(registry = %self.settings.registry, error = %e, unsent = claimed.len() - log.outcomes.len(), "could not pace requests through the database");
+            warn!(registry = %self.settings.registry, error = %e, unsent = claimed_count - log.outcomes.len(), "could not pace requests through the database");
         }
         let outcomes = log.outcomes;
         let tally = tally(&outcomes);
@@ -234,7 +234,7 @@ impl Dispatcher {
         crate::metrics::retries(registry, tally.retrying as u64);
         self.record(&outcomes, &log.attempts).await?;
         Ok(match held {
-            Some(until_ms) if tally.released == claimed.len() => DispatchOutcome::Held { until_ms },
+            Some(until_ms) if tally.released == claimed_count => DispatchOutcome::Held { until_ms },
             _ => DispatchOutcome::Sent(tally),
         })
     }
