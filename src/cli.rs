@@ -503,6 +503,7 @@ async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
             drop_rate: args.drop_rate,
             latency_ms: args.latency_ms,
             reject_courses: Vec::new(),
+            ..Default::default()
         },
     };
     let shutdown = CancellationToken::new();
