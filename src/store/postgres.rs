@@ -142,6 +142,12 @@ impl Store for PostgresStore {
             .await?)
     }
 
+    async fn rescan_completions(&self) -> Result<Vec<i64>> {
+        Ok(sqlx::query_scalar(RESCAN_COMPLETIONS)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
     async fn scan_chunk(
         &self,
         ids: &[i64],
@@ -782,6 +788,11 @@ SELECT c.id FROM courses k JOIN completions c ON c.course_code = k.course_code
 WHERE k.seq > $1 AND k.seq <= $2
 ORDER BY 1";
 
+/// Completions whose deliveries wait to be judged again.
+const RESCAN_COMPLETIONS: &str = "
+SELECT DISTINCT c.id FROM deliveries d JOIN completions c ON c.completion_id = d.completion_id
+WHERE d.rescan = 1 ORDER BY 1";
+
 const SCAN_FACTS: &str = "
 SELECT c.completion_id, c.account_id, c.course_code, c.completed_at, c.completed_on, c.status,
        a.account_id, a.national_id, a.kind, a.identity, a.bound_to,
@@ -802,7 +813,7 @@ WHERE c.id = ANY($1)";
 
 const SCAN_DELIVERIES: &str = "
 SELECT d.completion_id, d.registry, d.state, d.reason, d.payload, d.revision, d.eligible_since, d.next_attempt_at,
-       d.hours_tenths, d.credited_tenths, d.lease_until
+       d.hours_tenths, d.credited_tenths, d.lease_until, d.idempotency_key, d.rescan
 FROM completions c JOIN deliveries d ON d.completion_id = c.completion_id
 WHERE c.id = ANY($1)
 ORDER BY d.id
@@ -810,14 +821,14 @@ FOR UPDATE OF d";
 
 const UPSERT_DELIVERIES: &str = "
 INSERT INTO deliveries (completion_id, registry, national_id, course_code, state, reason, hours_tenths,
-                        revision, idempotency_key, payload, eligible_since, due_at, next_attempt_at, attempts, updated_at)
+                        revision, idempotency_key, payload, eligible_since, due_at, next_attempt_at, attempts, updated_at, rescan)
 SELECT r.completion_id, r.registry, r.national_id, r.course_code, r.state, r.reason, r.hours_tenths,
        r.revision, r.idempotency_key, r.payload, r.eligible_since, r.due_at, r.next_attempt_at,
-       CASE WHEN r.reset_attempts THEN 0 ELSE -1 END, $2
+       CASE WHEN r.reset_attempts THEN 0 ELSE -1 END, $2, r.rescan::int
 FROM jsonb_to_recordset($1::jsonb) AS r(
     completion_id text, registry text, national_id text, course_code text, state text, reason text,
     hours_tenths bigint, revision bigint, idempotency_key text, payload text, eligible_since bigint,
-    due_at bigint, next_attempt_at bigint, reset_attempts boolean)
+    due_at bigint, next_attempt_at bigint, reset_attempts boolean, rescan boolean)
 ON CONFLICT (completion_id, registry) DO UPDATE SET
     national_id = excluded.national_id, course_code = excluded.course_code, state = excluded.state,
     reason = excluded.reason, hours_tenths = excluded.hours_tenths, revision = excluded.revision,
@@ -825,7 +836,7 @@ ON CONFLICT (completion_id, registry) DO UPDATE SET
     eligible_since = excluded.eligible_since, due_at = excluded.due_at, next_attempt_at = excluded.next_attempt_at,
     attempts = CASE WHEN excluded.attempts < 0 THEN deliveries.attempts ELSE 0 END,
     last_error = CASE WHEN excluded.attempts < 0 THEN deliveries.last_error ELSE NULL END,
-    updated_at = excluded.updated_at";
+    updated_at = excluded.updated_at, rescan = excluded.rescan";
 
 /// An upload answered accepted or duplicate. The registry now holds the
 /// sent revision: the row is `delivered`, unless the scan moved on while the

@@ -341,6 +341,8 @@ pub fn existing_delivery(r: &impl ReadRow) -> Result<(String, super::ExistingDel
             hours_tenths: r.opt_int(8)?.map(|t| t as u32),
             credited_tenths: r.opt_int(9)?.map(|t| t as u32),
             lease_until: r.opt_int(10)?,
+            idempotency_key: r.opt_text(11)?,
+            rescan: r.int(12)? != 0,
         },
     ))
 }

@@ -146,6 +146,12 @@ impl Store for SqliteStore {
             .await?)
     }
 
+    async fn rescan_completions(&self) -> Result<Vec<i64>> {
+        Ok(sqlx::query_scalar(RESCAN_COMPLETIONS)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
     async fn scan_chunk(
         &self,
         ids: &[i64],
@@ -815,6 +821,11 @@ SELECT c.id FROM courses k JOIN completions c ON c.course_code = k.course_code
 WHERE k.seq > ?1 AND k.seq <= ?2
 ORDER BY 1";
 
+/// Completions whose deliveries wait to be judged again.
+const RESCAN_COMPLETIONS: &str = "
+SELECT DISTINCT c.id FROM deliveries d JOIN completions c ON c.completion_id = d.completion_id
+WHERE d.rescan = 1 ORDER BY 1";
+
 const SCAN_FACTS: &str = "
 SELECT c.completion_id, c.account_id, c.course_code, c.completed_at, c.completed_on, c.status,
        a.account_id, a.national_id, a.kind, a.identity, a.bound_to,
@@ -835,7 +846,7 @@ WHERE c.id IN (SELECT value FROM jsonb_each(?1))";
 
 const SCAN_DELIVERIES: &str = "
 SELECT d.completion_id, d.registry, d.state, d.reason, d.payload, d.revision, d.eligible_since, d.next_attempt_at,
-       d.hours_tenths, d.credited_tenths, d.lease_until
+       d.hours_tenths, d.credited_tenths, d.lease_until, d.idempotency_key, d.rescan
 FROM completions c JOIN deliveries d ON d.completion_id = c.completion_id
 WHERE c.id IN (SELECT value FROM jsonb_each(?1))";
 
@@ -843,12 +854,12 @@ WHERE c.id IN (SELECT value FROM jsonb_each(?1))";
 /// attempt count and last error over (a new or changed record).
 const UPSERT_DELIVERIES: &str = "
 INSERT INTO deliveries (completion_id, registry, national_id, course_code, state, reason, hours_tenths,
-                        revision, idempotency_key, payload, eligible_since, due_at, next_attempt_at, attempts, updated_at)
+                        revision, idempotency_key, payload, eligible_since, due_at, next_attempt_at, attempts, updated_at, rescan)
 SELECT j.value->>'completion_id', j.value->>'registry', j.value->>'national_id', j.value->>'course_code',
        j.value->>'state', j.value->>'reason', j.value->>'hours_tenths', j.value->>'revision',
        j.value->>'idempotency_key', j.value->>'payload', j.value->>'eligible_since', j.value->>'due_at',
        j.value->>'next_attempt_at',
-       CASE WHEN j.value->>'reset_attempts' THEN 0 ELSE -1 END, ?2
+       CASE WHEN j.value->>'reset_attempts' THEN 0 ELSE -1 END, ?2, j.value->>'rescan'
 FROM jsonb_each(?1) AS j WHERE true
 ON CONFLICT (completion_id, registry) DO UPDATE SET
     national_id = excluded.national_id, course_code = excluded.course_code, state = excluded.state,
@@ -857,7 +868,7 @@ ON CONFLICT (completion_id, registry) DO UPDATE SET
     eligible_since = excluded.eligible_since, due_at = excluded.due_at, next_attempt_at = excluded.next_attempt_at,
     attempts = CASE WHEN excluded.attempts < 0 THEN deliveries.attempts ELSE 0 END,
     last_error = CASE WHEN excluded.attempts < 0 THEN deliveries.last_error ELSE NULL END,
-    updated_at = excluded.updated_at";
+    updated_at = excluded.updated_at, rescan = excluded.rescan";
 
 /// An upload answered accepted or duplicate. The registry now holds the
 /// sent revision: the row is `delivered`, unless the scan moved on while the

@@ -184,6 +184,11 @@ pub struct ExistingDelivery {
     pub credited_tenths: Option<u32>,
     /// Until when a dispatcher holds the row (a request may be in flight).
     pub lease_until: Option<i64>,
+    /// The key the row's revision is sent under (none if never eligible).
+    pub idempotency_key: Option<String>,
+    /// The facts changed while an outcome was unknown: judge the row again
+    /// once the registry's answer is known.
+    pub rescan: bool,
 }
 
 /// The scan's decision for one (completion, registry), written whole.
@@ -206,6 +211,8 @@ pub struct DeliveryWrite {
     pub next_attempt_at: Option<i64>,
     /// Reset attempts and last error (a new or changed record starts over).
     pub reset_attempts: bool,
+    /// Judge the row again once its outcome is known (see [`ExistingDelivery::rescan`]).
+    pub rescan: bool,
 }
 
 /// A leased delivery, ready to send.
