@@ -8,6 +8,8 @@
 //! - [`eligibility`]: the rules of DOMAIN.md, pure.
 //! - [`scan`]: turns changed learning data into delivery rows.
 //! - [`dispatch`]: claims due deliveries and sends them through [`registry`].
+//! - [`transition`]: what an answer, a requeue or a repair does to a delivery
+//!   row: the state machine, pure ([`scan`] holds what changed facts do).
 //! - [`registry`]: the wire contract, retry policy, one adapter per registry.
 //! - [`store`]: the `Store` trait and its backends; all SQL lives there.
 //! - [`daemon`]: `hoursync run`: schedule, dispatch loops, admin server,
@@ -52,3 +54,4 @@ pub mod sla_report;
 pub mod status;
 pub mod store;
 pub mod telemetry;
+pub mod transition;

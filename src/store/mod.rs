@@ -7,6 +7,7 @@ mod copy;
 mod postgres;
 mod rowmap;
 mod sqlite;
+mod transitions;
 mod types;
 
 pub use copy::{CopyTable, PageKey};
