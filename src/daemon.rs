@@ -5,7 +5,7 @@
 //! because its lease expires and it is resent under the same key.
 
 use crate::clock::SharedClock;
-use crate::config::{Config, read_secret};
+use crate::config::{Config, read_secret, redact_url};
 use crate::dispatch::{DispatchOutcome, DispatchSettings, Dispatcher};
 use crate::registry::RegistryClient;
 use crate::scan::scan_as_leader;
@@ -45,14 +45,6 @@ pub async fn open_store(config: &Config) -> anyhow::Result<SharedStore> {
         info!(years = seeded, dir = %config.calendar.dir.display(), "office calendar stored from the shipped files");
     }
     Ok(store)
-}
-
-/// A URL without its password, for messages.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
-        _ => url.to_string(),
-    }
 }
 
 /// A started daemon: where its admin server listens, and its supervisor.
