@@ -5,6 +5,7 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::domain::{NationalId, mask_ids_in};
 use crate::intake::{ImportOptions, import_files};
+use crate::startup::App;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -204,11 +205,11 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             crate::daemon::run(config, clock, shutdown).await?;
         }
         Command::Migrate => {
-            crate::daemon::open_store(&config).await?;
+            App::open(config, clock).await?;
             println!("migrations applied");
         }
         Command::Import { strict, files } => {
-            let store = crate::daemon::open_store(&config).await?;
+            let App { store, .. } = App::open(config, clock.clone()).await?;
             let opts = ImportOptions {
                 strict,
                 progress: true,
@@ -235,14 +236,14 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Scan => {
-            let store = crate::daemon::open_store(&config).await?;
+            let App { store, .. } = App::open(config, clock.clone()).await?;
             let report = crate::scan::scan_once(store.as_ref(), clock.as_ref()).await?;
             println!("{}", serde_json::to_string(&report)?);
         }
         Command::Status { json, national_id } => {
             let id = NationalId::parse(&national_id).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let store = crate::daemon::open_store(&config).await?;
-            let at_risk = chrono::Duration::hours(config.sla.at_risk_hours as i64);
+            let App { store, config, .. } = App::open(config, clock.clone()).await?;
+            let at_risk = config.sla.at_risk();
             let lines =
                 crate::status::person_status(store.as_ref(), &id, clock.now_ms(), at_risk).await?;
             if json {
@@ -252,13 +253,13 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Calendar(CalendarCommand::Import { dry_run, file }) => {
-            let store = crate::daemon::open_store(&config).await?;
+            let App { store, .. } = App::open(config, clock.clone()).await?;
             let summary =
                 crate::calendar::import(store.as_ref(), &file, dry_run, clock.now_ms()).await?;
             println!("{summary}");
         }
         Command::Calendar(CalendarCommand::Show) => {
-            let store = crate::daemon::open_store(&config).await?;
+            let App { store, .. } = App::open(config, clock.clone()).await?;
             let calendar = crate::calendar::load(store.as_ref()).await?;
             for y in calendar.years() {
                 println!(
@@ -277,7 +278,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             let from = chrono::DateTime::parse_from_rfc3339(&from).map_err(|e| {
                 anyhow::anyhow!("--from {from:?} is not an RFC 3339 time with an offset: {e}")
             })?;
-            let store = crate::daemon::open_store(&config).await?;
+            let App { store, .. } = App::open(config, clock.clone()).await?;
             let calendar = crate::calendar::load(store.as_ref()).await?;
             let due = crate::sla::due_at(&calendar, from.to_utc());
             if due.fallback_used {
@@ -293,10 +294,10 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             json,
             limit,
         }) => {
-            let store = crate::daemon::open_store(&config).await?;
+            let App { store, config, .. } = App::open(config, clock.clone()).await?;
             let since_ms = since.map(crate::clock::taipei_midnight_ms);
             let filter = crate::store::SlaFilter { registry, since_ms };
-            let at_risk_ms = config.sla.at_risk_hours as i64 * 3_600_000;
+            let at_risk_ms = config.sla.at_risk_ms();
             let report =
                 crate::sla_report::build(store.as_ref(), clock.now_ms(), at_risk_ms, filter, limit)
                     .await?;
@@ -306,7 +307,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 print!("{}", crate::sla_report::render_text(&report));
             }
         }
-        Command::Resync(args) => resync(args, &config, clock).await?,
+        Command::Resync(args) => resync(args, config, clock).await?,
         Command::Deliveries {
             state,
             registry,
@@ -319,7 +320,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                         .ok_or_else(|| anyhow::anyhow!("unknown state {s:?}"))?,
                 ),
             };
-            let store = crate::daemon::open_store(&config).await?;
+            let App { store, .. } = App::open(config, clock.clone()).await?;
             let (mut after, mut shown) = (0, 0);
             while shown < limit {
                 let page = store
@@ -345,7 +346,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Retry { delivery_id } => {
-            let store = crate::daemon::open_store(&config).await?;
+            let App { store, .. } = App::open(config, clock.clone()).await?;
             match crate::resync::retry_one(
                 store.as_ref(),
                 clock.as_ref(),
@@ -368,9 +369,9 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             all,
             json,
         } => {
-            let store = crate::daemon::open_store(&config).await?;
+            let app = App::open(config, clock.clone()).await?;
             let now = clock.now_ms();
-            let mut opts = crate::reconcile::nightly_options(&config.reconcile, now);
+            let mut opts = crate::reconcile::nightly_options(&app.config.reconcile, now);
             opts.registry = registry;
             if let Some(d) = since {
                 opts.since_ms = crate::clock::taipei_midnight_ms(d);
@@ -378,15 +379,14 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             if all {
                 opts.sample_percent = 100.0;
             }
-            let (clients, rates) = crate::registry::clients_from_config(&config)?;
+            let app = app.with_registries()?;
             let spinner = progress_spinner("reconcile: looking records up".into());
             let report = crate::reconcile::run_audited(
-                store.as_ref(),
+                app.store.as_ref(),
                 clock.as_ref(),
-                &clients,
-                &rates,
+                &app.registries,
                 opts,
-                config.history.retention_days,
+                app.config.history.retention(),
                 &cli_actor(),
             )
             .await;
@@ -409,7 +409,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             }
         }
         Command::History { delivery_id, json } => {
-            let store = crate::daemon::open_store(&config).await?;
+            let App { store, .. } = App::open(config, clock.clone()).await?;
             let Some(d) = store.delivery(delivery_id).await? else {
                 anyhow::bail!("no delivery {delivery_id}");
             };
@@ -449,7 +449,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Audit { limit } => {
-            let store = crate::daemon::open_store(&config).await?;
+            let App { store, .. } = App::open(config, clock.clone()).await?;
             for e in store.list_audit(i64::MAX, limit).await? {
                 let view = crate::admin::AuditView::from(e);
                 println!("{}", serde_json::to_string(&view)?);
@@ -522,7 +522,7 @@ fn cli_actor() -> String {
     )
 }
 
-async fn resync(args: ResyncArgs, config: &Config, clock: SharedClock) -> anyhow::Result<()> {
+async fn resync(args: ResyncArgs, config: Config, clock: SharedClock) -> anyhow::Result<()> {
     let req = crate::admin::ResyncRequest {
         national_id: args.national_id,
         course_code: args.course,
@@ -533,16 +533,18 @@ async fn resync(args: ResyncArgs, config: &Config, clock: SharedClock) -> anyhow
         verify: args.verify,
     };
     let scope = req.scope().map_err(|e| anyhow::anyhow!("{}", e.1))?;
-    let store = crate::daemon::open_store(config).await?;
+    let app = App::open(config, clock.clone()).await?;
     if args.dry_run {
-        let summary = crate::resync::dry_run(store.as_ref(), &scope).await?;
+        let summary = crate::resync::dry_run(app.store.as_ref(), &scope).await?;
         println!("{}", serde_json::to_string_pretty(&summary)?);
         return Ok(());
     }
-    let clients = if args.verify {
-        crate::registry::clients_from_config(config)?.0
+    let App {
+        store, registries, ..
+    } = if args.verify {
+        app.with_registries()?
     } else {
-        crate::resync::Clients::new()
+        app
     };
     let planned = crate::resync::dry_run(store.as_ref(), &scope).await?;
     let id = crate::resync::open_audit(
@@ -566,7 +568,7 @@ async fn resync(args: ResyncArgs, config: &Config, clock: SharedClock) -> anyhow
     let summary = crate::resync::run(
         store.as_ref(),
         clock.as_ref(),
-        &clients,
+        &registries,
         &scope,
         args.verify,
         id,

@@ -5,11 +5,12 @@
 //! because its lease expires and it is resent under the same key.
 
 use crate::clock::SharedClock;
-use crate::config::{Config, read_secret, redact_url};
+use crate::config::{Config, redact_url};
 use crate::dispatch::{DispatchOutcome, DispatchSettings, Dispatcher};
-use crate::registry::RegistryClient;
+use crate::registries::Registries;
 use crate::scan::scan_as_leader;
-use crate::store::{self, SharedStore};
+use crate::startup::App;
+use crate::store::SharedStore;
 use anyhow::Context;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,34 +19,6 @@ use tokio_cron_scheduler::{Job, JobScheduler};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
-
-/// Opens the configured store and applies migrations.
-pub async fn open_store(config: &Config) -> anyhow::Result<SharedStore> {
-    let store = store::open(
-        &config.database.url,
-        config.database.max_connections,
-        config.database.busy_timeout_ms,
-    )
-    .await
-    .with_context(|| format!("opening database {}", redact_url(&config.database.url)))?;
-    store.migrate().await?;
-    let seeded = crate::calendar::seed_if_empty(
-        store.as_ref(),
-        &config.calendar.dir,
-        chrono::Utc::now().timestamp_millis(),
-    )
-    .await
-    .with_context(|| {
-        format!(
-            "loading the office calendar from {}",
-            config.calendar.dir.display()
-        )
-    })?;
-    if seeded > 0 {
-        info!(years = seeded, dir = %config.calendar.dir.display(), "office calendar stored from the shipped files");
-    }
-    Ok(store)
-}
 
 /// A started daemon: where its admin server listens, and its supervisor.
 pub struct Running {
@@ -78,44 +51,35 @@ pub async fn start(
     shutdown: CancellationToken,
 ) -> anyhow::Result<Running> {
     crate::metrics::install()?;
-    let store = open_store(&config).await?;
+    let App {
+        config,
+        store,
+        registries,
+        clock,
+    } = App::build(config, clock).await?;
     let owner = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
     let tracker = TaskTracker::new();
 
-    let mut clients = Vec::new();
-    for (kind, rc) in config.registries.iter().filter(|(_, r)| r.enabled) {
-        let token =
-            read_secret(&rc.token_file).with_context(|| format!("registry {kind}: token_file"))?;
-        let client = Arc::new(
-            RegistryClient::new(
-                *kind,
-                &rc.base_url,
-                token,
-                Duration::from_millis(rc.timeout_ms),
-            )
-            .with_context(|| format!("registry {kind}: HTTP client"))?,
-        );
-        let tuning = crate::dispatch::Tuning::new(rc.rate_per_second, rc.max_batch);
-        clients.push((client.clone(), tuning.clone()));
+    for registry in registries.iter() {
         let settings = DispatchSettings {
-            registry: *kind,
-            tuning,
+            registry: registry.kind,
+            tuning: registry.tuning.clone(),
             lease_ms: config.dispatch.lease_ms,
             auth_recheck_ms: config.dispatch.auth_recheck_ms,
-            token_file: Some(rc.token_file.clone()),
+            token_file: Some(registry.token_file.clone()),
             retry: config.retry.clone(),
         };
         let dispatcher = Dispatcher::new(
             store.clone(),
             clock.clone(),
-            client,
+            registry.client.clone(),
             settings,
             owner.clone(),
         );
         tracker.spawn(dispatch_loop(
             dispatcher,
             clock.clone(),
-            config.dispatch.idle_poll_ms,
+            config.dispatch.idle_poll(),
             shutdown.clone(),
         ));
     }
@@ -128,8 +92,8 @@ pub async fn start(
         tokens: std::sync::RwLock::new(Arc::new(tokens)),
         started: Default::default(),
         open_health: config.admin.open_health,
-        at_risk: chrono::Duration::hours(config.sla.at_risk_hours as i64),
-        clients: clients.iter().map(|(c, _)| (c.kind(), c.clone())).collect(),
+        at_risk: config.sla.at_risk(),
+        registries: registries.clone(),
     });
     let listener = tokio::net::TcpListener::bind(&config.admin.listen)
         .await
@@ -173,25 +137,21 @@ pub async fn start(
         clock.clone(),
         owner.clone(),
         config.clone(),
-        clients
-            .iter()
-            .map(|(c, t)| (c.clone(), t.clone()))
-            .collect(),
+        registries.clone(),
         reconcile_trigger,
         shutdown.clone(),
     ));
-    let at_risk_ms = config.sla.at_risk_hours as i64 * 3_600_000;
     tracker.spawn(crate::monitor::gauge_loop(
         store.clone(),
         clock.clone(),
-        at_risk_ms,
+        config.sla.at_risk_ms(),
         shutdown.clone(),
     ));
     tracker.spawn(reload_on_sighup(
         Reloadable {
             config: config.clone(),
             state: state.clone(),
-            clients,
+            registries,
             scheduler: scheduler.clone(),
             triggers,
         },
@@ -208,7 +168,7 @@ pub async fn start(
     info!(owner, admin = %admin_addr, database = %redact_url(&config.database.url), scan = %config.schedule.scan, reconcile = %config.schedule.reconcile,
           timezone = %config.schedule.timezone, "hoursync running");
 
-    let grace = Duration::from_millis(config.dispatch.shutdown_grace_ms);
+    let grace = config.dispatch.shutdown_grace();
     let task = tokio::spawn(async move {
         shutdown.cancelled().await;
         info!("shutting down: no new work; waiting for in-flight batches");
@@ -251,7 +211,7 @@ async fn watchdog(every: Duration, shutdown: CancellationToken) {
 struct Reloadable {
     config: Config,
     state: crate::admin::SharedState,
-    clients: Vec<(Arc<RegistryClient>, Arc<crate::dispatch::Tuning>)>,
+    registries: Registries,
     scheduler: Arc<tokio::sync::Mutex<(JobScheduler, Vec<uuid::Uuid>)>>,
     triggers: Triggers,
 }
@@ -284,18 +244,7 @@ async fn reload(r: &mut Reloadable, new: Config) {
         Ok(t) => r.state.replace_tokens(t),
         Err(e) => error!(error = %e, "SIGHUP: admin tokens not reloaded"),
     }
-    for (client, tuning) in &r.clients {
-        let Some(rc) = new.registries.get(&client.kind()) else {
-            continue;
-        };
-        match read_secret(&rc.token_file) {
-            Ok(token) => client.set_token(token),
-            Err(e) => {
-                error!(registry = %client.kind(), error = %e, "SIGHUP: registry token not reloaded")
-            }
-        }
-        tuning.set(rc.rate_per_second, rc.max_batch);
-    }
+    r.registries.reload(&new);
     if new.schedule != r.config.schedule {
         match cron_jobs(&new, &r.triggers) {
             Ok(jobs) => {
@@ -345,12 +294,8 @@ struct Triggers {
 /// daemon was down is caught up by the next one, because the scan reads
 /// everything after its stored cursor.
 fn cron_jobs(config: &Config, triggers: &Triggers) -> anyhow::Result<Vec<Job>> {
-    let tz: chrono_tz::Tz = config
-        .schedule
-        .timezone
-        .parse()
-        .map_err(|e| anyhow::anyhow!("schedule.timezone: {e}"))?;
-    let job = |name: &str, expr: &str, trigger: Arc<Notify>| {
+    let tz = config.schedule.timezone()?;
+    let job = |(name, expr): (&str, &str), trigger: Arc<Notify>| {
         Job::new_async_tz(expr, tz, move |_, _| {
             let trigger = trigger.clone();
             Box::pin(async move { trigger.notify_one() })
@@ -359,13 +304,10 @@ fn cron_jobs(config: &Config, triggers: &Triggers) -> anyhow::Result<Vec<Job>> {
             anyhow::anyhow!("schedule.{name} {expr:?} is not a six-field cron expression: {e}")
         })
     };
+    let [scan, reconcile] = config.schedule.crons();
     Ok(vec![
-        job("scan", &config.schedule.scan, triggers.scan.clone())?,
-        job(
-            "reconcile",
-            &config.schedule.reconcile,
-            triggers.reconcile.clone(),
-        )?,
+        job(scan, triggers.scan.clone())?,
+        job(reconcile, triggers.reconcile.clone())?,
     ])
 }
 
@@ -376,7 +318,7 @@ async fn reconcile_loop(
     clock: SharedClock,
     owner: String,
     config: Config,
-    clients: Vec<(Arc<RegistryClient>, Arc<crate::dispatch::Tuning>)>,
+    registries: Registries,
     trigger: Arc<Notify>,
     shutdown: CancellationToken,
 ) {
@@ -403,25 +345,13 @@ async fn reconcile_loop(
                 continue;
             }
         }
-        let map: crate::resync::Clients =
-            clients.iter().map(|(c, _)| (c.kind(), c.clone())).collect();
-        let rates = clients
-            .iter()
-            .map(|(c, t)| {
-                (
-                    c.kind(),
-                    t.rate_per_second.load(std::sync::atomic::Ordering::Relaxed),
-                )
-            })
-            .collect();
         let opts = crate::reconcile::nightly_options(&config.reconcile, clock.now_ms());
         let run = crate::reconcile::run_audited(
             store.as_ref(),
             clock.as_ref(),
-            &map,
-            &rates,
+            &registries,
             opts,
-            config.history.retention_days,
+            config.history.retention(),
             "schedule",
         );
         tokio::select! {
@@ -461,10 +391,9 @@ async fn scan_loop(
 async fn dispatch_loop(
     mut d: Dispatcher,
     clock: SharedClock,
-    idle_poll_ms: u64,
+    idle: Duration,
     shutdown: CancellationToken,
 ) {
-    let idle = Duration::from_millis(idle_poll_ms);
     let mut store_errors = 0u32;
     while !shutdown.is_cancelled() {
         let pause = match d.dispatch_once().await {
