@@ -9,6 +9,8 @@
 //! - [`scan`]: turns changed learning data into delivery rows.
 //! - [`dispatch`]: claims due deliveries and sends them through [`registry`].
 //! - [`registry`]: the wire contract, retry policy, one adapter per registry.
+//! - [`registries`]: the enabled registries (client, tuning, token file),
+//!   built once from the configuration and shared by everything that sends.
 //! - [`store`]: the `Store` trait and its backends; all SQL lives there.
 //! - [`daemon`]: `hoursync run`: schedule, dispatch loops, admin server,
 //!   systemd notifications, shutdown.
@@ -23,7 +25,10 @@
 //! - [`migrate_data`]: copies a database to another (SQLite to PostgreSQL).
 //! - [`simulator`]: a registry peer speaking REGISTRY-API.md, for tests and demos.
 //! - [`dataset`], [`demo`], [`bench`]: generated data, the demonstration, the figures.
-//! - [`config`], [`clock`], [`telemetry`], [`cli`]: the edges.
+//! - [`startup`]: `App` (configuration, store, registries, clock), where
+//!   `run`, every command, the demo and the bench start.
+//! - [`config`], [`clock`], [`telemetry`], [`cli`] (one module per command):
+//!   the edges.
 
 pub mod admin;
 pub mod audit;

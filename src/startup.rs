@@ -74,3 +74,33 @@ pub async fn open_store(config: &Config) -> anyhow::Result<SharedStore> {
     }
     Ok(store)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+    use std::sync::Arc;
+
+    fn config_in(dir: &std::path::Path) -> Config {
+        let mut config = Config::default();
+        config.database.url = format!("sqlite://{}?mode=rwc", dir.join("h.db").display());
+        for r in config.registries.values_mut() {
+            r.token_file = dir.join("missing.token");
+        }
+        config
+    }
+
+    #[tokio::test]
+    async fn opening_needs_no_token_file_but_building_the_registries_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock: SharedClock = Arc::new(SystemClock);
+        let app = App::open(config_in(dir.path()), clock.clone())
+            .await
+            .unwrap();
+        assert_eq!(app.registries.iter().count(), 0);
+        let Err(err) = App::build(config_in(dir.path()), clock).await else {
+            panic!("registries built without their token files");
+        };
+        assert!(format!("{err:#}").contains("token_file"), "{err:#}");
+    }
+}
