@@ -51,85 +51,29 @@ pub async fn start(
     shutdown: CancellationToken,
 ) -> anyhow::Result<Running> {
     crate::metrics::install()?;
+    let app = App::build(config, clock).await?;
+    let owner = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
+    let tracker = TaskTracker::new();
+    spawn_dispatchers(&app, &owner, &tracker, &shutdown);
+    let (admin_addr, state) = serve_admin(&app, &tracker, &shutdown).await?;
+
+    let triggers = Triggers {
+        scan: Arc::new(Notify::new()),
+        reconcile: Arc::new(Notify::new()),
+    };
+    let scheduler = start_scheduler(&app.config, &triggers).await?;
     let App {
         config,
         store,
         registries,
         clock,
-    } = App::build(config, clock).await?;
-    let owner = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
-    let tracker = TaskTracker::new();
-
-    for registry in registries.iter() {
-        let settings = DispatchSettings {
-            registry: registry.kind,
-            tuning: registry.tuning.clone(),
-            lease_ms: config.dispatch.lease_ms,
-            auth_recheck_ms: config.dispatch.auth_recheck_ms,
-            token_file: Some(registry.token_file.clone()),
-            retry: config.retry.clone(),
-        };
-        let dispatcher = Dispatcher::new(
-            store.clone(),
-            clock.clone(),
-            registry.client.clone(),
-            settings,
-            owner.clone(),
-        );
-        tracker.spawn(dispatch_loop(
-            dispatcher,
-            clock.clone(),
-            config.dispatch.idle_poll(),
-            shutdown.clone(),
-        ));
-    }
-
-    let tokens =
-        crate::admin::auth::Tokens::load(&config.admin.tokens_file).context("admin.tokens_file")?;
-    let state = Arc::new(crate::admin::AdminState {
-        store: store.clone(),
-        clock: clock.clone(),
-        tokens: std::sync::RwLock::new(Arc::new(tokens)),
-        started: Default::default(),
-        open_health: config.admin.open_health,
-        at_risk: config.sla.at_risk(),
-        registries: registries.clone(),
-    });
-    let listener = tokio::net::TcpListener::bind(&config.admin.listen)
-        .await
-        .with_context(|| format!("admin.listen {}", config.admin.listen))?;
-    let admin_addr = listener.local_addr()?;
-    tracker.spawn({
-        let (state, shutdown) = (state.clone(), shutdown.clone());
-        async move {
-            if let Err(e) = crate::admin::serve(listener, state, shutdown).await {
-                error!(error = %e, "admin server stopped");
-            }
-        }
-    });
-
-    let trigger = Arc::new(Notify::new());
-    let reconcile_trigger = Arc::new(Notify::new());
-    let triggers = Triggers {
-        scan: trigger.clone(),
-        reconcile: reconcile_trigger.clone(),
-    };
-    let scheduler = JobScheduler::new()
-        .await
-        .context("starting the scheduler")?;
-    let mut job_ids = Vec::new();
-    for job in cron_jobs(&config, &triggers)? {
-        job_ids.push(scheduler.add(job).await.context("scheduling a job")?);
-    }
-    scheduler.start().await.context("starting the scheduler")?;
-    let scheduler = Arc::new(tokio::sync::Mutex::new((scheduler, job_ids)));
-    let scan_ttl = config.dispatch.lease_ms as i64;
+    } = app;
     tracker.spawn(scan_loop(
         store.clone(),
         clock.clone(),
         owner.clone(),
-        scan_ttl,
-        trigger.clone(),
+        config.dispatch.lease_ms as i64,
+        triggers.scan.clone(),
         shutdown.clone(),
     ));
     tracker.spawn(reconcile_loop(
@@ -138,12 +82,12 @@ pub async fn start(
         owner.clone(),
         config.clone(),
         registries.clone(),
-        reconcile_trigger,
+        triggers.reconcile.clone(),
         shutdown.clone(),
     ));
     tracker.spawn(crate::monitor::gauge_loop(
-        store.clone(),
-        clock.clone(),
+        store,
+        clock,
         config.sla.at_risk_ms(),
         shutdown.clone(),
     ));
@@ -168,27 +112,116 @@ pub async fn start(
     info!(owner, admin = %admin_addr, database = %redact_url(&config.database.url), scan = %config.schedule.scan, reconcile = %config.schedule.reconcile,
           timezone = %config.schedule.timezone, "hoursync running");
 
-    let grace = config.dispatch.shutdown_grace();
-    let task = tokio::spawn(async move {
-        shutdown.cancelled().await;
-        info!("shutting down: no new work; waiting for in-flight batches");
-        notify(sd_notify::NotifyState::Stopping);
-        scheduler.lock().await.0.shutdown().await.ok();
-        tracker.close();
-        if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
-            warn!(
-                grace_ms = grace.as_millis() as u64,
-                "in-flight work abandoned; its leases expire and it is resent under the same keys"
-            );
-        }
-        info!("stopped");
-        Ok(())
-    });
+    let task = tokio::spawn(supervise(
+        shutdown,
+        scheduler,
+        tracker,
+        config.dispatch.shutdown_grace(),
+    ));
     Ok(Running {
         admin_addr,
         state,
         task,
     })
+}
+
+/// One dispatch loop per enabled registry.
+fn spawn_dispatchers(app: &App, owner: &str, tracker: &TaskTracker, shutdown: &CancellationToken) {
+    let config = &app.config;
+    for registry in app.registries.iter() {
+        let settings = DispatchSettings {
+            registry: registry.kind,
+            tuning: registry.tuning.clone(),
+            lease_ms: config.dispatch.lease_ms,
+            auth_recheck_ms: config.dispatch.auth_recheck_ms,
+            token_file: Some(registry.token_file.clone()),
+            retry: config.retry.clone(),
+        };
+        let dispatcher = Dispatcher::new(
+            app.store.clone(),
+            app.clock.clone(),
+            registry.client.clone(),
+            settings,
+            owner.to_string(),
+        );
+        tracker.spawn(dispatch_loop(
+            dispatcher,
+            app.clock.clone(),
+            config.dispatch.idle_poll(),
+            shutdown.clone(),
+        ));
+    }
+}
+
+/// Binds the admin server and serves it until shutdown.
+async fn serve_admin(
+    app: &App,
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<(std::net::SocketAddr, crate::admin::SharedState)> {
+    let config = &app.config;
+    let tokens =
+        crate::admin::auth::Tokens::load(&config.admin.tokens_file).context("admin.tokens_file")?;
+    let state = Arc::new(crate::admin::AdminState {
+        store: app.store.clone(),
+        clock: app.clock.clone(),
+        tokens: std::sync::RwLock::new(Arc::new(tokens)),
+        started: Default::default(),
+        open_health: config.admin.open_health,
+        at_risk: config.sla.at_risk(),
+        registries: app.registries.clone(),
+    });
+    let listener = tokio::net::TcpListener::bind(&config.admin.listen)
+        .await
+        .with_context(|| format!("admin.listen {}", config.admin.listen))?;
+    let admin_addr = listener.local_addr()?;
+    tracker.spawn({
+        let (state, shutdown) = (state.clone(), shutdown.clone());
+        async move {
+            if let Err(e) = crate::admin::serve(listener, state, shutdown).await {
+                error!(error = %e, "admin server stopped");
+            }
+        }
+    });
+    Ok((admin_addr, state))
+}
+
+/// The cron scheduler and the ids of its jobs, which SIGHUP replaces.
+type SharedScheduler = Arc<tokio::sync::Mutex<(JobScheduler, Vec<uuid::Uuid>)>>;
+
+async fn start_scheduler(config: &Config, triggers: &Triggers) -> anyhow::Result<SharedScheduler> {
+    let scheduler = JobScheduler::new()
+        .await
+        .context("starting the scheduler")?;
+    let mut job_ids = Vec::new();
+    for job in cron_jobs(config, triggers)? {
+        job_ids.push(scheduler.add(job).await.context("scheduling a job")?);
+    }
+    scheduler.start().await.context("starting the scheduler")?;
+    Ok(Arc::new(tokio::sync::Mutex::new((scheduler, job_ids))))
+}
+
+/// Waits for shutdown, then stops taking work and gives in-flight batches
+/// `grace` to finish.
+async fn supervise(
+    shutdown: CancellationToken,
+    scheduler: SharedScheduler,
+    tracker: TaskTracker,
+    grace: Duration,
+) -> anyhow::Result<()> {
+    shutdown.cancelled().await;
+    info!("shutting down: no new work; waiting for in-flight batches");
+    notify(sd_notify::NotifyState::Stopping);
+    scheduler.lock().await.0.shutdown().await.ok();
+    tracker.close();
+    if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+        warn!(
+            grace_ms = grace.as_millis() as u64,
+            "in-flight work abandoned; its leases expire and it is resent under the same keys"
+        );
+    }
+    info!("stopped");
+    Ok(())
 }
 
 fn notify(state: sd_notify::NotifyState) {
@@ -212,7 +245,7 @@ struct Reloadable {
     config: Config,
     state: crate::admin::SharedState,
     registries: Registries,
-    scheduler: Arc<tokio::sync::Mutex<(JobScheduler, Vec<uuid::Uuid>)>>,
+    scheduler: SharedScheduler,
     triggers: Triggers,
 }
 
