@@ -1,6 +1,6 @@
 //! The command line: the clap definitions and the dispatch to one module
 //! per command. `main` only calls [`main`] here; each command is a thin call
-//! into the library, starting from [`App`](crate::startup::App).
+//! into the library, starting from [`App`].
 
 mod audit;
 mod calendar;
