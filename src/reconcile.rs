@@ -111,7 +111,7 @@ pub async fn run(
         .map(|r| Lane {
             registry: r.kind,
             client: r.client.clone(),
-            interval_ms: registries.interval_ms(r.kind),
+            interval_ms: r.interval_ms(),
             checked: 0,
             errors: 0,
             skipped: 0,

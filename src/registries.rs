@@ -34,6 +34,14 @@ pub struct Registries {
     by_kind: BTreeMap<RegistryKind, Registry>,
 }
 
+impl Registry {
+    /// Milliseconds between two requests at the current rate; 0 when
+    /// unlimited.
+    pub fn interval_ms(&self) -> i64 {
+        crate::dispatch::interval_ms(self.tuning.rate_per_second.load(Ordering::Relaxed))
+    }
+}
+
 /// Names the enabled registries only: a client holds a token.
 impl std::fmt::Debug for Registries {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -72,15 +80,6 @@ impl Registries {
 
     pub fn client(&self, kind: RegistryKind) -> Option<&Arc<RegistryClient>> {
         self.get(kind).map(|r| &r.client)
-    }
-
-    /// Milliseconds between two requests to `kind` at its current rate; 0
-    /// when unlimited or not enabled.
-    pub fn interval_ms(&self, kind: RegistryKind) -> i64 {
-        let rate = self
-            .get(kind)
-            .map_or(0, |r| r.tuning.rate_per_second.load(Ordering::Relaxed));
-        crate::dispatch::interval_ms(rate)
     }
 
     /// Applies what a reloaded configuration may change while requests are
@@ -151,13 +150,8 @@ mod tests {
         lifelong.rate_per_second = 4;
         lifelong.max_batch = 7;
         registries.reload(&config);
-        assert_eq!(shared.interval_ms(RegistryKind::Lifelong), 250);
-        let tuning = &shared.get(RegistryKind::Lifelong).unwrap().tuning;
-        assert_eq!(tuning.max_batch.load(Ordering::Relaxed), 7);
-    }
-
-    #[test]
-    fn a_registry_not_enabled_is_not_paced() {
-        assert_eq!(Registries::default().interval_ms(RegistryKind::Enved), 0);
+        let lifelong = shared.get(RegistryKind::Lifelong).unwrap();
+        assert_eq!(lifelong.interval_ms(), 250);
+        assert_eq!(lifelong.tuning.max_batch.load(Ordering::Relaxed), 7);
     }
 }
