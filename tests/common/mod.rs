@@ -243,7 +243,7 @@ impl TestEnv {
         c.database.url = self.db_url.clone();
         c.database.max_connections = 4;
         c.calendar.dir = calendar_dir();
-        hoursync::daemon::open_store(&c).await.expect("store")
+        hoursync::startup::open_store(&c).await.expect("store")
     }
 
     /// `hoursync ARGS…` as a process, with this environment's settings.
