@@ -10,6 +10,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// The file read when `--config` is not given, if it exists.
 pub const DEFAULT_CONFIG_PATH: &str = "config/hoursync.toml";
@@ -84,6 +85,18 @@ impl Default for SlaConfig {
     }
 }
 
+impl SlaConfig {
+    /// How close to its due time an undelivered record is at risk.
+    pub fn at_risk(&self) -> chrono::Duration {
+        chrono::Duration::hours(self.at_risk_hours as i64)
+    }
+
+    /// [`at_risk`](Self::at_risk) in milliseconds, as the store counts it.
+    pub fn at_risk_ms(&self) -> i64 {
+        self.at_risk().num_milliseconds()
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseConfig {
@@ -103,6 +116,23 @@ pub struct ScheduleConfig {
     pub scan: String,
     /// Six-field cron expression for the reconcile (nightly lookups).
     pub reconcile: String,
+}
+
+impl ScheduleConfig {
+    /// The zone the cron expressions are read in.
+    pub fn timezone(&self) -> Result<chrono_tz::Tz, ConfigError> {
+        self.timezone.parse().map_err(|_| {
+            ConfigError::Invalid(format!(
+                "schedule.timezone {:?} is not a known time zone",
+                self.timezone
+            ))
+        })
+    }
+
+    /// Each scheduled job's name (its key in `[schedule]`) and cron expression.
+    pub fn crons(&self) -> [(&'static str, &str); 2] {
+        [("scan", &self.scan), ("reconcile", &self.reconcile)]
+    }
 }
 
 /// What the nightly reconcile looks up, besides every unknown outcome.
@@ -130,6 +160,20 @@ impl Default for ReconcileConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct HistoryConfig {
     pub retention_days: u32,
+}
+
+impl ReconcileConfig {
+    /// How far back delivered records are sampled.
+    pub fn window(&self) -> chrono::Duration {
+        chrono::Duration::days(i64::from(self.days))
+    }
+}
+
+impl HistoryConfig {
+    /// How long an attempt is kept.
+    pub fn retention(&self) -> chrono::Duration {
+        chrono::Duration::days(i64::from(self.retention_days))
+    }
 }
 
 impl Default for HistoryConfig {
@@ -161,6 +205,16 @@ pub struct DispatchConfig {
     pub auth_recheck_ms: u64,
     /// How long in-flight batches may take to finish on shutdown.
     pub shutdown_grace_ms: u64,
+}
+
+impl DispatchConfig {
+    pub fn idle_poll(&self) -> Duration {
+        Duration::from_millis(self.idle_poll_ms)
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -234,6 +288,11 @@ impl Default for LogConfig {
 }
 
 impl RegistryConfig {
+    /// How long one request to the registry may take.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+
     fn default_for(kind: RegistryKind) -> Self {
         Self {
             enabled: true,
@@ -323,12 +382,7 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
-        if self.schedule.timezone.parse::<chrono_tz::Tz>().is_err() {
-            return bad(format!(
-                "schedule.timezone {:?} is not a known time zone",
-                self.schedule.timezone
-            ));
-        }
+        self.schedule.timezone()?;
         if self.retry.max_attempts == 0
             || self.retry.base_ms == 0
             || self.retry.max_ms < self.retry.base_ms
@@ -422,6 +476,14 @@ pub fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
     std::io::Write::write_all(&mut f, secret.as_bytes())
 }
 
+/// A URL without its password, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
+        _ => url.to_string(),
+    }
+}
+
 fn resolve_credential(path: &Path) -> PathBuf {
     if path.is_relative()
         && let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY")
@@ -476,6 +538,43 @@ mod tests {
         std::fs::write(&path, "[registries.lifelong]\nmax_batch = 900\n").unwrap();
         let err = Config::load(Some(&path)).unwrap_err().to_string();
         assert!(err.contains("max_batch"), "{err}");
+    }
+
+    #[test]
+    fn accessors_give_the_configured_values_in_their_units() {
+        let c = Config::default();
+        assert_eq!(c.sla.at_risk(), chrono::Duration::hours(24));
+        assert_eq!(c.sla.at_risk_ms(), 24 * 3_600_000);
+        assert_eq!(c.dispatch.idle_poll(), Duration::from_secs(1));
+        assert_eq!(c.dispatch.shutdown_grace(), Duration::from_secs(8));
+        assert_eq!(c.reconcile.window(), chrono::Duration::days(14));
+        assert_eq!(c.history.retention(), chrono::Duration::days(90));
+        assert_eq!(
+            c.registries[&RegistryKind::Lifelong].timeout(),
+            Duration::from_secs(10)
+        );
+        assert_eq!(c.schedule.timezone().unwrap(), chrono_tz::Asia::Taipei);
+        assert_eq!(c.schedule.crons()[0], ("scan", "0 */5 * * * *"));
+    }
+
+    #[test]
+    fn an_unknown_time_zone_is_refused_by_name() {
+        let mut c = Config::default();
+        c.schedule.timezone = "Mars/Olympus".into();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("Mars/Olympus"), "{err}");
+    }
+
+    #[test]
+    fn a_url_loses_its_password_in_messages() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/hs"),
+            "postgres://***@db:5432/hs"
+        );
+        assert_eq!(
+            redact_url("sqlite://hoursync.db?mode=rwc"),
+            "sqlite://hoursync.db?mode=rwc"
+        );
     }
 
     #[test]

@@ -5,11 +5,12 @@
 //! because its lease expires and it is resent under the same key.
 
 use crate::clock::SharedClock;
-use crate::config::{Config, read_secret};
+use crate::config::{Config, redact_url};
 use crate::dispatch::{DispatchOutcome, DispatchSettings, Dispatcher};
-use crate::registry::RegistryClient;
+use crate::registries::Registries;
 use crate::scan::scan_as_leader;
-use crate::store::{self, SharedStore};
+use crate::startup::App;
+use crate::store::SharedStore;
 use anyhow::Context;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,42 +19,6 @@ use tokio_cron_scheduler::{Job, JobScheduler};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
-
-/// Opens the configured store and applies migrations.
-pub async fn open_store(config: &Config) -> anyhow::Result<SharedStore> {
-    let store = store::open(
-        &config.database.url,
-        config.database.max_connections,
-        config.database.busy_timeout_ms,
-    )
-    .await
-    .with_context(|| format!("opening database {}", redact_url(&config.database.url)))?;
-    store.migrate().await?;
-    let seeded = crate::calendar::seed_if_empty(
-        store.as_ref(),
-        &config.calendar.dir,
-        chrono::Utc::now().timestamp_millis(),
-    )
-    .await
-    .with_context(|| {
-        format!(
-            "loading the office calendar from {}",
-            config.calendar.dir.display()
-        )
-    })?;
-    if seeded > 0 {
-        info!(years = seeded, dir = %config.calendar.dir.display(), "office calendar stored from the shipped files");
-    }
-    Ok(store)
-}
-
-/// A URL without its password, for messages.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
-        _ => url.to_string(),
-    }
-}
 
 /// A started daemon: where its admin server listens, and its supervisor.
 pub struct Running {
@@ -86,94 +51,29 @@ pub async fn start(
     shutdown: CancellationToken,
 ) -> anyhow::Result<Running> {
     crate::metrics::install()?;
-    let store = open_store(&config).await?;
+    let app = App::build(config, clock).await?;
     let owner = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
     let tracker = TaskTracker::new();
+    spawn_dispatchers(&app, &owner, &tracker, &shutdown);
+    let (admin_addr, state) = serve_admin(&app, &tracker, &shutdown).await?;
 
-    let mut clients = Vec::new();
-    for (kind, rc) in config.registries.iter().filter(|(_, r)| r.enabled) {
-        let token =
-            read_secret(&rc.token_file).with_context(|| format!("registry {kind}: token_file"))?;
-        let client = Arc::new(
-            RegistryClient::new(
-                *kind,
-                &rc.base_url,
-                token,
-                Duration::from_millis(rc.timeout_ms),
-            )
-            .with_context(|| format!("registry {kind}: HTTP client"))?,
-        );
-        let tuning = crate::dispatch::Tuning::new(rc.rate_per_second, rc.max_batch);
-        clients.push((client.clone(), tuning.clone()));
-        let settings = DispatchSettings {
-            registry: *kind,
-            tuning,
-            lease_ms: config.dispatch.lease_ms,
-            auth_recheck_ms: config.dispatch.auth_recheck_ms,
-            token_file: Some(rc.token_file.clone()),
-            retry: config.retry.clone(),
-        };
-        let dispatcher = Dispatcher::new(
-            store.clone(),
-            clock.clone(),
-            client,
-            settings,
-            owner.clone(),
-        );
-        tracker.spawn(dispatch_loop(
-            dispatcher,
-            clock.clone(),
-            config.dispatch.idle_poll_ms,
-            shutdown.clone(),
-        ));
-    }
-
-    let tokens =
-        crate::admin::auth::Tokens::load(&config.admin.tokens_file).context("admin.tokens_file")?;
-    let state = Arc::new(crate::admin::AdminState {
-        store: store.clone(),
-        clock: clock.clone(),
-        tokens: std::sync::RwLock::new(Arc::new(tokens)),
-        started: Default::default(),
-        open_health: config.admin.open_health,
-        at_risk: chrono::Duration::hours(config.sla.at_risk_hours as i64),
-        clients: clients.iter().map(|(c, _)| (c.kind(), c.clone())).collect(),
-    });
-    let listener = tokio::net::TcpListener::bind(&config.admin.listen)
-        .await
-        .with_context(|| format!("admin.listen {}", config.admin.listen))?;
-    let admin_addr = listener.local_addr()?;
-    tracker.spawn({
-        let (state, shutdown) = (state.clone(), shutdown.clone());
-        async move {
-            if let Err(e) = crate::admin::serve(listener, state, shutdown).await {
-                error!(error = %e, "admin server stopped");
-            }
-        }
-    });
-
-    let trigger = Arc::new(Notify::new());
-    let reconcile_trigger = Arc::new(Notify::new());
     let triggers = Triggers {
-        scan: trigger.clone(),
-        reconcile: reconcile_trigger.clone(),
+        scan: Arc::new(Notify::new()),
+        reconcile: Arc::new(Notify::new()),
     };
-    let scheduler = JobScheduler::new()
-        .await
-        .context("starting the scheduler")?;
-    let mut job_ids = Vec::new();
-    for job in cron_jobs(&config, &triggers)? {
-        job_ids.push(scheduler.add(job).await.context("scheduling a job")?);
-    }
-    scheduler.start().await.context("starting the scheduler")?;
-    let scheduler = Arc::new(tokio::sync::Mutex::new((scheduler, job_ids)));
-    let scan_ttl = config.dispatch.lease_ms as i64;
+    let scheduler = start_scheduler(&app.config, &triggers).await?;
+    let App {
+        config,
+        store,
+        registries,
+        clock,
+    } = app;
     tracker.spawn(scan_loop(
         store.clone(),
         clock.clone(),
         owner.clone(),
-        scan_ttl,
-        trigger.clone(),
+        config.dispatch.lease_ms as i64,
+        triggers.scan.clone(),
         shutdown.clone(),
     ));
     tracker.spawn(reconcile_loop(
@@ -181,25 +81,21 @@ pub async fn start(
         clock.clone(),
         owner.clone(),
         config.clone(),
-        clients
-            .iter()
-            .map(|(c, t)| (c.clone(), t.clone()))
-            .collect(),
-        reconcile_trigger,
+        registries.clone(),
+        triggers.reconcile.clone(),
         shutdown.clone(),
     ));
-    let at_risk_ms = config.sla.at_risk_hours as i64 * 3_600_000;
     tracker.spawn(crate::monitor::gauge_loop(
-        store.clone(),
-        clock.clone(),
-        at_risk_ms,
+        store,
+        clock,
+        config.sla.at_risk_ms(),
         shutdown.clone(),
     ));
     tracker.spawn(reload_on_sighup(
         Reloadable {
             config: config.clone(),
             state: state.clone(),
-            clients,
+            registries,
             scheduler: scheduler.clone(),
             triggers,
         },
@@ -216,27 +112,116 @@ pub async fn start(
     info!(owner, admin = %admin_addr, database = %redact_url(&config.database.url), scan = %config.schedule.scan, reconcile = %config.schedule.reconcile,
           timezone = %config.schedule.timezone, "hoursync running");
 
-    let grace = Duration::from_millis(config.dispatch.shutdown_grace_ms);
-    let task = tokio::spawn(async move {
-        shutdown.cancelled().await;
-        info!("shutting down: no new work; waiting for in-flight batches");
-        notify(sd_notify::NotifyState::Stopping);
-        scheduler.lock().await.0.shutdown().await.ok();
-        tracker.close();
-        if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
-            warn!(
-                grace_ms = grace.as_millis() as u64,
-                "in-flight work abandoned; its leases expire and it is resent under the same keys"
-            );
-        }
-        info!("stopped");
-        Ok(())
-    });
+    let task = tokio::spawn(supervise(
+        shutdown,
+        scheduler,
+        tracker,
+        config.dispatch.shutdown_grace(),
+    ));
     Ok(Running {
         admin_addr,
         state,
         task,
     })
+}
+
+/// One dispatch loop per enabled registry.
+fn spawn_dispatchers(app: &App, owner: &str, tracker: &TaskTracker, shutdown: &CancellationToken) {
+    let config = &app.config;
+    for registry in app.registries.iter() {
+        let settings = DispatchSettings {
+            registry: registry.kind,
+            tuning: registry.tuning.clone(),
+            lease_ms: config.dispatch.lease_ms,
+            auth_recheck_ms: config.dispatch.auth_recheck_ms,
+            token_file: Some(registry.token_file.clone()),
+            retry: config.retry.clone(),
+        };
+        let dispatcher = Dispatcher::new(
+            app.store.clone(),
+            app.clock.clone(),
+            registry.client.clone(),
+            settings,
+            owner.to_string(),
+        );
+        tracker.spawn(dispatch_loop(
+            dispatcher,
+            app.clock.clone(),
+            config.dispatch.idle_poll(),
+            shutdown.clone(),
+        ));
+    }
+}
+
+/// Binds the admin server and serves it until shutdown.
+async fn serve_admin(
+    app: &App,
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<(std::net::SocketAddr, crate::admin::SharedState)> {
+    let config = &app.config;
+    let tokens =
+        crate::admin::auth::Tokens::load(&config.admin.tokens_file).context("admin.tokens_file")?;
+    let state = Arc::new(crate::admin::AdminState {
+        store: app.store.clone(),
+        clock: app.clock.clone(),
+        tokens: std::sync::RwLock::new(Arc::new(tokens)),
+        started: Default::default(),
+        open_health: config.admin.open_health,
+        at_risk: config.sla.at_risk(),
+        registries: app.registries.clone(),
+    });
+    let listener = tokio::net::TcpListener::bind(&config.admin.listen)
+        .await
+        .with_context(|| format!("admin.listen {}", config.admin.listen))?;
+    let admin_addr = listener.local_addr()?;
+    tracker.spawn({
+        let (state, shutdown) = (state.clone(), shutdown.clone());
+        async move {
+            if let Err(e) = crate::admin::serve(listener, state, shutdown).await {
+                error!(error = %e, "admin server stopped");
+            }
+        }
+    });
+    Ok((admin_addr, state))
+}
+
+/// The cron scheduler and the ids of its jobs, which SIGHUP replaces.
+type SharedScheduler = Arc<tokio::sync::Mutex<(JobScheduler, Vec<uuid::Uuid>)>>;
+
+async fn start_scheduler(config: &Config, triggers: &Triggers) -> anyhow::Result<SharedScheduler> {
+    let scheduler = JobScheduler::new()
+        .await
+        .context("starting the scheduler")?;
+    let mut job_ids = Vec::new();
+    for job in cron_jobs(config, triggers)? {
+        job_ids.push(scheduler.add(job).await.context("scheduling a job")?);
+    }
+    scheduler.start().await.context("starting the scheduler")?;
+    Ok(Arc::new(tokio::sync::Mutex::new((scheduler, job_ids))))
+}
+
+/// Waits for shutdown, then stops taking work and gives in-flight batches
+/// `grace` to finish.
+async fn supervise(
+    shutdown: CancellationToken,
+    scheduler: SharedScheduler,
+    tracker: TaskTracker,
+    grace: Duration,
+) -> anyhow::Result<()> {
+    shutdown.cancelled().await;
+    info!("shutting down: no new work; waiting for in-flight batches");
+    notify(sd_notify::NotifyState::Stopping);
+    scheduler.lock().await.0.shutdown().await.ok();
+    tracker.close();
+    if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+        warn!(
+            grace_ms = grace.as_millis() as u64,
+            "in-flight work abandoned; its leases expire and it is resent under the same keys"
+        );
+    }
+    info!("stopped");
+    Ok(())
 }
 
 fn notify(state: sd_notify::NotifyState) {
@@ -259,8 +244,8 @@ async fn watchdog(every: Duration, shutdown: CancellationToken) {
 struct Reloadable {
     config: Config,
     state: crate::admin::SharedState,
-    clients: Vec<(Arc<RegistryClient>, Arc<crate::dispatch::Tuning>)>,
-    scheduler: Arc<tokio::sync::Mutex<(JobScheduler, Vec<uuid::Uuid>)>>,
+    registries: Registries,
+    scheduler: SharedScheduler,
     triggers: Triggers,
 }
 
@@ -292,18 +277,7 @@ async fn reload(r: &mut Reloadable, new: Config) {
         Ok(t) => r.state.replace_tokens(t),
         Err(e) => error!(error = %e, "SIGHUP: admin tokens not reloaded"),
     }
-    for (client, tuning) in &r.clients {
-        let Some(rc) = new.registries.get(&client.kind()) else {
-            continue;
-        };
-        match read_secret(&rc.token_file) {
-            Ok(token) => client.set_token(token),
-            Err(e) => {
-                error!(registry = %client.kind(), error = %e, "SIGHUP: registry token not reloaded")
-            }
-        }
-        tuning.set(rc.rate_per_second, rc.max_batch);
-    }
+    r.registries.reload(&new);
     if new.schedule != r.config.schedule {
         match cron_jobs(&new, &r.triggers) {
             Ok(jobs) => {
@@ -353,12 +327,8 @@ struct Triggers {
 /// daemon was down is caught up by the next one, because the scan reads
 /// everything after its stored cursor.
 fn cron_jobs(config: &Config, triggers: &Triggers) -> anyhow::Result<Vec<Job>> {
-    let tz: chrono_tz::Tz = config
-        .schedule
-        .timezone
-        .parse()
-        .map_err(|e| anyhow::anyhow!("schedule.timezone: {e}"))?;
-    let job = |name: &str, expr: &str, trigger: Arc<Notify>| {
+    let tz = config.schedule.timezone()?;
+    let job = |(name, expr): (&str, &str), trigger: Arc<Notify>| {
         Job::new_async_tz(expr, tz, move |_, _| {
             let trigger = trigger.clone();
             Box::pin(async move { trigger.notify_one() })
@@ -367,13 +337,10 @@ fn cron_jobs(config: &Config, triggers: &Triggers) -> anyhow::Result<Vec<Job>> {
             anyhow::anyhow!("schedule.{name} {expr:?} is not a six-field cron expression: {e}")
         })
     };
+    let [scan, reconcile] = config.schedule.crons();
     Ok(vec![
-        job("scan", &config.schedule.scan, triggers.scan.clone())?,
-        job(
-            "reconcile",
-            &config.schedule.reconcile,
-            triggers.reconcile.clone(),
-        )?,
+        job(scan, triggers.scan.clone())?,
+        job(reconcile, triggers.reconcile.clone())?,
     ])
 }
 
@@ -384,7 +351,7 @@ async fn reconcile_loop(
     clock: SharedClock,
     owner: String,
     config: Config,
-    clients: Vec<(Arc<RegistryClient>, Arc<crate::dispatch::Tuning>)>,
+    registries: Registries,
     trigger: Arc<Notify>,
     shutdown: CancellationToken,
 ) {
@@ -411,25 +378,13 @@ async fn reconcile_loop(
                 continue;
             }
         }
-        let map: crate::resync::Clients =
-            clients.iter().map(|(c, _)| (c.kind(), c.clone())).collect();
-        let rates = clients
-            .iter()
-            .map(|(c, t)| {
-                (
-                    c.kind(),
-                    t.rate_per_second.load(std::sync::atomic::Ordering::Relaxed),
-                )
-            })
-            .collect();
         let opts = crate::reconcile::nightly_options(&config.reconcile, clock.now_ms());
         let run = crate::reconcile::run_audited(
             store.as_ref(),
             clock.as_ref(),
-            &map,
-            &rates,
+            &registries,
             opts,
-            config.history.retention_days,
+            config.history.retention(),
             "schedule",
         );
         tokio::select! {
@@ -469,10 +424,9 @@ async fn scan_loop(
 async fn dispatch_loop(
     mut d: Dispatcher,
     clock: SharedClock,
-    idle_poll_ms: u64,
+    idle: Duration,
     shutdown: CancellationToken,
 ) {
-    let idle = Duration::from_millis(idle_poll_ms);
     let mut store_errors = 0u32;
     while !shutdown.is_cancelled() {
         let pause = match d.dispatch_once().await {

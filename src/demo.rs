@@ -7,12 +7,13 @@
 //! repair them, and prints per registry what was delivered and why the rest
 //! was not.
 
-use crate::clock::{SharedClock, SystemClock};
+use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::dataset::{DatasetSpec, Profile};
 use crate::domain::RegistryKind;
 use crate::intake::{ImportOptions, import_files};
 use crate::simulator::{Faults, SimConfig, Simulator};
+use crate::startup::App;
 use crate::store::{SharedStore, State};
 use anyhow::Context;
 use std::collections::BTreeMap;
@@ -93,8 +94,12 @@ pub async fn run(args: DemoArgs, base: Config) -> anyhow::Result<()> {
     );
 
     let config = demo_config(base, dir, &sim, &token_file);
-    let store = crate::daemon::open_store(&config).await?;
-    let clock: SharedClock = Arc::new(SystemClock);
+    let App {
+        config,
+        store,
+        registries,
+        clock,
+    } = App::build(config, Arc::new(SystemClock)).await?;
     let report = import_files(
         store.as_ref(),
         clock.as_ref(),
@@ -156,14 +161,12 @@ pub async fn run(args: DemoArgs, base: Config) -> anyhow::Result<()> {
     println!(
         "7. the lifelong registry lost 3 records and holds wrong hours for 1; a reconcile (nightly at 02:30) looks up everything credited since step 5:"
     );
-    let (clients, rates) = crate::registry::clients_from_config(&config)?;
     let all = crate::reconcile::ReconcileOptions {
         registry: None,
         since_ms: before_conversions,
         sample_percent: 100.0,
     };
-    let report =
-        crate::reconcile::run(store.as_ref(), clock.as_ref(), &clients, &rates, all).await?;
+    let report = crate::reconcile::run(store.as_ref(), clock.as_ref(), &registries, all).await?;
     for r in &report.repairs {
         println!("   {r}");
     }
@@ -173,8 +176,7 @@ pub async fn run(args: DemoArgs, base: Config) -> anyhow::Result<()> {
         report.repairs.len()
     );
     wait_until_drained(&store, Duration::from_secs(120)).await?;
-    let again =
-        crate::reconcile::run(store.as_ref(), clock.as_ref(), &clients, &rates, all).await?;
+    let again = crate::reconcile::run(store.as_ref(), clock.as_ref(), &registries, all).await?;
     println!(
         "   repaired; a second reconcile looks {} records up and finds {} to repair",
         again.checked.values().sum::<usize>(),

@@ -8,7 +8,11 @@
 //! - [`eligibility`]: the rules of DOMAIN.md, pure.
 //! - [`scan`]: turns changed learning data into delivery rows.
 //! - [`dispatch`]: claims due deliveries and sends them through [`registry`].
+//! - [`transition`]: what an answer, a requeue or a repair does to a delivery
+//!   row: the state machine, pure ([`scan`] holds what changed facts do).
 //! - [`registry`]: the wire contract, retry policy, one adapter per registry.
+//! - [`registries`]: the enabled registries (client, tuning, token file),
+//!   built once from the configuration and shared by everything that sends.
 //! - [`store`]: the `Store` trait and its backends; all SQL lives there.
 //! - [`daemon`]: `hoursync run`: schedule, dispatch loops, admin server,
 //!   systemd notifications, shutdown.
@@ -23,7 +27,10 @@
 //! - [`migrate_data`]: copies a database to another (SQLite to PostgreSQL).
 //! - [`simulator`]: a registry peer speaking REGISTRY-API.md, for tests and demos.
 //! - [`dataset`], [`demo`], [`bench`]: generated data, the demonstration, the figures.
-//! - [`config`], [`clock`], [`telemetry`], [`cli`]: the edges.
+//! - [`startup`]: `App` (configuration, store, registries, clock), where
+//!   `run`, every command, the demo and the bench start.
+//! - [`config`], [`clock`], [`telemetry`], [`cli`] (one module per command):
+//!   the edges.
 
 pub mod admin;
 pub mod audit;
@@ -43,12 +50,15 @@ pub mod metrics;
 pub mod migrate_data;
 pub mod monitor;
 pub mod reconcile;
+pub mod registries;
 pub mod registry;
 pub mod resync;
 pub mod scan;
 pub mod simulator;
 pub mod sla;
 pub mod sla_report;
+pub mod startup;
 pub mod status;
 pub mod store;
 pub mod telemetry;
+pub mod transition;

@@ -6,7 +6,7 @@
 //! Stop the daemon first: a copy of a database that is being written is a
 //! copy of some moment, not of the end.
 
-use crate::daemon::redact_url;
+use crate::config::redact_url;
 use crate::store::{self, CopyTable, PageKey, TableCounts};
 use anyhow::{Context, bail, ensure};
 

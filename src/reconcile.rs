@@ -13,13 +13,13 @@
 
 use crate::clock::Clock;
 use crate::domain::{NationalId, RegistryKind};
+use crate::registries::Registries;
 use crate::registry::adapter::idempotency_key;
 use crate::registry::{RegistryClient, SendError};
-use crate::resync::Clients;
 use crate::store::{
     Action, Attempt, ReconcileItem, ReconcileQuery, Repair, State, Store, StoreError,
 };
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use tracing::{info, warn};
 
@@ -95,8 +95,7 @@ const RATE_LIMIT_TRIES: u32 = 5;
 pub async fn run(
     store: &dyn Store,
     clock: &dyn Clock,
-    clients: &Clients,
-    rates: &HashMap<RegistryKind, u32>,
+    registries: &Registries,
     opts: ReconcileOptions,
 ) -> Result<ReconcileReport, StoreError> {
     let started = std::time::Instant::now();
@@ -107,22 +106,17 @@ pub async fn run(
         // A new sample every day.
         salt: clock.now_ms() / 86_400_000,
     };
-    let mut lanes: Vec<Lane> = RegistryKind::ALL
-        .into_iter()
-        .filter_map(|registry| {
-            let client = clients.get(&registry)?.clone();
-            let interval_ms =
-                crate::dispatch::interval_ms(rates.get(&registry).copied().unwrap_or(0));
-            Some(Lane {
-                registry,
-                client,
-                interval_ms,
-                checked: 0,
-                errors: 0,
-                skipped: 0,
-                errors_in_a_row: 0,
-                attempts: Vec::new(),
-            })
+    let mut lanes: Vec<Lane> = registries
+        .iter()
+        .map(|r| Lane {
+            registry: r.kind,
+            client: r.client.clone(),
+            interval_ms: r.interval_ms(),
+            checked: 0,
+            errors: 0,
+            skipped: 0,
+            errors_in_a_row: 0,
+            attempts: Vec::new(),
         })
         .collect();
     let mut report = ReconcileReport::default();
@@ -304,28 +298,31 @@ async fn look_up(
 pub fn nightly_options(config: &crate::config::ReconcileConfig, now_ms: i64) -> ReconcileOptions {
     ReconcileOptions {
         registry: None,
-        since_ms: now_ms - i64::from(config.days) * 86_400_000,
+        since_ms: now_ms - config.window().num_milliseconds(),
         sample_percent: config.sample_percent,
     }
 }
 
 /// Runs a reconcile recorded in the audit table under `actor`, after
-/// purging the attempt history older than `retention_days`.
+/// purging the attempt history older than `retention`.
 pub async fn run_audited(
     store: &dyn Store,
     clock: &dyn Clock,
-    clients: &Clients,
-    rates: &HashMap<RegistryKind, u32>,
+    registries: &Registries,
     opts: ReconcileOptions,
-    retention_days: u32,
+    retention: chrono::Duration,
     actor: &str,
 ) -> Result<ReconcileReport, StoreError> {
     let now = clock.now_ms();
     let purged = store
-        .purge_attempts(now - i64::from(retention_days) * 86_400_000)
+        .purge_attempts(now - retention.num_milliseconds())
         .await?;
     if purged > 0 {
-        info!(purged, retention_days, "attempt history purged");
+        info!(
+            purged,
+            retention_days = retention.num_days(),
+            "attempt history purged"
+        );
     }
     let scope = serde_json::json!({
         "registry": opts.registry,
@@ -333,7 +330,7 @@ pub async fn run_audited(
         "sample_percent": opts.sample_percent,
     });
     let audit_id = crate::audit::open(store, clock, actor, "reconcile", scope.to_string()).await?;
-    let result = run(store, clock, clients, rates, opts).await;
+    let result = run(store, clock, registries, opts).await;
     crate::audit::close(store, clock, audit_id, &result, |r| {
         let summary = serde_json::json!({
             "checked": r.checked,

@@ -8,15 +8,10 @@
 //! and `hoursync resync`.
 
 use crate::clock::Clock;
-use crate::domain::RegistryKind;
-use crate::registry::RegistryClient;
+use crate::registries::Registries;
 use crate::scan::{CHUNK, plan_rows, set_due_times};
 use crate::store::{AuditEntry, DeliveryItem, ResyncScope, State, Store, StoreError};
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
-
-/// The registries a verifying resync may ask.
-pub type Clients = HashMap<RegistryKind, Arc<RegistryClient>>;
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ResyncSummary {
@@ -95,12 +90,12 @@ pub async fn open_audit(
 pub async fn run(
     store: &dyn Store,
     clock: &dyn Clock,
-    clients: &Clients,
+    registries: &Registries,
     scope: &ResyncScope,
     verify: bool,
     audit_id: i64,
 ) -> Result<ResyncSummary, ResyncError> {
-    let result = execute(store, clock, clients, scope, verify).await;
+    let result = execute(store, clock, registries, scope, verify).await;
     crate::audit::close(store, clock, audit_id, &result, |s| {
         let summary = serde_json::to_string(s).expect("a resync summary serializes");
         (s.records as i64, summary)
@@ -112,7 +107,7 @@ pub async fn run(
 async fn execute(
     store: &dyn Store,
     clock: &dyn Clock,
-    clients: &Clients,
+    registries: &Registries,
     scope: &ResyncScope,
     verify: bool,
 ) -> Result<ResyncSummary, ResyncError> {
@@ -140,9 +135,10 @@ async fn execute(
     let (mut missing, mut lookup_errors) = (0, 0);
     if verify {
         for item in items.iter().filter(|i| i.state == State::Delivered) {
-            let (Some(client), Some(key)) =
-                (clients.get(&item.registry), item.idempotency_key.as_deref())
-            else {
+            let (Some(client), Some(key)) = (
+                registries.client(item.registry),
+                item.idempotency_key.as_deref(),
+            ) else {
                 lookup_errors += 1;
                 continue;
             };

@@ -82,8 +82,18 @@ async fn scan_with(
         to_seq: to,
         ..Default::default()
     };
-    if to > from {
-        let ids = store.changed_completions(from, to).await?;
+    // Rows whose outcome was unknown when their facts changed come back
+    // here once it is known, whether or not anything changed since.
+    let rescan = store.rescan_completions().await?;
+    if to > from || !rescan.is_empty() {
+        let mut ids = if to > from {
+            store.changed_completions(from, to).await?
+        } else {
+            Vec::new()
+        };
+        ids.extend(rescan);
+        ids.sort_unstable();
+        ids.dedup();
         report.completions = ids.len();
         let calendar = crate::calendar::load(store).await?;
         for chunk in ids.chunks(CHUNK) {

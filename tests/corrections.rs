@@ -11,6 +11,7 @@ mod common;
 use common::fixture::{account, completion, id};
 use common::*;
 use hoursync::simulator::{Faults, Simulator};
+use hoursync::store::State;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -530,10 +531,105 @@ async fn a_reconcile_skips_a_registry_that_is_down_after_a_few_failed_lookups(ba
     );
 }
 
+/// The hours drift an independent check found: a batch is credited but its
+/// answer lost; before the resend the course's hours change. The resend
+/// must carry the bytes that landed (the registry answers `duplicate` for
+/// them), and the change then goes out as a correction, so that every
+/// record ends with our hours and no record twice.
+async fn hours_changed_while_an_upload_outcome_is_unknown_end_as_a_correction_not_a_silent_drift(
+    backend: Backend,
+) {
+    const LEARNERS: u32 = 30;
+    let env = TestEnv::new(backend).await;
+    // Every request commits, then its answer is lost.
+    let sim = simulator(Faults {
+        drop_rate: 1.0,
+        ..Faults::default()
+    })
+    .await;
+    let store = env.store().await;
+    let mut lines = vec![
+        json!({"type": "unit", "code": "U1", "name": "單位"}).to_string(),
+        course("K1", Some("5.2"), Some("5.2"), Some("5.2")),
+    ];
+    for n in 1..=LEARNERS {
+        lines.push(
+            json!({"type": "person", "national_id": id(n), "personnel_category": "10",
+                   "enved_account": format!("EE-{n}"), "service_unit_code": "U1"})
+            .to_string(),
+        );
+        lines.push(account(&format!("a{n}"), n, "ecpa", Some("civil_servant")));
+        lines.push(completion(
+            &format!("c{n}"),
+            &format!("a{n}"),
+            "K1",
+            "2026-11-20T10:00:00+08:00",
+            "completed",
+        ));
+    }
+    import_lines(&env, &store, "base.jsonl", &lines).await;
+    let daemon = InProcessDaemon::start(env.config(&sim));
+    let registries = ["lifelong", "teacher", "enved"];
+    wait_for(
+        DRAIN,
+        "every record credited with its answer lost",
+        || async {
+            let retrying = count_where(&store, |s| s == State::Retrying).await;
+            let held: usize = registries.iter().map(|r| sim.credited(r).len()).sum();
+            held == 3 * LEARNERS as usize && retrying == 3 * i64::from(LEARNERS)
+        },
+    )
+    .await;
+
+    // The course's hours change while every outcome is still unknown.
+    import_lines(
+        &env,
+        &store,
+        "fix.jsonl",
+        &[course("K1", Some("6.2"), Some("6.2"), Some("6.2"))],
+    )
+    .await;
+    wait_for(DRAIN, "the scan to judge the change", || async {
+        let (cursor, changes) = store.scan_window().await.unwrap();
+        cursor == changes
+    })
+    .await;
+    sim.set_faults(Faults::default());
+    wait_drained(&store, DRAIN).await;
+    daemon.stop().await;
+
+    for registry in registries {
+        let held = sim.credited(registry);
+        assert_eq!(held.len(), LEARNERS as usize, "{registry}: one record each");
+        let drifted: Vec<_> = held.iter().filter(|c| c.hours != "6.2").collect();
+        assert!(
+            drifted.is_empty(),
+            "{registry}: {} record(s) hold other hours than ours: {:?}",
+            drifted.len(),
+            drifted.iter().map(|c| &c.hours).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            sim.stats().registry(registry).corrections,
+            u64::from(LEARNERS),
+            "{registry}: the change went out as corrections"
+        );
+    }
+    let status = status_json(&env, &sim, &id(7)).await;
+    for registry in registries {
+        let l = line(&status, "c7", registry);
+        assert_eq!(
+            (l["state"].as_str(), l["hours"].as_str()),
+            (Some("delivered"), Some("6.2")),
+            "{l}"
+        );
+    }
+}
+
 backend_tests!(
     a_reconcile_skips_a_registry_that_is_down_after_a_few_failed_lookups,
     corrections_withdrawals_and_reinstatement_leave_each_registry_with_one_right_record,
     corrections_and_withdrawals_meeting_lost_answers_or_5xx_are_retried_and_land_once,
     a_daemon_killed_while_correcting_and_withdrawing_leaves_no_old_figure_and_no_second_record,
     reconcile_repairs_exactly_what_the_registry_lost_or_holds_wrongly_then_finds_nothing,
+    hours_changed_while_an_upload_outcome_is_unknown_end_as_a_correction_not_a_silent_drift,
 );

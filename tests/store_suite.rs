@@ -348,9 +348,10 @@ async fn request_slots_are_spaced_across_daemons_and_a_retry_after_holds_them_al
     assert_eq!(store.registry_hold(RegistryKind::Enved).await.unwrap(), 0);
 }
 
-/// A record changed while its upload was in flight: the upload's answer is
-/// kept for the revision it was about (a receipt, the old hours), and the
-/// newer revision goes out as a correction of that receipt. Attempts are
+/// A record changed while its upload was in flight: the bytes in flight
+/// stay the row's until the answer is known (the registry may hold them),
+/// the answer is kept for what was sent (a receipt, the old hours), and the
+/// next scan sends the change as a correction of that receipt. Attempts are
 /// kept with the outcomes; a reconcile repair for a stale revision is
 /// refused.
 async fn an_answer_about_an_older_revision_is_recorded_as_such_and_the_new_one_corrects_it(
@@ -378,6 +379,14 @@ async fn an_answer_about_an_older_revision_is_recorded_as_such_and_the_new_one_c
         .await
         .unwrap();
     scan_once(store.as_ref(), clock.as_ref()).await.unwrap();
+    for c in &claimed {
+        let d = store.delivery(c.id).await.unwrap().unwrap();
+        assert_eq!(
+            (d.state, d.hours_tenths),
+            (State::Pending, Some(c.hours_tenths)),
+            "in flight: what was sent stays until its answer is known"
+        );
+    }
     let now = clock.now_ms();
     let outcomes: Vec<Outcome> = claimed
         .iter()
@@ -405,6 +414,20 @@ async fn an_answer_about_an_older_revision_is_recorded_as_such_and_the_new_one_c
         .record_outcomes("a", &outcomes, &attempts, now)
         .await
         .unwrap();
+    assert!(
+        store
+            .list_deliveries(Some(State::Correcting), Some(L), 0, 100)
+            .await
+            .unwrap()
+            .is_empty(),
+        "credited as sent"
+    );
+    let rescanned = scan_once(store.as_ref(), clock.as_ref()).await.unwrap();
+    assert!(
+        rescanned.completions > 0,
+        "the changed rows are judged again"
+    );
+    assert!(store.rescan_completions().await.unwrap().is_empty());
     let correcting = store
         .list_deliveries(Some(State::Correcting), Some(L), 0, 100)
         .await

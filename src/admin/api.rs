@@ -468,7 +468,7 @@ pub(super) async fn start_resync(
         if let Err(e) = crate::resync::run(
             s.store.as_ref(),
             s.clock.as_ref(),
-            &s.clients,
+            &s.registries,
             &scope,
             verify,
             id,

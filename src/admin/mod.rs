@@ -36,7 +36,7 @@ pub struct AdminState {
     pub open_health: bool,
     pub at_risk: chrono::Duration,
     /// For resyncs that verify delivered records at the registry.
-    pub clients: crate::resync::Clients,
+    pub registries: crate::registries::Registries,
 }
 
 pub type SharedState = Arc<AdminState>;

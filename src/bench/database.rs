@@ -59,7 +59,7 @@ impl BenchDb {
                 );
                 let mut conn = sqlx::PgConnection::connect(url)
                     .await
-                    .with_context(|| format!("connecting to {}", crate::daemon::redact_url(url)))?;
+                    .with_context(|| format!("connecting to {}", crate::config::redact_url(url)))?;
                 sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                     .execute(&mut conn)
                     .await
@@ -107,7 +107,7 @@ impl BenchDb {
     pub fn describe(&self) -> String {
         match self {
             Self::Sqlite { path, .. } => format!("SQLite {}", path.display()),
-            Self::Postgres { url, .. } => format!("PostgreSQL {}", crate::daemon::redact_url(url)),
+            Self::Postgres { url, .. } => format!("PostgreSQL {}", crate::config::redact_url(url)),
         }
     }
 
@@ -122,7 +122,7 @@ impl BenchDb {
             return Ok(());
         };
         if keep {
-            eprintln!("kept database {} (--keep)", crate::daemon::redact_url(url));
+            eprintln!("kept database {} (--keep)", crate::config::redact_url(url));
             return Ok(());
         }
         let mut conn = sqlx::PgConnection::connect(server_url)

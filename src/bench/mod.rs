@@ -26,6 +26,7 @@ use crate::config::Config;
 use crate::dataset::{DatasetSpec, Profile};
 use crate::domain::RegistryKind;
 use crate::intake::{ImportOptions, import_files};
+use crate::startup::App;
 use crate::store::{State, StateCount};
 use anyhow::Context;
 use database::BenchDb;
@@ -180,8 +181,8 @@ async fn run_on(args: &BenchArgs, config: Config, db: &BenchDb) -> anyhow::Resul
         &token_file,
         sim.as_ref().map_or(0, |s| s.port),
     );
-    let store = crate::daemon::open_store(&config).await?;
     let clock: SharedClock = std::sync::Arc::new(SystemClock);
+    let App { store, .. } = App::open(config.clone(), clock.clone()).await?;
 
     // Import into the fresh database.
     reset_own_peak_rss();
@@ -277,7 +278,7 @@ async fn run_on(args: &BenchArgs, config: Config, db: &BenchDb) -> anyhow::Resul
         Some(sim) => {
             let mut watch_config = config.clone();
             watch_config.database.max_connections = 1;
-            let watcher = crate::daemon::open_store(&watch_config).await?;
+            let App { store: watcher, .. } = App::open(watch_config, clock.clone()).await?;
             let d = drain::drain(&config, args.daemons, db, &watcher, sim, &pending_by).await?;
             drop(watcher);
             phases.push(Phase {
@@ -297,8 +298,7 @@ async fn run_on(args: &BenchArgs, config: Config, db: &BenchDb) -> anyhow::Resul
     // A full reconcile: every delivered record looked up.
     let reconciled = match (&drained, args.reconcile) {
         (Some(_), true) => {
-            let store = crate::daemon::open_store(&config).await?;
-            let (clients, rates) = crate::registry::clients_from_config(&config)?;
+            let app = App::build(config.clone(), clock.clone()).await?;
             let opts = crate::reconcile::ReconcileOptions {
                 registry: None,
                 since_ms: 0,
@@ -306,8 +306,9 @@ async fn run_on(args: &BenchArgs, config: Config, db: &BenchDb) -> anyhow::Resul
             };
             reset_own_peak_rss();
             let t = Instant::now();
-            let r = crate::reconcile::run(store.as_ref(), clock.as_ref(), &clients, &rates, opts)
-                .await?;
+            let r =
+                crate::reconcile::run(app.store.as_ref(), clock.as_ref(), &app.registries, opts)
+                    .await?;
             let checked: usize = r.checked.values().sum();
             phases.push(Phase {
                 name: "reconcile",
@@ -317,7 +318,7 @@ async fn run_on(args: &BenchArgs, config: Config, db: &BenchDb) -> anyhow::Resul
                 goal: None,
                 peak_mb: own_peak_rss_mb(),
             });
-            drop(store);
+            drop(app);
             Some(r)
         }
         _ => None,
@@ -328,7 +329,7 @@ async fn run_on(args: &BenchArgs, config: Config, db: &BenchDb) -> anyhow::Resul
 
     // A few changes on the full tables.
     let increment = if args.scan_increment > 0 {
-        let store = crate::daemon::open_store(&config).await?;
+        let App { store, .. } = App::open(config.clone(), clock.clone()).await?;
         let inc = increment::run(
             store.as_ref(),
             clock.as_ref(),

@@ -67,14 +67,41 @@ pub fn withdraws(reason: Reason) -> bool {
 ///   the decision rests on (the conversion, the fixed unit, …): backfill.
 /// - Record changed (data fixed): the new record replaces the old under the
 ///   same key and starts its attempts over; `rejected`/`failed` go back to
-///   `pending`. If a request may be in flight (the row is leased), the new
-///   record gets a new revision, so an old answer can not pass for it.
+///   `pending`. But while the registry may hold the record already (its
+///   last outcome unknown, `retrying`, or a request in flight, leased), the
+///   bytes sent under the key stay as they are: resent, they are credited
+///   once with the hours they carry, and the registry's `duplicate` answer
+///   then speaks for them. The row is flagged instead, and judged again
+///   once its outcome is known: a correction if it was credited, a
+///   refreshed upload if it was not.
 /// - Now ineligible: `ineligible`, except when the registry may already hold
 ///   it (an unknown outcome, or in flight) and the reason withdraws: then
 ///   `withdrawing`, which looks the key up before deleting.
 ///
 /// Credited: see [`plan_credited`].
 pub fn plan_pair(
+    row: &ScanRow,
+    registry: RegistryKind,
+    decision: Decision,
+    existing: Option<&ExistingDelivery>,
+    now_ms: i64,
+) -> Option<DeliveryWrite> {
+    let write = decide(row, registry, decision, existing, now_ms);
+    match (write, existing) {
+        // Judged again with nothing to change: only the flag goes.
+        (None, Some(e)) if e.rescan && !outcome_unknown(e, now_ms) => {
+            let draft = Draft {
+                row,
+                registry,
+                now_ms,
+            };
+            Some(kept(&draft, e, false))
+        }
+        (write, _) => write,
+    }
+}
+
+fn decide(
     row: &ScanRow,
     registry: RegistryKind,
     decision: Decision,
@@ -121,12 +148,11 @@ pub fn plan_pair(
             if e.payload.as_deref() == same.payload.as_deref() {
                 return None;
             }
-            let revision = if leased(e, now_ms) {
-                e.revision + 1
-            } else {
-                e.revision
-            };
-            let w = draft.eligible(State::Pending, revision, hours, 0);
+            if outcome_unknown(e, now_ms) {
+                // What may have landed under the key stays what was sent.
+                return (!e.rescan).then(|| kept(&draft, e, true));
+            }
+            let w = draft.eligible(State::Pending, e.revision, hours, 0);
             Some(refreshed(w, e, now_ms))
         }
     }
@@ -232,6 +258,28 @@ fn leased(e: &ExistingDelivery, now_ms: i64) -> bool {
     e.lease_until.is_some_and(|until| until > now_ms)
 }
 
+/// Whether the registry may hold the row's current revision without our
+/// knowing: its last answer was lost (`retrying`), or a request is in
+/// flight.
+fn outcome_unknown(e: &ExistingDelivery, now_ms: i64) -> bool {
+    e.state == State::Retrying || leased(e, now_ms)
+}
+
+/// The row as it stands, flagged (or no longer flagged) to be judged again.
+fn kept(d: &Draft, e: &ExistingDelivery, rescan: bool) -> DeliveryWrite {
+    DeliveryWrite {
+        reason: e.reason.clone(),
+        hours_tenths: e.hours_tenths,
+        idempotency_key: e.idempotency_key.clone(),
+        payload: e.payload.clone(),
+        eligible_since: e.eligible_since,
+        next_attempt_at: e.next_attempt_at,
+        reset_attempts: false,
+        rescan,
+        ..d.base(e.state, e.revision)
+    }
+}
+
 /// The parts of a write every transition shares.
 struct Draft<'a> {
     row: &'a ScanRow,
@@ -256,6 +304,7 @@ impl Draft<'_> {
             due_at: None,
             next_attempt_at: None,
             reset_attempts: true,
+            rescan: false,
         }
     }
 
@@ -293,25 +342,14 @@ impl Draft<'_> {
     }
 }
 
-/// A not-yet-credited record whose content changed. A `retrying` record
-/// (not leased) stays `retrying` under its key: its last outcome is unknown
-/// and its schedule stands. Anything else goes back to `pending` now. The
-/// clock of the promise keeps running.
+/// A not-yet-credited record whose content changed, and which the registry
+/// does not hold: `pending`, due now, attempts started over. The clock of
+/// the promise keeps running.
 fn refreshed(w: DeliveryWrite, e: &ExistingDelivery, now_ms: i64) -> DeliveryWrite {
-    let retrying = e.state == State::Retrying && w.revision == e.revision;
     DeliveryWrite {
-        state: if retrying {
-            State::Retrying
-        } else {
-            State::Pending
-        },
+        state: State::Pending,
         eligible_since: e.eligible_since,
-        next_attempt_at: if retrying {
-            e.next_attempt_at
-        } else {
-            Some(now_ms)
-        },
-        reset_attempts: !retrying,
+        next_attempt_at: Some(now_ms),
         ..w
     }
 }
@@ -390,6 +428,8 @@ mod tests {
             hours_tenths: w.hours_tenths,
             credited_tenths: credited,
             lease_until: None,
+            idempotency_key: w.idempotency_key.clone(),
+            rescan: w.rescan,
         }
     }
 
@@ -546,19 +586,92 @@ mod tests {
     }
 
     #[test]
-    fn a_record_changed_while_in_flight_gets_a_new_revision_so_the_old_answer_can_not_pass_for_it()
-    {
+    fn a_record_changed_while_in_flight_keeps_the_bytes_sent_under_its_key_and_is_flagged() {
         let first = plan(&row(20, 20), None).unwrap();
         let mut leased = stored(&first, State::Pending, None);
         let changed = row(30, 30);
         let w = plan(&changed, Some(&leased)).unwrap();
         assert_eq!(
-            (w.state, w.revision),
-            (State::Pending, 1),
-            "not in flight: same key"
+            (w.state, w.revision, w.hours_tenths, w.rescan),
+            (State::Pending, 1, Some(30), false),
+            "not in flight: refreshed under the same key"
         );
         leased.lease_until = Some(NOW + 5_000);
         let w = plan(&changed, Some(&leased)).unwrap();
-        assert_eq!((w.state, w.revision), (State::Pending, 2));
+        assert_eq!((w.state, w.revision), (State::Pending, 1));
+        assert_eq!(
+            (&w.payload, w.hours_tenths),
+            (&first.payload, Some(20)),
+            "in flight: the sent bytes stay"
+        );
+        assert!(w.rescan, "judged again once the answer is known");
+        let flagged = ExistingDelivery {
+            lease_until: Some(NOW + 5_000),
+            ..stored(&w, State::Pending, None)
+        };
+        assert_eq!(plan(&changed, Some(&flagged)), None, "flagged once");
+    }
+
+    #[test]
+    fn new_hours_while_an_outcome_is_unknown_wait_for_it_then_become_a_correction() {
+        let first = plan(&row(20, 20), None).unwrap();
+        let retrying = stored(&first, State::Retrying, None);
+        let changed = row(30, 30);
+        let w = plan(&changed, Some(&retrying)).unwrap();
+        assert_eq!(
+            (
+                w.state,
+                w.revision,
+                &w.payload,
+                &w.idempotency_key,
+                w.hours_tenths
+            ),
+            (
+                State::Retrying,
+                1,
+                &first.payload,
+                &first.idempotency_key,
+                Some(20)
+            ),
+            "the resend carries the bytes that may have landed"
+        );
+        assert_eq!(
+            (w.next_attempt_at, w.reset_attempts, w.rescan),
+            (first.next_attempt_at, false, true),
+            "its retry schedule stands"
+        );
+
+        // The resend is answered `duplicate`: credited with the first hours.
+        let credited = stored(&w, State::Delivered, Some(20));
+        let correction = plan(&changed, Some(&credited)).unwrap();
+        assert_eq!(
+            (
+                correction.state,
+                correction.revision,
+                correction.hours_tenths,
+                correction.rescan
+            ),
+            (State::Correcting, 2, Some(30), false)
+        );
+
+        // The registry refused it: a fresh upload of the new facts.
+        let refused = stored(&w, State::Rejected, None);
+        let upload = plan(&changed, Some(&refused)).unwrap();
+        assert_eq!(
+            (
+                upload.state,
+                upload.revision,
+                upload.hours_tenths,
+                upload.rescan
+            ),
+            (State::Pending, 1, Some(30), false)
+        );
+
+        // Changed back before the answer: nothing to do but drop the flag.
+        let back = plan(&row(20, 20), Some(&credited)).unwrap();
+        assert_eq!(
+            (back.state, back.revision, back.payload, back.rescan),
+            (State::Delivered, 1, first.payload, false)
+        );
     }
 }

@@ -141,6 +141,7 @@ impl CopyTable {
                 "lease_until",
                 "updated_at",
                 "due_at",
+                "rescan",
             ],
         }
     }

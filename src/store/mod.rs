@@ -7,6 +7,7 @@ mod copy;
 mod postgres;
 mod rowmap;
 mod sqlite;
+mod transitions;
 mod types;
 
 pub use copy::{CopyTable, PageKey};
@@ -91,6 +92,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Internal ids of completions touched by changes in `(from, to]`.
     async fn changed_completions(&self, from: i64, to: i64) -> Result<Vec<i64>>;
+
+    /// Internal ids of completions with a delivery flagged to be judged
+    /// again ([`ExistingDelivery::rescan`]), in id order.
+    async fn rescan_completions(&self) -> Result<Vec<i64>>;
 
     /// Loads the facts of `ids` and their deliveries, lets `plan` decide the
     /// writes, and writes them, all in one write transaction so that

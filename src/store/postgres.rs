@@ -4,13 +4,15 @@
 //! the deliveries a scan chunk rewrites.
 
 mod history;
+mod transitions;
 
 use super::rowmap::{
     ReadRow, audit_entry, breached_record, claimed, delivery_item, existing_delivery,
     parse_registry, person_record, scan_row, sla_count, state_count, table_counts,
 };
 use super::*;
-use history::{INSERT_ATTEMPTS, RECORD_CORRECTED, RECORD_LOST, RECORD_WITHDRAWN};
+use crate::transition::Event;
+use history::INSERT_ATTEMPTS;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Row};
 use std::str::FromStr;
@@ -142,6 +144,12 @@ impl Store for PostgresStore {
             .await?)
     }
 
+    async fn rescan_completions(&self) -> Result<Vec<i64>> {
+        Ok(sqlx::query_scalar(RESCAN_COMPLETIONS)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
     async fn scan_chunk(
         &self,
         ids: &[i64],
@@ -236,32 +244,12 @@ impl Store for PostgresStore {
         attempts: &[Attempt],
         now_ms: i64,
     ) -> Result<u64> {
-        let rows = super::rowmap::outcome_rows(outcomes);
+        let events: Vec<(i64, Event)> = outcomes
+            .iter()
+            .map(|o| (o.id(), Event::Answered { owner, outcome: o }))
+            .collect();
         let mut tx = self.pool.begin().await?;
-        let mut written = 0;
-        for (sql, json) in [
-            RECORD_DELIVERED,
-            RECORD_REJECTED,
-            RECORD_FAILED,
-            RECORD_RELEASED,
-            RECORD_CORRECTED,
-            RECORD_WITHDRAWN,
-            RECORD_LOST,
-        ]
-        .into_iter()
-        .zip(rows)
-        {
-            if json == "[]" {
-                continue;
-            }
-            written += sqlx::query(sql)
-                .bind(json)
-                .bind(now_ms)
-                .bind(owner)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        }
+        let written = Self::transition_rows(&mut tx, &events, now_ms).await?.rows as u64;
         // What was asked and answered is history even when the lease was lost.
         if !attempts.is_empty() {
             sqlx::query(INSERT_ATTEMPTS)
@@ -478,18 +466,9 @@ impl Store for PostgresStore {
     async fn requeue(&self, delivery_ids: &[i64], now_ms: i64) -> Result<u64> {
         let mut changed = 0;
         for chunk in delivery_ids.chunks(10_000) {
+            let events: Vec<(i64, Event)> = chunk.iter().map(|&id| (id, Event::Requeue)).collect();
             let mut tx = self.pool.begin().await?;
-            changed += sqlx::query(
-                "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = $2, last_error = NULL,
-                        receipt_id = NULL, delivered_at = NULL, credited_tenths = NULL, updated_at = $2
-                 WHERE id = ANY($1) AND state IN ('pending', 'retrying', 'delivered', 'rejected', 'failed')
-                   AND (lease_until IS NULL OR lease_until < $2)",
-            )
-            .bind(chunk)
-            .bind(now_ms)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            changed += Self::transition_rows(&mut tx, &events, now_ms).await?.rows as u64;
             tx.commit().await?;
         }
         Ok(changed)
@@ -795,6 +774,11 @@ SELECT c.id FROM courses k JOIN completions c ON c.course_code = k.course_code
 WHERE k.seq > $1 AND k.seq <= $2
 ORDER BY 1";
 
+/// Completions whose deliveries wait to be judged again.
+const RESCAN_COMPLETIONS: &str = "
+SELECT DISTINCT c.id FROM deliveries d JOIN completions c ON c.completion_id = d.completion_id
+WHERE d.rescan = 1 ORDER BY 1";
+
 const SCAN_FACTS: &str = "
 SELECT c.completion_id, c.account_id, c.course_code, c.completed_at, c.completed_on, c.status,
        a.account_id, a.national_id, a.kind, a.identity, a.bound_to,
@@ -815,7 +799,7 @@ WHERE c.id = ANY($1)";
 
 const SCAN_DELIVERIES: &str = "
 SELECT d.completion_id, d.registry, d.state, d.reason, d.payload, d.revision, d.eligible_since, d.next_attempt_at,
-       d.hours_tenths, d.credited_tenths, d.lease_until
+       d.hours_tenths, d.credited_tenths, d.lease_until, d.idempotency_key, d.rescan
 FROM completions c JOIN deliveries d ON d.completion_id = c.completion_id
 WHERE c.id = ANY($1)
 ORDER BY d.id
@@ -823,14 +807,14 @@ FOR UPDATE OF d";
 
 const UPSERT_DELIVERIES: &str = "
 INSERT INTO deliveries (completion_id, registry, national_id, course_code, state, reason, hours_tenths,
-                        revision, idempotency_key, payload, eligible_since, due_at, next_attempt_at, attempts, updated_at)
+                        revision, idempotency_key, payload, eligible_since, due_at, next_attempt_at, attempts, updated_at, rescan)
 SELECT r.completion_id, r.registry, r.national_id, r.course_code, r.state, r.reason, r.hours_tenths,
        r.revision, r.idempotency_key, r.payload, r.eligible_since, r.due_at, r.next_attempt_at,
-       CASE WHEN r.reset_attempts THEN 0 ELSE -1 END, $2
+       CASE WHEN r.reset_attempts THEN 0 ELSE -1 END, $2, r.rescan::int
 FROM jsonb_to_recordset($1::jsonb) AS r(
     completion_id text, registry text, national_id text, course_code text, state text, reason text,
     hours_tenths bigint, revision bigint, idempotency_key text, payload text, eligible_since bigint,
-    due_at bigint, next_attempt_at bigint, reset_attempts boolean)
+    due_at bigint, next_attempt_at bigint, reset_attempts boolean, rescan boolean)
 ON CONFLICT (completion_id, registry) DO UPDATE SET
     national_id = excluded.national_id, course_code = excluded.course_code, state = excluded.state,
     reason = excluded.reason, hours_tenths = excluded.hours_tenths, revision = excluded.revision,
@@ -838,48 +822,4 @@ ON CONFLICT (completion_id, registry) DO UPDATE SET
     eligible_since = excluded.eligible_since, due_at = excluded.due_at, next_attempt_at = excluded.next_attempt_at,
     attempts = CASE WHEN excluded.attempts < 0 THEN deliveries.attempts ELSE 0 END,
     last_error = CASE WHEN excluded.attempts < 0 THEN deliveries.last_error ELSE NULL END,
-    updated_at = excluded.updated_at";
-
-/// An upload answered accepted or duplicate. The registry now holds the
-/// sent revision: the row is `delivered`, unless the scan moved on while the
-/// request was in flight: a newer revision then becomes a correction, and a
-/// revocation a withdrawal of the receipt just learnt.
-const RECORD_DELIVERED: &str = "
-UPDATE deliveries d SET
-    state = CASE WHEN d.state = 'withdrawing' THEN 'withdrawing'
-                 WHEN d.revision = r.rev THEN 'delivered' ELSE 'correcting' END,
-    reason = CASE WHEN d.state = 'withdrawing' THEN d.reason END,
-    receipt_id = r.receipt, credited_tenths = r.credited, hours_tenths = COALESCE(d.hours_tenths, r.credited),
-    delivered_at = $2, last_error = NULL,
-    attempts = CASE WHEN d.state = 'withdrawing' OR d.revision <> r.rev THEN 0 ELSE d.attempts + 1 END,
-    next_attempt_at = CASE WHEN d.state = 'withdrawing' OR d.revision <> r.rev THEN $2 END,
-    lease_owner = NULL, lease_until = NULL, updated_at = $2
-FROM jsonb_to_recordset($1::jsonb) AS r(id bigint, rev bigint, receipt text, credited bigint)
-WHERE d.id = r.id AND d.lease_owner = $3";
-
-/// A refusal counts only for the revision it answered; a newer one stays due.
-const RECORD_REJECTED: &str = "
-UPDATE deliveries d SET
-    state = CASE WHEN d.revision = r.rev AND d.state IN ('pending', 'retrying') THEN 'rejected' ELSE d.state END,
-    reason = CASE WHEN d.revision = r.rev AND d.state IN ('pending', 'retrying') THEN r.code ELSE d.reason END,
-    next_attempt_at = CASE WHEN d.revision = r.rev AND d.state IN ('pending', 'retrying') THEN NULL
-                           ELSE d.next_attempt_at END,
-    last_error = r.message, attempts = d.attempts + 1, lease_owner = NULL, lease_until = NULL, updated_at = $2
-FROM jsonb_to_recordset($1::jsonb) AS r(id bigint, rev bigint, code text, message text)
-WHERE d.id = r.id AND d.lease_owner = $3";
-
-/// A failed attempt. Corrections and withdrawals keep their state (they are
-/// never given up); an answer about an older revision leaves the newer one due.
-const RECORD_FAILED: &str = "
-UPDATE deliveries d SET
-    state = CASE WHEN d.revision = r.rev AND d.state IN ('pending', 'retrying') THEN r.state ELSE d.state END,
-    next_attempt_at = CASE WHEN d.revision = r.rev THEN r.next ELSE d.next_attempt_at END,
-    last_error = r.error, attempts = d.attempts + 1, lease_owner = NULL, lease_until = NULL, updated_at = $2
-FROM jsonb_to_recordset($1::jsonb) AS r(id bigint, rev bigint, next bigint, error text, state text)
-WHERE d.id = r.id AND d.lease_owner = $3";
-
-const RECORD_RELEASED: &str = "
-UPDATE deliveries d SET next_attempt_at = r.next, last_error = COALESCE(r.error, d.last_error),
-    lease_owner = NULL, lease_until = NULL, updated_at = $2
-FROM jsonb_to_recordset($1::jsonb) AS r(id bigint, next bigint, error text)
-WHERE d.id = r.id AND d.lease_owner = $3";
+    updated_at = excluded.updated_at, rescan = excluded.rescan";

@@ -2,7 +2,7 @@
 //! was written, so a failure here means the database was changed behind our
 //! back: it is reported as such, never papered over.
 
-use super::{IntakeChunk, Outcome, Result, StoreError};
+use super::{IntakeChunk, Result, StoreError};
 use crate::domain::{
     Account, AccountKind, Completion, CompletionStatus, Course, Hours, Identity, LearningMode,
     NationalId, Person,
@@ -159,67 +159,6 @@ pub fn intake_rows(chunk: &IntakeChunk) -> [String; 5] {
     ]
 }
 
-/// Outcomes grouped by kind, each kind as one JSON array for one UPDATE:
-/// delivered, rejected, failed, released, corrected, withdrawn, lost.
-pub fn outcome_rows(outcomes: &[Outcome]) -> [String; 7] {
-    let mut rows: [Vec<serde_json::Value>; 7] = Default::default();
-    for o in outcomes {
-        let (slot, row) = match o {
-            Outcome::Delivered {
-                id,
-                revision,
-                receipt_id,
-                credited_tenths,
-            } => (
-                0,
-                json!({"id": id, "rev": revision, "receipt": receipt_id, "credited": credited_tenths}),
-            ),
-            Outcome::Rejected {
-                id,
-                revision,
-                code,
-                message,
-            } => (
-                1,
-                json!({"id": id, "rev": revision, "code": code, "message": message}),
-            ),
-            Outcome::Failed {
-                id,
-                revision,
-                next_attempt_at,
-                error,
-                give_up,
-            } => (
-                2,
-                json!({
-                    "id": id, "rev": revision, "next": next_attempt_at, "error": error,
-                    "state": if *give_up { "failed" } else { "retrying" }
-                }),
-            ),
-            Outcome::Released {
-                id,
-                next_attempt_at,
-                error,
-            } => (
-                3,
-                json!({"id": id, "next": next_attempt_at, "error": error}),
-            ),
-            Outcome::Corrected {
-                id,
-                revision,
-                credited_tenths,
-            } => (
-                4,
-                json!({"id": id, "rev": revision, "credited": credited_tenths}),
-            ),
-            Outcome::Withdrawn { id } => (5, json!({"id": id})),
-            Outcome::Lost { id } => (6, json!({"id": id})),
-        };
-        rows[slot].push(row);
-    }
-    rows.map(|v| serde_json::Value::Array(v).to_string())
-}
-
 /// Attempts as one JSON array, for one insert.
 pub fn attempt_rows(attempts: &[super::Attempt]) -> String {
     serde_json::to_string(attempts).expect("attempts serialize")
@@ -247,6 +186,36 @@ pub fn parse_registry(s: &str) -> Result<crate::domain::RegistryKind> {
 pub fn parse_state(s: &str) -> Result<super::State> {
     super::State::parse(s)
         .ok_or_else(|| StoreError::Fatal(format!("stored data: unknown delivery state {s:?}")))
+}
+
+/// Typed column access by name, for mappings that must not depend on the
+/// order of a SELECT list written elsewhere.
+pub trait ByName {
+    fn int_at(&self, name: &str) -> Result<i64>;
+    fn opt_int_at(&self, name: &str) -> Result<Option<i64>>;
+    fn text_at(&self, name: &str) -> Result<String>;
+    fn opt_text_at(&self, name: &str) -> Result<Option<String>>;
+}
+
+impl<R> ByName for R
+where
+    R: sqlx::Row,
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    fn int_at(&self, name: &str) -> Result<i64> {
+        Ok(self.try_get(name)?)
+    }
+    fn opt_int_at(&self, name: &str) -> Result<Option<i64>> {
+        Ok(self.try_get(name)?)
+    }
+    fn text_at(&self, name: &str) -> Result<String> {
+        Ok(self.try_get(name)?)
+    }
+    fn opt_text_at(&self, name: &str) -> Result<Option<String>> {
+        Ok(self.try_get(name)?)
+    }
 }
 
 /// Typed column access shared by both backends' rows, so each mapping from
@@ -341,6 +310,8 @@ pub fn existing_delivery(r: &impl ReadRow) -> Result<(String, super::ExistingDel
             hours_tenths: r.opt_int(8)?.map(|t| t as u32),
             credited_tenths: r.opt_int(9)?.map(|t| t as u32),
             lease_until: r.opt_int(10)?,
+            idempotency_key: r.opt_text(11)?,
+            rescan: r.int(12)? != 0,
         },
     ))
 }

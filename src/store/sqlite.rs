@@ -6,13 +6,15 @@
 //! `json_each` would re-parse an element for every field read from it).
 
 mod history;
+mod transitions;
 
 use super::rowmap::{
     ReadRow, audit_entry, breached_record, claimed, delivery_item, existing_delivery,
     parse_registry, person_record, scan_row, sla_count, state_count, table_counts,
 };
 use super::*;
-use history::{INSERT_ATTEMPTS, RECORD_CORRECTED, RECORD_LOST, RECORD_WITHDRAWN};
+use crate::transition::Event;
+use history::INSERT_ATTEMPTS;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool, Transaction};
 use std::str::FromStr;
@@ -146,6 +148,12 @@ impl Store for SqliteStore {
             .await?)
     }
 
+    async fn rescan_completions(&self) -> Result<Vec<i64>> {
+        Ok(sqlx::query_scalar(RESCAN_COMPLETIONS)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
     async fn scan_chunk(
         &self,
         ids: &[i64],
@@ -242,32 +250,12 @@ impl Store for SqliteStore {
         attempts: &[Attempt],
         now_ms: i64,
     ) -> Result<u64> {
-        let rows = super::rowmap::outcome_rows(outcomes);
+        let events: Vec<(i64, Event)> = outcomes
+            .iter()
+            .map(|o| (o.id(), Event::Answered { owner, outcome: o }))
+            .collect();
         let mut tx = self.write_tx().await?;
-        let mut written = 0;
-        for (sql, json) in [
-            RECORD_DELIVERED,
-            RECORD_REJECTED,
-            RECORD_FAILED,
-            RECORD_RELEASED,
-            RECORD_CORRECTED,
-            RECORD_WITHDRAWN,
-            RECORD_LOST,
-        ]
-        .into_iter()
-        .zip(rows)
-        {
-            if json == "[]" {
-                continue;
-            }
-            written += sqlx::query(sql)
-                .bind(json)
-                .bind(now_ms)
-                .bind(owner)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        }
+        let written = Self::transition_rows(&mut tx, &events, now_ms).await?.rows as u64;
         // What was asked and answered is history even when the lease was lost.
         if !attempts.is_empty() {
             sqlx::query(INSERT_ATTEMPTS)
@@ -483,18 +471,9 @@ impl Store for SqliteStore {
     async fn requeue(&self, delivery_ids: &[i64], now_ms: i64) -> Result<u64> {
         let mut changed = 0;
         for chunk in delivery_ids.chunks(10_000) {
+            let events: Vec<(i64, Event)> = chunk.iter().map(|&id| (id, Event::Requeue)).collect();
             let mut tx = self.write_tx().await?;
-            changed += sqlx::query(
-                "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?2, last_error = NULL,
-                        receipt_id = NULL, delivered_at = NULL, credited_tenths = NULL, updated_at = ?2
-                 WHERE id IN (SELECT value FROM jsonb_each(?1)) AND state IN ('pending', 'retrying', 'delivered', 'rejected', 'failed')
-                   AND (lease_until IS NULL OR lease_until < ?2)",
-            )
-            .bind(serde_json::to_string(chunk).expect("ids"))
-            .bind(now_ms)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            changed += Self::transition_rows(&mut tx, &events, now_ms).await?.rows as u64;
             tx.commit().await?;
         }
         Ok(changed)
@@ -815,6 +794,11 @@ SELECT c.id FROM courses k JOIN completions c ON c.course_code = k.course_code
 WHERE k.seq > ?1 AND k.seq <= ?2
 ORDER BY 1";
 
+/// Completions whose deliveries wait to be judged again.
+const RESCAN_COMPLETIONS: &str = "
+SELECT DISTINCT c.id FROM deliveries d JOIN completions c ON c.completion_id = d.completion_id
+WHERE d.rescan = 1 ORDER BY 1";
+
 const SCAN_FACTS: &str = "
 SELECT c.completion_id, c.account_id, c.course_code, c.completed_at, c.completed_on, c.status,
        a.account_id, a.national_id, a.kind, a.identity, a.bound_to,
@@ -835,7 +819,7 @@ WHERE c.id IN (SELECT value FROM jsonb_each(?1))";
 
 const SCAN_DELIVERIES: &str = "
 SELECT d.completion_id, d.registry, d.state, d.reason, d.payload, d.revision, d.eligible_since, d.next_attempt_at,
-       d.hours_tenths, d.credited_tenths, d.lease_until
+       d.hours_tenths, d.credited_tenths, d.lease_until, d.idempotency_key, d.rescan
 FROM completions c JOIN deliveries d ON d.completion_id = c.completion_id
 WHERE c.id IN (SELECT value FROM jsonb_each(?1))";
 
@@ -843,12 +827,12 @@ WHERE c.id IN (SELECT value FROM jsonb_each(?1))";
 /// attempt count and last error over (a new or changed record).
 const UPSERT_DELIVERIES: &str = "
 INSERT INTO deliveries (completion_id, registry, national_id, course_code, state, reason, hours_tenths,
-                        revision, idempotency_key, payload, eligible_since, due_at, next_attempt_at, attempts, updated_at)
+                        revision, idempotency_key, payload, eligible_since, due_at, next_attempt_at, attempts, updated_at, rescan)
 SELECT j.value->>'completion_id', j.value->>'registry', j.value->>'national_id', j.value->>'course_code',
        j.value->>'state', j.value->>'reason', j.value->>'hours_tenths', j.value->>'revision',
        j.value->>'idempotency_key', j.value->>'payload', j.value->>'eligible_since', j.value->>'due_at',
        j.value->>'next_attempt_at',
-       CASE WHEN j.value->>'reset_attempts' THEN 0 ELSE -1 END, ?2
+       CASE WHEN j.value->>'reset_attempts' THEN 0 ELSE -1 END, ?2, j.value->>'rescan'
 FROM jsonb_each(?1) AS j WHERE true
 ON CONFLICT (completion_id, registry) DO UPDATE SET
     national_id = excluded.national_id, course_code = excluded.course_code, state = excluded.state,
@@ -857,44 +841,4 @@ ON CONFLICT (completion_id, registry) DO UPDATE SET
     eligible_since = excluded.eligible_since, due_at = excluded.due_at, next_attempt_at = excluded.next_attempt_at,
     attempts = CASE WHEN excluded.attempts < 0 THEN deliveries.attempts ELSE 0 END,
     last_error = CASE WHEN excluded.attempts < 0 THEN deliveries.last_error ELSE NULL END,
-    updated_at = excluded.updated_at";
-
-/// An upload answered accepted or duplicate. The registry now holds the
-/// sent revision: the row is `delivered`, unless the scan moved on while the
-/// request was in flight: a newer revision then becomes a correction, and a
-/// revocation a withdrawal of the receipt just learnt.
-const RECORD_DELIVERED: &str = "
-UPDATE deliveries SET
-    state = CASE WHEN deliveries.state = 'withdrawing' THEN 'withdrawing'
-                 WHEN deliveries.revision = (j.value->>'rev') THEN 'delivered' ELSE 'correcting' END,
-    reason = CASE WHEN deliveries.state = 'withdrawing' THEN deliveries.reason END,
-    receipt_id = (j.value->>'receipt'), credited_tenths = (j.value->>'credited'), hours_tenths = COALESCE(deliveries.hours_tenths, (j.value->>'credited')),
-    delivered_at = ?2, last_error = NULL,
-    attempts = CASE WHEN deliveries.state = 'withdrawing' OR deliveries.revision <> (j.value->>'rev') THEN 0 ELSE deliveries.attempts + 1 END,
-    next_attempt_at = CASE WHEN deliveries.state = 'withdrawing' OR deliveries.revision <> (j.value->>'rev') THEN ?2 END,
-    lease_owner = NULL, lease_until = NULL, updated_at = ?2
-FROM jsonb_each(?1) AS j WHERE deliveries.id = j.value->>'id' AND deliveries.lease_owner = ?3";
-
-/// A refusal counts only for the revision it answered; a newer one stays due.
-const RECORD_REJECTED: &str = "
-UPDATE deliveries SET
-    state = CASE WHEN deliveries.revision = (j.value->>'rev') AND deliveries.state IN ('pending', 'retrying') THEN 'rejected' ELSE deliveries.state END,
-    reason = CASE WHEN deliveries.revision = (j.value->>'rev') AND deliveries.state IN ('pending', 'retrying') THEN (j.value->>'code') ELSE deliveries.reason END,
-    next_attempt_at = CASE WHEN deliveries.revision = (j.value->>'rev') AND deliveries.state IN ('pending', 'retrying') THEN NULL
-                           ELSE deliveries.next_attempt_at END,
-    last_error = (j.value->>'message'), attempts = deliveries.attempts + 1, lease_owner = NULL, lease_until = NULL, updated_at = ?2
-FROM jsonb_each(?1) AS j WHERE deliveries.id = j.value->>'id' AND deliveries.lease_owner = ?3";
-
-/// A failed attempt. Corrections and withdrawals keep their state (they are
-/// never given up); an answer about an older revision leaves the newer one due.
-const RECORD_FAILED: &str = "
-UPDATE deliveries SET
-    state = CASE WHEN deliveries.revision = (j.value->>'rev') AND deliveries.state IN ('pending', 'retrying') THEN (j.value->>'state') ELSE deliveries.state END,
-    next_attempt_at = CASE WHEN deliveries.revision = (j.value->>'rev') THEN (j.value->>'next') ELSE deliveries.next_attempt_at END,
-    last_error = (j.value->>'error'), attempts = deliveries.attempts + 1, lease_owner = NULL, lease_until = NULL, updated_at = ?2
-FROM jsonb_each(?1) AS j WHERE deliveries.id = j.value->>'id' AND deliveries.lease_owner = ?3";
-
-const RECORD_RELEASED: &str = "
-UPDATE deliveries SET next_attempt_at = j.value->>'next', last_error = COALESCE(j.value->>'error', last_error),
-    lease_owner = NULL, lease_until = NULL, updated_at = ?2
-FROM jsonb_each(?1) AS j WHERE deliveries.id = j.value->>'id' AND deliveries.lease_owner = ?3";
+    updated_at = excluded.updated_at, rescan = excluded.rescan";

@@ -184,6 +184,37 @@ pub struct ExistingDelivery {
     pub credited_tenths: Option<u32>,
     /// Until when a dispatcher holds the row (a request may be in flight).
     pub lease_until: Option<i64>,
+    /// The key the row's revision is sent under (none if never eligible).
+    pub idempotency_key: Option<String>,
+    /// The facts changed while an outcome was unknown: judge the row again
+    /// once the registry's answer is known.
+    pub rescan: bool,
+}
+
+/// The part of a delivery row that its state machine reads and writes
+/// ([`crate::transition`]): read whole, decided in Rust, written back with a
+/// compare-and-set on (`id`, `revision`, `lease_owner`) as they were read.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DeliveryRow {
+    pub id: i64,
+    pub state: State,
+    pub reason: Option<String>,
+    pub revision: i64,
+    /// The hours this revision carries.
+    pub hours_tenths: Option<u32>,
+    /// The hours the registry credits, once it credits the record.
+    pub credited_tenths: Option<u32>,
+    pub receipt_id: Option<String>,
+    pub delivered_at: Option<i64>,
+    pub attempts: i64,
+    pub next_attempt_at: Option<i64>,
+    pub last_error: Option<String>,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<i64>,
+    pub idempotency_key: Option<String>,
+    /// The record to upload, exactly as sent (for a `withdrawing` row, the
+    /// revision that follows the withdrawal, if reinstated).
+    pub payload: Option<String>,
 }
 
 /// The scan's decision for one (completion, registry), written whole.
@@ -206,6 +237,8 @@ pub struct DeliveryWrite {
     pub next_attempt_at: Option<i64>,
     /// Reset attempts and last error (a new or changed record starts over).
     pub reset_attempts: bool,
+    /// Judge the row again once its outcome is known (see [`ExistingDelivery::rescan`]).
+    pub rescan: bool,
 }
 
 /// A leased delivery, ready to send.
@@ -270,6 +303,21 @@ pub enum Outcome {
     /// The registry does not know the receipt a correction names (it lost
     /// the record): upload the new revision as a new record.
     Lost { id: i64 },
+}
+
+impl Outcome {
+    /// The delivery the outcome is about.
+    pub fn id(&self) -> i64 {
+        match self {
+            Self::Delivered { id, .. }
+            | Self::Rejected { id, .. }
+            | Self::Failed { id, .. }
+            | Self::Released { id, .. }
+            | Self::Corrected { id, .. }
+            | Self::Withdrawn { id }
+            | Self::Lost { id } => *id,
+        }
+    }
 }
 
 /// One request made for one delivery, kept for `history.retention_days`.
@@ -487,4 +535,13 @@ pub enum Repair {
         /// What the registry holds now.
         credited_tenths: u32,
     },
+}
+
+impl Repair {
+    /// The delivery the repair is about.
+    pub fn id(&self) -> i64 {
+        match self {
+            Self::Requeued { id, .. } | Self::Found { id, .. } | Self::Corrected { id, .. } => *id,
+        }
+    }
 }

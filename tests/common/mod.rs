@@ -243,7 +243,7 @@ impl TestEnv {
         c.database.url = self.db_url.clone();
         c.database.max_connections = 4;
         c.calendar.dir = calendar_dir();
-        hoursync::daemon::open_store(&c).await.expect("store")
+        hoursync::startup::open_store(&c).await.expect("store")
     }
 
     /// `hoursync ARGS…` as a process, with this environment's settings.
@@ -342,15 +342,18 @@ pub async fn count_where(store: &SharedStore, f: impl Fn(State) -> bool) -> i64 
         .sum()
 }
 
-/// Waits until the scan has judged something and nothing is left to send.
 /// Drained: the scan has judged every change (its cursor reached the
-/// change sequence: a scan interrupted by a crash resumes later) and nothing
-/// judged is left to send.
+/// change sequence: a scan interrupted by a crash resumes later, and no row
+/// waits to be judged again) and nothing judged is left to send.
 pub async fn wait_drained(store: &SharedStore, limit: Duration) {
     wait_for(limit, "the backlog to drain", || async {
         let (cursor, changes) = store.scan_window().await.unwrap();
         let counts = store.delivery_counts().await.unwrap();
-        cursor == changes && !counts.is_empty() && counts.iter().all(|c| !c.state.is_due_work())
+        let judged_again = store.rescan_completions().await.unwrap().is_empty();
+        cursor == changes
+            && judged_again
+            && !counts.is_empty()
+            && counts.iter().all(|c| !c.state.is_due_work())
     })
     .await;
 }

@@ -1,36 +1,6 @@
-//! The attempt history and the reconcile's reads and repairs, and the SQL
-//! of the outcomes a correction or withdrawal records (sqlite).
+//! The attempt history and the reconcile's reads and repairs (sqlite).
 
 use super::*;
-
-/// A correction landed: the registry credits the sent revision's hours.
-pub(super) const RECORD_CORRECTED: &str = "
-UPDATE deliveries SET
-    state = CASE WHEN deliveries.state = 'correcting' AND deliveries.revision = (j.value->>'rev') THEN 'delivered' ELSE deliveries.state END,
-    next_attempt_at = CASE WHEN deliveries.state = 'correcting' AND deliveries.revision = (j.value->>'rev') THEN NULL
-                           ELSE deliveries.next_attempt_at END,
-    credited_tenths = j.value->>'credited', last_error = NULL, attempts = deliveries.attempts + 1,
-    lease_owner = NULL, lease_until = NULL, updated_at = ?2
-FROM jsonb_each(?1) AS j WHERE deliveries.id = j.value->>'id' AND deliveries.lease_owner = ?3";
-
-/// The registry no longer holds the record. A row that carries a record
-/// again (reinstated meanwhile) sends it as a new one.
-pub(super) const RECORD_WITHDRAWN: &str = "
-UPDATE deliveries SET
-    state = CASE WHEN deliveries.payload IS NULL THEN 'withdrawn' ELSE 'pending' END,
-    next_attempt_at = CASE WHEN deliveries.payload IS NULL THEN NULL ELSE ?2 END,
-    receipt_id = NULL, credited_tenths = NULL, delivered_at = NULL, last_error = NULL, attempts = 0,
-    lease_owner = NULL, lease_until = NULL, updated_at = ?2
-FROM jsonb_each(?1) AS j WHERE deliveries.id = j.value->>'id' AND deliveries.lease_owner = ?3";
-
-/// A correction named a receipt the registry does not know (it lost the
-/// record): the new revision goes out as a new record.
-pub(super) const RECORD_LOST: &str = "
-UPDATE deliveries SET state = 'pending', next_attempt_at = ?2,
-    receipt_id = NULL, credited_tenths = NULL, delivered_at = NULL, last_error = NULL, attempts = 0,
-    lease_owner = NULL, lease_until = NULL, updated_at = ?2
-FROM jsonb_each(?1) AS j
-WHERE deliveries.id = j.value->>'id' AND deliveries.lease_owner = ?3 AND deliveries.state = 'correcting'";
 
 pub(super) const INSERT_ATTEMPTS: &str = "
 INSERT INTO attempts (delivery_id, at, revision, action, request_id, http_status, result, error)
@@ -106,62 +76,15 @@ impl SqliteStore {
         repairs: &[Repair],
         now_ms: i64,
     ) -> Result<Vec<Repair>> {
-        let mut applied = Vec::new();
+        let events: Vec<(i64, crate::transition::Event)> = repairs
+            .iter()
+            .map(|r| (r.id(), crate::transition::Event::Repaired(r)))
+            .collect();
         let mut tx = self.write_tx().await?;
-        for repair in repairs {
-            let q = match repair {
-                Repair::Requeued { id, revision } => sqlx::query(
-                    "UPDATE deliveries SET state = 'pending', next_attempt_at = ?1, attempts = 0, last_error = NULL,
-                            receipt_id = NULL, credited_tenths = NULL, delivered_at = NULL, updated_at = ?1
-                     WHERE id = ?2 AND revision = ?3 AND state IN ('delivered', 'retrying')
-                       AND (lease_until IS NULL OR lease_until < ?1)",
-                )
-                .bind(now_ms)
-                .bind(id)
-                .bind(revision),
-                Repair::Found {
-                    id,
-                    revision,
-                    receipt_id,
-                    credited_tenths,
-                } => sqlx::query(
-                    "UPDATE deliveries SET state = 'delivered', next_attempt_at = NULL, last_error = NULL,
-                            receipt_id = ?4, credited_tenths = ?5, delivered_at = ?1, updated_at = ?1
-                     WHERE id = ?2 AND revision = ?3 AND state = 'retrying'
-                       AND (lease_until IS NULL OR lease_until < ?1)",
-                )
-                .bind(now_ms)
-                .bind(id)
-                .bind(revision)
-                .bind(receipt_id)
-                .bind(i64::from(*credited_tenths)),
-                Repair::Corrected {
-                    id,
-                    revision,
-                    new_revision,
-                    idempotency_key,
-                    payload,
-                    credited_tenths,
-                } => sqlx::query(
-                    "UPDATE deliveries SET state = 'correcting', next_attempt_at = ?1, attempts = 0, last_error = NULL,
-                            revision = ?4, idempotency_key = ?5, payload = ?6, credited_tenths = ?7,
-                            updated_at = ?1
-                     WHERE id = ?2 AND revision = ?3 AND state = 'delivered'
-                       AND (lease_until IS NULL OR lease_until < ?1)",
-                )
-                .bind(now_ms)
-                .bind(id)
-                .bind(revision)
-                .bind(new_revision)
-                .bind(idempotency_key)
-                .bind(payload)
-                .bind(i64::from(*credited_tenths)),
-            };
-            if q.execute(&mut *tx).await?.rows_affected() == 1 {
-                applied.push(repair.clone());
-            }
-        }
+        let decided = Self::transition_rows(&mut tx, &events, now_ms).await?;
         tx.commit().await?;
-        Ok(applied)
+        Ok(crate::store::transitions::applied_repairs(
+            repairs, &decided,
+        ))
     }
 }

@@ -1,0 +1,271 @@
+//! The command line: the clap definitions and the dispatch to one module
+//! per command. `main` only calls [`main`] here; each command is a thin call
+//! into the library, starting from [`App`].
+
+mod audit;
+mod calendar;
+mod deliveries;
+mod history;
+mod import;
+mod reconcile;
+mod resync;
+mod retry;
+mod scan;
+mod simulate;
+mod sla;
+mod status;
+
+pub use resync::ResyncArgs;
+pub use simulate::SimulateArgs;
+
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::Config;
+use crate::domain::mask_ids_in;
+use crate::startup::App;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// Exit code of `import` when some lines were rejected.
+pub const EXIT_REJECTED: u8 = 3;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "hoursync",
+    version,
+    about = "Delivers certified learning hours to the registries that count them, exactly once."
+)]
+pub struct Cli {
+    /// Configuration file (default: config/hoursync.toml when present, else built-in defaults).
+    #[arg(long, global = true, env = "HOURSYNC_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the daemon: scheduled scans and continuous dispatch, until SIGTERM/SIGINT.
+    Run,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Import JSON Lines files of learning data (INTAKE.md).
+    Import {
+        /// Apply nothing of a file that has any bad line.
+        #[arg(long)]
+        strict: bool,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Run one scan pass now and print what it did.
+    Scan,
+    /// Show every completion × registry of one learner.
+    Status {
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+        national_id: String,
+    },
+    /// The government office calendar the 3-working-day promise counts on.
+    #[command(subcommand)]
+    Calendar(CalendarCommand),
+    /// The 3-working-day promise: due times and how each registry stands.
+    #[command(subcommand)]
+    Sla(SlaCommand),
+    /// Judge a scope again from current data and queue what is not delivered
+    /// (e.g. after fixing a learner's data); `--verify` also asks the registry.
+    Resync(ResyncArgs),
+    /// List deliveries by state and registry (IDs masked).
+    Deliveries {
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long)]
+        registry: Option<crate::domain::RegistryKind>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Put one failed or rejected delivery back in the queue.
+    Retry { delivery_id: i64 },
+    /// Look records up at the registries and repair drift, as the nightly
+    /// job does: every record whose last outcome is unknown, and a sample of
+    /// those credited since a date. Prints every repair.
+    Reconcile {
+        #[arg(long)]
+        registry: Option<crate::domain::RegistryKind>,
+        /// Delivered records credited since this date (YYYY-MM-DD, Asia/Taipei);
+        /// default: `reconcile.days` ago.
+        #[arg(long)]
+        since: Option<chrono::NaiveDate>,
+        /// Look up every delivered record since then, not a sample.
+        #[arg(long)]
+        all: bool,
+        /// The whole report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every request made for one delivery: time, revision, action, HTTP
+    /// status, result, request id and error (kept `history.retention_days`).
+    History {
+        delivery_id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the audit trail: who resynced or retried what, newest first.
+    Audit {
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Serve the registry simulator (REGISTRY-API.md) for tests and demos.
+    Simulate(SimulateArgs),
+    /// Generate a realistic data set, start the simulator and the daemon on
+    /// SQLite, and report what reached each registry.
+    Demo(crate::demo::DemoArgs),
+    /// Copy a whole database into an empty one (e.g. SQLite to PostgreSQL) and verify the counts.
+    MigrateData(crate::migrate_data::MigrateDataArgs),
+    /// Measure import, scan and end-to-end drain throughput and peak memory.
+    Bench(crate::bench::BenchArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CalendarCommand {
+    /// Load a year's official CSV (Big5 or UTF-8); a revised year replaces the stored one.
+    Import {
+        /// Show what would change without storing it.
+        #[arg(long)]
+        dry_run: bool,
+        file: PathBuf,
+    },
+    /// List the stored years and how far the calendar reaches.
+    Show,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SlaCommand {
+    /// Print when a record eligible at FROM is due (RFC 3339, +08:00).
+    Due {
+        #[arg(long)]
+        from: String,
+    },
+    /// Count records by SLA state per registry and list the breached ones.
+    Report {
+        #[arg(long)]
+        registry: Option<crate::domain::RegistryKind>,
+        /// Only records eligible since this date (YYYY-MM-DD, Asia/Taipei).
+        #[arg(long)]
+        since: Option<chrono::NaiveDate>,
+        #[arg(long)]
+        json: bool,
+        /// Breached records listed at most.
+        #[arg(long, default_value_t = crate::sla_report::DEFAULT_LIMIT)]
+        limit: usize,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    crate::telemetry::init(&config.log);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match runtime.block_on(execute(cli.command, config)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", mask_ids_in(&format!("{e:#}")));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
+    let clock: SharedClock = Arc::new(SystemClock);
+    let open = |config| App::open(config, clock.clone());
+    match command {
+        Command::Run => crate::daemon::run(config, clock, cancel_on_signal()).await?,
+        Command::Migrate => {
+            open(config).await?;
+            println!("migrations applied");
+        }
+        Command::Import { strict, files } => {
+            return import::run(open(config).await?, strict, files).await;
+        }
+        Command::Scan => scan::run(open(config).await?).await?,
+        Command::Status { json, national_id } => {
+            status::run(config, clock, json, &national_id).await?
+        }
+        Command::Calendar(CalendarCommand::Import { dry_run, file }) => {
+            calendar::import(open(config).await?, &file, dry_run).await?
+        }
+        Command::Calendar(CalendarCommand::Show) => calendar::show(open(config).await?).await?,
+        Command::Sla(SlaCommand::Due { from }) => sla::due(config, clock, &from).await?,
+        Command::Sla(SlaCommand::Report {
+            registry,
+            since,
+            json,
+            limit,
+        }) => sla::report(open(config).await?, registry, since, json, limit).await?,
+        Command::Resync(args) => resync::run(args, config, clock).await?,
+        Command::Deliveries {
+            state,
+            registry,
+            limit,
+        } => deliveries::run(config, clock, state.as_deref(), registry, limit).await?,
+        Command::Retry { delivery_id } => retry::run(open(config).await?, delivery_id).await?,
+        Command::Reconcile {
+            registry,
+            since,
+            all,
+            json,
+        } => reconcile::run(open(config).await?, registry, since, all, json).await?,
+        Command::History { delivery_id, json } => {
+            history::run(open(config).await?, delivery_id, json).await?
+        }
+        Command::Audit { limit } => audit::run(open(config).await?, limit).await?,
+        Command::Simulate(args) => simulate::run(args).await?,
+        Command::Demo(args) => crate::demo::run(args, config).await?,
+        Command::MigrateData(args) => {
+            crate::migrate_data::run(args).await?;
+        }
+        Command::Bench(args) => crate::bench::run(args, config).await?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A token cancelled on SIGTERM or SIGINT.
+fn cancel_on_signal() -> CancellationToken {
+    let shutdown = CancellationToken::new();
+    let signal = shutdown.clone();
+    tokio::spawn(async move {
+        crate::daemon::shutdown_signal().await;
+        signal.cancel();
+    });
+    shutdown
+}
+
+/// Who a command run on the host acts as, for the audit trail.
+fn cli_actor() -> String {
+    format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    )
+}
+
+/// A spinner on a terminal (nothing otherwise) for work without a count.
+fn progress_spinner(message: String) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let spinner = indicatif::ProgressBar::new_spinner().with_message(message);
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    spinner
+}
