@@ -73,6 +73,7 @@ pub async fn run(args: DemoArgs, base: Config) -> anyhow::Result<()> {
         drop_rate: args.drop_rate,
         latency_ms: 5,
         reject_courses: vec![],
+        ..Faults::default()
     };
     let sim = Simulator::start(
         "127.0.0.1:0".parse()?,

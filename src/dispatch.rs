@@ -90,22 +90,61 @@ pub fn interval_ms(rate_per_second: u32) -> i64 {
 
 /// Waits for `registry`'s next request slot, shared by every daemon and by
 /// every kind of request (uploads, corrections, withdrawals, lookups), so a
-/// registry's rate limit is a total.
+/// registry's rate limit is a total; and returns only when no hold (a
+/// `Retry-After` any daemon was given, see [`hold_until`]) covers the moment
+/// it returns, so the caller's request goes out at once.
+///
+/// A slot is reserved before the sleep until it, and another daemon may get
+/// a 429 and write a hold meanwhile: so the hold is read again on waking,
+/// and a slot it covers is given up for a new one after the hold (the
+/// daemons that resume together are paced again by taking them). A slot due
+/// at once needs no second read: taking it read the hold in the same
+/// statement. Between that last read and the send there is only the return;
+/// what no daemon can hold back is a request sent after the registry's 429
+/// but before the daemon that got it has written the hold (README).
 pub async fn wait_for_slot(
     store: &dyn crate::store::Store,
     clock: &dyn crate::clock::Clock,
     registry: RegistryKind,
     interval_ms: i64,
 ) -> Result<(), StoreError> {
-    if interval_ms == 0 {
-        return Ok(());
+    // The instant slept until, so that a clock which does not follow the
+    // sleep (a test's, or a wall clock set back) can not make us wait for
+    // the same instant again.
+    let mut reached = i64::MIN;
+    loop {
+        let now = clock.now_ms().max(reached);
+        let go_at = if interval_ms == 0 {
+            store.registry_hold(registry).await?
+        } else {
+            store.take_slot(registry, now, interval_ms).await?
+        };
+        if go_at <= now {
+            return Ok(());
+        }
+        sleep_ms(go_at - now).await;
+        reached = go_at;
+        let hold = store.registry_hold(registry).await?;
+        let now = clock.now_ms().max(reached);
+        if hold <= now {
+            return Ok(());
+        }
+        sleep_ms(hold - now).await;
+        reached = hold;
     }
-    let now = clock.now_ms();
-    let slot = store.take_slot(registry, now, interval_ms).await?;
-    if slot > now {
-        tokio::time::sleep(Duration::from_millis((slot - now) as u64)).await;
-    }
-    Ok(())
+}
+
+async fn sleep_ms(ms: i64) {
+    tokio::time::sleep(Duration::from_millis(u64::try_from(ms).unwrap_or(0))).await;
+}
+
+/// The end of the hold a 429 with `retry_after` asks for, read on the clock
+/// as `answered_ms` once the answer arrived. The clock reads whole
+/// milliseconds rounded down, so when the answer was given and read within
+/// one millisecond the reading is earlier than the answer; one millisecond
+/// more makes the hold end after `retry_after` has passed since the answer.
+pub fn hold_until(answered_ms: i64, retry_after: Duration) -> i64 {
+    answered_ms + i64::try_from(retry_after.as_millis()).unwrap_or(i64::MAX / 2) + 1
 }
 
 /// Settings of one registry's dispatcher.
@@ -340,7 +379,7 @@ impl Dispatcher {
     ) -> Result<(), StoreError> {
         match e {
             SendError::RateLimited { retry_after } => {
-                let until = now + retry_after.as_millis() as i64;
+                let until = hold_until(now, retry_after);
                 self.store
                     .hold_registry(self.settings.registry, until)
                     .await?;

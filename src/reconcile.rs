@@ -285,7 +285,7 @@ async fn look_up(
         match result {
             Err(SendError::RateLimited { retry_after }) if tries < RATE_LIMIT_TRIES => {
                 tries += 1;
-                let until = clock.now_ms() + retry_after.as_millis() as i64;
+                let until = crate::dispatch::hold_until(clock.now_ms(), retry_after);
                 store.hold_registry(item.registry, until).await?;
                 tokio::time::sleep(retry_after).await;
             }

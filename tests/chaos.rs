@@ -73,6 +73,7 @@ async fn three_daemons_survive_kills_and_a_database_restart_and_credit_everythin
         drop_rate: 0.05,
         latency_ms: 10,
         reject_courses: vec![],
+        ..Faults::default()
     };
     // The registry allows less than we are configured for, so it answers 429s
     // and its Retry-After must hold all three daemons back.

@@ -25,6 +25,7 @@ async fn every_eligible_hour_reaches_its_registry_once_through_faults_and_every_
         drop_rate: 0.15,
         latency_ms: 0,
         reject_courses: vec![],
+        ..Faults::default()
     };
     let sim = simulator_with(hoursync::simulator::SimConfig {
         token: TOKEN.into(),

@@ -473,6 +473,47 @@ async fn an_empty_bucket_answers_429_with_retry_after() {
     assert_eq!(stats.rate_limited, 1);
     assert_eq!(stats.requests, 3);
     assert_eq!(stats.batch_requests, 3);
+    assert_eq!(stats.early_requests, 0, "we waited the Retry-After out");
+}
+
+#[tokio::test]
+async fn a_throttle_rate_of_one_answers_429_and_counts_requests_inside_its_retry_after() {
+    let sim = start().await;
+    sim.set_faults(Faults {
+        throttle_rate: 1.0,
+        throttle_retry_after_s: 1,
+        ..Faults::default()
+    });
+    let record = enved("k", "A123456789", "C1");
+    let first = send_batch(&sim, "enved", vec![record.clone()]).await;
+    assert_eq!(first.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(first.headers()["retry-after"], "1");
+    assert!(sim.credited("enved").is_empty(), "a 429 commits nothing");
+    sim.set_faults(Faults::default());
+    let lookup = authed(client().get(format!("{}/v1/records/k", sim.base_url("enved"))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        lookup.status(),
+        StatusCode::NOT_FOUND,
+        "an early request is counted, not refused"
+    );
+    let other = send_batch(&sim, "teacher", vec![teacher("a", "A123456789", "C1")]).await;
+    assert_eq!(other.status(), StatusCode::OK);
+    assert_eq!(sim.stats().registry("enved").early_requests, 1);
+    assert_eq!(
+        sim.stats().registry("teacher").early_requests,
+        0,
+        "each registry has its own Retry-After"
+    );
+
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let later = send_batch(&sim, "enved", vec![record]).await;
+    assert_eq!(later.status(), StatusCode::OK);
+    let stats = sim.stats().registry("enved");
+    assert_eq!(stats.rate_limited, 1);
+    assert_eq!(stats.early_requests, 1, "the Retry-After had run out");
 }
 
 #[tokio::test]

@@ -41,6 +41,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
             drop_rate: args.drop_rate,
             latency_ms: args.latency_ms,
             reject_courses: Vec::new(),
+            ..Default::default()
         },
     };
     crate::simulator::run(args.listen, config, cancel_on_signal()).await

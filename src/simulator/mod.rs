@@ -11,8 +11,11 @@
 //!
 //! Faults ([`Faults`]) make the unhappy paths reproducible: whole-batch 503s,
 //! connections dropped after a batch, correction or withdrawal was committed
-//! (the "unknown outcome" the contract warns about), latency, and courses the
-//! registry refuses.
+//! (the "unknown outcome" the contract warns about), latency, courses the
+//! registry refuses, and batches answered 429 at random (`throttle_rate`).
+//! Every registry counts the requests that arrive inside a `Retry-After` it
+//! announced (`early_requests`), so a test can assert that all our daemons
+//! honour each other's 429s.
 //!
 //! The server runs its own hyper accept loop rather than `axum::serve`,
 //! because dropping a connection without any response is not something an
@@ -103,6 +106,11 @@ pub struct Faults {
     pub latency_ms: u64,
     /// Course codes answered `rejected` with code `unknown_course`.
     pub reject_courses: Vec<String>,
+    /// Probability that a batch POST answers 429 without committing
+    /// anything, whatever the token bucket says: a registry that sheds load.
+    pub throttle_rate: f64,
+    /// The `Retry-After` of those 429s, in whole seconds (0 reads as 1).
+    pub throttle_retry_after_s: u64,
 }
 
 /// One credit as the registry holds it.
@@ -147,6 +155,11 @@ pub struct RegistryStats {
     pub withdrawals: u64,
     /// The most requests received within any one-second window (sliding).
     pub max_requests_in_one_second: u64,
+    /// Requests that arrived while a `Retry-After` this registry announced
+    /// (token bucket or `throttle_rate`) was still running: a client that
+    /// honours `Retry-After` across all its processes sends none, except a
+    /// request already on its way when the 429 was answered.
+    pub early_requests: u64,
 }
 
 /// Counters for every registry, keyed by registry name (`lifelong`,

@@ -4,7 +4,8 @@
 //! contract's "rate limit per token"); a [`RequestWindow`] per registry
 //! measures the busiest second a client produced, so a test can assert that
 //! our dispatcher stays under a registry's limit instead of merely surviving
-//! its 429s.
+//! its 429s; a [`RetryAfterWatch`] per registry counts the requests that
+//! arrive while a `Retry-After` it announced is still running.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -84,6 +85,30 @@ impl RequestWindow {
     }
 }
 
+/// The `Retry-After` windows a registry announced, and the requests that
+/// arrived inside one. A window opens when the 429 is decided, before its
+/// response is written, so it is never later than the client can learn of
+/// it: a request arriving inside it was sent too early, or was already on
+/// its way when the 429 was answered (which no client can recall).
+#[derive(Debug, Default)]
+pub struct RetryAfterWatch {
+    until: Option<Instant>,
+}
+
+impl RetryAfterWatch {
+    /// A 429 answered at `now` with `Retry-After: retry_after`. Windows that
+    /// overlap are one window, ending at the later end.
+    pub fn announce(&mut self, now: Instant, retry_after: Duration) {
+        let end = now + retry_after;
+        self.until = Some(self.until.map_or(end, |until| until.max(end)));
+    }
+
+    /// Whether a request arriving at `now` falls inside an announced window.
+    pub fn is_early(&self, now: Instant) -> bool {
+        self.until.is_some_and(|until| now < until)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,6 +133,28 @@ mod tests {
         for _ in 0..100 {
             assert_eq!(slow.take(t0), Ok(()), "rate 0 is unlimited");
         }
+    }
+
+    #[test]
+    fn a_request_is_early_only_inside_an_announced_retry_after() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut watch = RetryAfterWatch::default();
+        assert!(!watch.is_early(t0), "nothing announced yet");
+        watch.announce(t0, ms(1_000));
+        assert!(watch.is_early(t0));
+        assert!(watch.is_early(t0 + ms(999)));
+        assert!(
+            !watch.is_early(t0 + ms(1_000)),
+            "the window ends when Retry-After has elapsed"
+        );
+        watch.announce(t0 + ms(500), ms(1_000));
+        watch.announce(t0 + ms(600), ms(100));
+        assert!(
+            watch.is_early(t0 + ms(1_499)),
+            "a shorter later window does not cut an earlier one short"
+        );
+        assert!(!watch.is_early(t0 + ms(1_500)));
     }
 
     #[test]

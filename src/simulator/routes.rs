@@ -10,9 +10,13 @@
 //! - A missing `X-Request-Id`, or one that is not a UUID, answers 400. The
 //!   id is echoed on the response.
 //! - Bodies must be sent as `application/json`; anything else answers 400.
-//! - Checks run in this order: registry path, auth, request id, rate limit,
-//!   injected 503, then the body. So a maintenance window answers 503 to any
-//!   batch, and a 429 or 503 commits nothing.
+//! - Checks run in this order: registry path, auth, request id, rate limit
+//!   (the token bucket, then the `throttle_rate` fault on batches), injected
+//!   503, then the body. So a maintenance window answers 503 to any batch,
+//!   and a 429 or 503 commits nothing.
+//! - A request is counted as `early_requests` when it arrives, before its
+//!   checks, inside a `Retry-After` the registry announced; the window opens
+//!   when the 429 is decided (see `ratelimit::RetryAfterWatch`).
 //! - A batch body with fields other than `records` answers 400; a record
 //!   with fields its registry does not list is `rejected` `invalid_field`.
 //! - A key credited earlier answers `duplicate` before the record is
@@ -121,7 +125,11 @@ async fn gate(
         if is_batch {
             ledger.stats.batch_requests += 1;
         }
-        ledger.window.record(Instant::now());
+        let now = Instant::now();
+        ledger.window.record(now);
+        if ledger.retry_after.is_early(now) {
+            ledger.stats.early_requests += 1;
+        }
         state.faults.latency_ms
     };
     if latency_ms > 0 {
@@ -170,19 +178,27 @@ async fn gate(
     }
 
     let mut state = shared.lock();
+    let throttled = is_batch && fires(state.faults.throttle_rate);
+    let throttle_retry_after = state.faults.throttle_retry_after_s.max(1);
     let ledger = state.ledger_mut(kind);
-    if let Err(retry_after) = ledger.bucket.take(Instant::now()) {
-        ledger.stats.rate_limited += 1;
-        let mut response = error(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("rate limit exceeded; retry after {retry_after} s"),
-        );
-        response
-            .headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from(retry_after));
-        return Err(response);
-    }
-    Ok(kind)
+    let now = Instant::now();
+    let retry_after = match ledger.bucket.take(now) {
+        Err(retry_after) => retry_after,
+        Ok(()) if throttled => throttle_retry_after,
+        Ok(()) => return Ok(kind),
+    };
+    ledger.stats.rate_limited += 1;
+    ledger
+        .retry_after
+        .announce(now, Duration::from_secs(retry_after));
+    let mut response = error(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!("rate limit exceeded; retry after {retry_after} s"),
+    );
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(retry_after));
+    Err(response)
 }
 
 /// Compares tokens without stopping at the first differing byte.

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use super::ratelimit::{RequestWindow, TokenBucket};
+use super::ratelimit::{RequestWindow, RetryAfterWatch, TokenBucket};
 use super::validate::{self, Rejection};
 use super::{CreditedRecord, Faults, RegistryStats};
 
@@ -110,6 +110,7 @@ pub struct Ledger {
     slots: HashMap<Slot, u64>,
     pub bucket: TokenBucket,
     pub window: RequestWindow,
+    pub retry_after: RetryAfterWatch,
     pub stats: RegistryStats,
 }
 
@@ -124,6 +125,7 @@ impl Ledger {
             slots: HashMap::new(),
             bucket: TokenBucket::new(rate_per_second, burst, now),
             window: RequestWindow::default(),
+            retry_after: RetryAfterWatch::default(),
             stats: RegistryStats::default(),
         }
     }

@@ -173,7 +173,7 @@ pub trait Store: Send + Sync + 'static {
     async fn release_lease(&self, name: &str, owner: &str) -> Result<()>;
 
     /// Reserves the next request slot of `registry`: the returned instant is
-    /// the earliest of `now`, the next free slot and any hold; the slot after
+    /// the latest of `now`, the next free slot and any hold; the slot after
     /// it is `interval_ms` later. Shared by every daemon on the database, so
     /// a registry's rate limit is a total.
     async fn take_slot(&self, registry: RegistryKind, now_ms: i64, interval_ms: i64)

@@ -292,8 +292,17 @@ impl Store for PostgresStore {
         now_ms: i64,
         interval_ms: i64,
     ) -> Result<i64> {
+        // A gate row commits without waiting for the WAL flush: a
+        // synchronous commit is seen by other sessions only after the flush
+        // (milliseconds, tens on a busy disk), and this statement is the last
+        // look at the hold before a request goes out, while it keeps the row
+        // locked against the hold another daemon wants to write. Gates are
+        // soft state: a crash of the database that loses one costs a burst
+        // of one slot or a 429 answered again.
         Ok(sqlx::query_scalar(
-            "INSERT INTO registry_gates (registry, next_at, hold_until) VALUES ($1, $2 + $3, 0)
+            "WITH async_commit AS (SELECT set_config('synchronous_commit', 'off', true))
+             INSERT INTO registry_gates (registry, next_at, hold_until)
+             SELECT $1, $2 + $3, 0 FROM async_commit
              ON CONFLICT (registry) DO UPDATE
                 SET next_at = GREATEST(registry_gates.next_at, $2, registry_gates.hold_until) + $3
              RETURNING next_at - $3",
@@ -306,8 +315,12 @@ impl Store for PostgresStore {
     }
 
     async fn hold_registry(&self, registry: RegistryKind, until_ms: i64) -> Result<()> {
+        // Without waiting for the WAL flush, as in `take_slot`: every other
+        // daemon must see the hold as soon as possible.
         sqlx::query(
-            "INSERT INTO registry_gates (registry, next_at, hold_until) VALUES ($1, $2, $2)
+            "WITH async_commit AS (SELECT set_config('synchronous_commit', 'off', true))
+             INSERT INTO registry_gates (registry, next_at, hold_until)
+             SELECT $1, $2, $2 FROM async_commit
              ON CONFLICT (registry) DO UPDATE SET hold_until = GREATEST(registry_gates.hold_until, $2)",
         )
         .bind(registry.as_str())
