@@ -1,12 +1,12 @@
 //! The values that cross the store boundary.
 
-use crate::domain::{Account, Completion, Course, Person, RegistryKind, Unit};
+use crate::domain::{Account, Completion, Course, NationalId, Person, RegistryKind, Unit};
 use std::collections::{HashMap, HashSet};
 
 /// Keys an intake chunk refers to, to check against what is stored.
 #[derive(Debug, Default, Clone)]
 pub struct KeyQuery {
-    pub persons: Vec<String>,
+    pub persons: Vec<NationalId>,
     pub accounts: Vec<String>,
     pub courses: Vec<String>,
 }
@@ -16,7 +16,7 @@ pub struct KeyQuery {
 /// My e-Gov account of the same person).
 #[derive(Debug, Default, Clone)]
 pub struct KnownKeys {
-    pub persons: HashSet<String>,
+    pub persons: HashSet<NationalId>,
     pub accounts: HashMap<String, KnownAccount>,
     pub courses: HashSet<String>,
 }
@@ -24,7 +24,7 @@ pub struct KnownKeys {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KnownAccount {
     pub kind: String,
-    pub national_id: String,
+    pub national_id: NationalId,
 }
 
 /// Valid intake objects to upsert together.
@@ -222,7 +222,9 @@ pub struct DeliveryRow {
 pub struct DeliveryWrite {
     pub completion_id: String,
     pub registry: RegistryKind,
-    pub national_id: String,
+    /// Written whole: the upsert reads it from this value's JSON.
+    #[serde(with = "crate::domain::whole_id")]
+    pub national_id: NationalId,
     pub course_code: String,
     pub state: State,
     pub reason: Option<String>,
@@ -396,7 +398,7 @@ pub struct BreachedRecord {
     pub registry: RegistryKind,
     pub completion_id: String,
     pub course_code: String,
-    pub national_id: String,
+    pub national_id: NationalId,
     pub state: State,
     pub reason: Option<String>,
     pub attempts: i64,
@@ -416,7 +418,10 @@ pub struct SlaFilter {
 /// What a resync covers; every given field narrows it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ResyncScope {
-    pub national_id: Option<String>,
+    /// Whole in the audit trail, which keeps what an action covered; the
+    /// admin API masks it when it shows an audit entry.
+    #[serde(with = "crate::domain::whole_id_opt")]
+    pub national_id: Option<NationalId>,
     pub course_code: Option<String>,
     pub registry: Option<RegistryKind>,
     /// Completed at or after this instant.
@@ -425,14 +430,13 @@ pub struct ResyncScope {
     pub completed_to_ms: Option<i64>,
 }
 
-/// A delivery row as support staff see it (the national ID still whole:
-/// the caller masks it for display).
+/// A delivery row as support staff see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryItem {
     pub id: i64,
     pub completion_id: String,
     pub registry: RegistryKind,
-    pub national_id: String,
+    pub national_id: NationalId,
     pub course_code: String,
     pub state: State,
     pub reason: Option<String>,
@@ -491,13 +495,13 @@ pub struct ReconcileQuery {
     pub salt: i64,
 }
 
-/// A row a reconcile looks up (the national ID whole: mask it to show it).
+/// A row a reconcile looks up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReconcileItem {
     pub id: i64,
     pub registry: RegistryKind,
     pub completion_id: String,
-    pub national_id: String,
+    pub national_id: NationalId,
     pub state: State,
     pub revision: i64,
     pub idempotency_key: String,
