@@ -12,7 +12,7 @@
 //! nightly job (`schedule.reconcile`) and `hoursync reconcile` share this.
 
 use crate::clock::Clock;
-use crate::domain::{NationalId, RegistryKind};
+use crate::domain::RegistryKind;
 use crate::registries::Registries;
 use crate::registry::adapter::idempotency_key;
 use crate::registry::{RegistryClient, SendError};
@@ -356,9 +356,7 @@ fn repairs_for(
         delivery_id: item.id,
         registry: item.registry,
         completion_id: item.completion_id.clone(),
-        national_id: NationalId::parse(&item.national_id)
-            .map(|n| n.to_string())
-            .unwrap_or_else(|_| "(unreadable)".into()),
+        national_id: item.national_id.to_string(),
         repair,
         hours: item.hours_tenths.map(tenths),
         registry_hours: registry_hours.map(tenths),
@@ -411,6 +409,7 @@ fn tenths(t: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::NationalId;
     use crate::registry::Credited;
 
     fn item(state: State, hours: u32) -> ReconcileItem {
@@ -418,7 +417,7 @@ mod tests {
             id: 7,
             registry: RegistryKind::Lifelong,
             completion_id: "c-1".into(),
-            national_id: "A123456789".into(),
+            national_id: NationalId::parse("A123456789").unwrap(),
             state,
             revision: 1,
             idempotency_key: "hs1-old".into(),

@@ -2,7 +2,7 @@
 //! 3 working days, and the records that broke it, for ops and support.
 
 use crate::clock::taipei_rfc3339;
-use crate::domain::{RegistryKind, mask};
+use crate::domain::RegistryKind;
 use crate::store::{SlaFilter, Store, StoreError};
 use serde::Serialize;
 
@@ -79,7 +79,7 @@ pub async fn build(
             registry: b.registry,
             completion_id: b.completion_id,
             course_code: b.course_code,
-            national_id: mask(&b.national_id),
+            national_id: b.national_id.to_string(),
             state: b.state.as_str().to_string(),
             reason: b.reason,
             attempts: b.attempts,

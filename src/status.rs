@@ -72,7 +72,7 @@ pub async fn person_status(
     now_ms: i64,
     at_risk: chrono::Duration,
 ) -> Result<Vec<StatusLine>, StoreError> {
-    let records = store.person_records(id.expose()).await?;
+    let records = store.person_records(id).await?;
     let mut lines = Vec::with_capacity(records.len());
     for r in records {
         match r.delivery {

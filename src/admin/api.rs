@@ -123,7 +123,7 @@ impl From<DeliveryItem> for DeliveryView {
             id: d.id,
             completion_id: d.completion_id,
             registry: d.registry,
-            national_id: mask(&d.national_id),
+            national_id: d.national_id.to_string(),
             course_code: d.course_code,
             state: d.state,
             reason: d.reason,
@@ -353,12 +353,9 @@ pub struct ResyncRequest {
 impl ResyncRequest {
     pub fn scope(&self) -> Result<ResyncScope, ApiError> {
         let national_id = match &self.national_id {
-            Some(raw) => Some(
-                NationalId::parse(raw)
-                    .map_err(|e| ApiError::bad_request(e.to_string()))?
-                    .expose()
-                    .to_string(),
-            ),
+            Some(raw) => {
+                Some(NationalId::parse(raw).map_err(|e| ApiError::bad_request(e.to_string()))?)
+            }
             None => None,
         };
         if let Some(code) = &self.course_code {

@@ -33,7 +33,7 @@ pub async fn run(
                 "#{:<8} {:<9} {} {:<14} {:<16} {:<10} {:<22} attempts {:<3} {}",
                 d.id,
                 d.registry,
-                crate::domain::mask(&d.national_id),
+                d.national_id,
                 d.course_code,
                 d.completion_id,
                 d.state.as_str(),

@@ -17,7 +17,7 @@ pub async fn run(app: App, delivery_id: i64, json: bool) -> anyhow::Result<()> {
         "#{} {} {} {} {}: {}",
         d.id,
         d.registry,
-        crate::domain::mask(&d.national_id),
+        d.national_id,
         d.course_code,
         d.completion_id,
         d.state.as_str()

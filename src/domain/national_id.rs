@@ -83,6 +83,44 @@ pub fn mask(s: &str) -> String {
         .collect()
 }
 
+/// The one way a whole ID leaves the type through serde, for the values the
+/// store writes (a JSON parameter of an upsert, a resync scope in the audit
+/// trail): `#[serde(with = "crate::domain::whole_id")]`. `NationalId` has no
+/// `Serialize` of its own, so a value that carries one cannot put the whole
+/// ID into JSON by accident; reading it back parses and checks it again.
+pub mod whole_id {
+    use super::NationalId;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(id: &NationalId, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(id.expose())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NationalId, D::Error> {
+        let raw = String::deserialize(d)?;
+        NationalId::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
+/// [`whole_id`] for an optional ID: `#[serde(with = "crate::domain::whole_id_opt")]`.
+pub mod whole_id_opt {
+    use super::NationalId;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(id: &Option<NationalId>, s: S) -> Result<S::Ok, S::Error> {
+        match id {
+            Some(id) => s.serialize_some(id.expose()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NationalId>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|raw| NationalId::parse(&raw).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
 impl fmt::Display for NationalId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.masked())
@@ -143,6 +181,27 @@ mod tests {
             NationalId::parse("a123456789").unwrap().expose(),
             "A123456789"
         );
+    }
+
+    #[test]
+    fn the_storage_helpers_write_the_whole_id_and_read_it_back_checked() {
+        #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+        struct Stored {
+            #[serde(with = "whole_id")]
+            id: NationalId,
+            #[serde(with = "whole_id_opt")]
+            maybe: Option<NationalId>,
+        }
+        let v = Stored {
+            id: NationalId::parse("A123456789").unwrap(),
+            maybe: None,
+        };
+        let json = serde_json::to_string(&v).unwrap();
+        assert_eq!(json, r#"{"id":"A123456789","maybe":null}"#);
+        assert_eq!(serde_json::from_str::<Stored>(&json).unwrap(), v);
+        let bad = r#"{"id":"A123456788","maybe":null}"#;
+        let err = serde_json::from_str::<Stored>(bad).unwrap_err().to_string();
+        assert!(!err.contains("A123456788"), "{err}");
     }
 
     #[test]

@@ -13,7 +13,7 @@ mod parse;
 pub use parse::{Object, parse_line};
 
 use crate::clock::Clock;
-use crate::domain::{AccountKind, mask};
+use crate::domain::{AccountKind, NationalId};
 use crate::store::{IntakeChunk, KeyQuery, KnownKeys, Store, StoreError};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -90,9 +90,9 @@ pub async fn import_files(
 /// What the first pass learns about a file.
 #[derive(Default)]
 struct Definitions {
-    persons: HashSet<String>,
+    persons: HashSet<NationalId>,
     /// account id → (kind, national id, bound_to), the last valid line's.
-    accounts: HashMap<String, (AccountKind, String, Option<String>)>,
+    accounts: HashMap<String, (AccountKind, NationalId, Option<String>)>,
     courses: HashSet<String>,
     wanted: KeyQuery,
 }
@@ -281,20 +281,16 @@ impl Definitions {
     fn learn(&mut self, obj: &Object) {
         match obj {
             Object::Person(p) => {
-                self.persons.insert(p.national_id.expose().to_string());
+                self.persons.insert(p.national_id.clone());
             }
             Object::Account(a) => {
-                self.wanted.persons.push(a.national_id.expose().to_string());
+                self.wanted.persons.push(a.national_id.clone());
                 if let Some(b) = &a.bound_to {
                     self.wanted.accounts.push(b.clone());
                 }
                 self.accounts.insert(
                     a.account_id.clone(),
-                    (
-                        a.kind,
-                        a.national_id.expose().to_string(),
-                        a.bound_to.clone(),
-                    ),
+                    (a.kind, a.national_id.clone(), a.bound_to.clone()),
                 );
             }
             Object::Course(c) => {
@@ -317,7 +313,9 @@ impl Definitions {
 
 impl KeyQuery {
     fn dedup(self) -> KeyQuery {
-        let d = |v: Vec<String>| v.into_iter().collect::<HashSet<_>>().into_iter().collect();
+        fn d<T: Eq + std::hash::Hash>(v: Vec<T>) -> Vec<T> {
+            v.into_iter().collect::<HashSet<_>>().into_iter().collect()
+        }
         KeyQuery {
             persons: d(self.persons),
             accounts: d(self.accounts),
@@ -332,7 +330,7 @@ struct References<'a> {
     defs: &'a Definitions,
     known: &'a KnownKeys,
     /// Accounts of the file whose own references resolve.
-    valid_accounts: HashMap<&'a str, (AccountKind, &'a str)>,
+    valid_accounts: HashMap<&'a str, (AccountKind, &'a NationalId)>,
 }
 
 impl<'a> References<'a> {
@@ -349,18 +347,18 @@ impl<'a> References<'a> {
                     continue;
                 }
                 if r.account_ok(*kind, nid, bound.as_deref()).is_ok() {
-                    r.valid_accounts.insert(id.as_str(), (*kind, nid.as_str()));
+                    r.valid_accounts.insert(id.as_str(), (*kind, nid));
                 }
             }
         }
         r
     }
 
-    fn person_known(&self, nid: &str) -> bool {
+    fn person_known(&self, nid: &NationalId) -> bool {
         self.defs.persons.contains(nid) || self.known.persons.contains(nid)
     }
 
-    fn account(&self, id: &str) -> Option<(AccountKind, &str)> {
+    fn account(&self, id: &str) -> Option<(AccountKind, &NationalId)> {
         if let Some(a) = self.valid_accounts.get(id) {
             return Some(*a);
         }
@@ -369,19 +367,18 @@ impl<'a> References<'a> {
             return None;
         }
         let k = self.known.accounts.get(id)?;
-        Some((AccountKind::parse(&k.kind)?, k.national_id.as_str()))
+        Some((AccountKind::parse(&k.kind)?, &k.national_id))
     }
 
     fn account_ok(
         &self,
         kind: AccountKind,
-        nid: &str,
+        nid: &NationalId,
         bound_to: Option<&str>,
     ) -> Result<(), String> {
         if !self.person_known(nid) {
             return Err(format!(
-                "national_id {} refers to no person (import the person first, or in the same file)",
-                mask(nid)
+                "national_id {nid} refers to no person (import the person first, or in the same file)",
             ));
         }
         if let (AccountKind::Certificate, Some(b)) = (kind, bound_to) {
@@ -404,9 +401,7 @@ impl<'a> References<'a> {
 
     fn check(&self, obj: &Object) -> Result<(), String> {
         match obj {
-            Object::Account(a) => {
-                self.account_ok(a.kind, a.national_id.expose(), a.bound_to.as_deref())
-            }
+            Object::Account(a) => self.account_ok(a.kind, &a.national_id, a.bound_to.as_deref()),
             Object::Completion(c) => {
                 if self.account(&c.account_id).is_none() {
                     return Err(format!(

@@ -292,7 +292,7 @@ impl Draft<'_> {
         DeliveryWrite {
             completion_id: self.row.completion.completion_id.clone(),
             registry: self.registry,
-            national_id: self.row.person.national_id.expose().to_string(),
+            national_id: self.row.person.national_id.clone(),
             course_code: self.row.course.course_code.clone(),
             state,
             reason: None,

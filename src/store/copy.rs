@@ -166,11 +166,25 @@ impl CopyTable {
 }
 
 /// Where the previous page ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum PageKey {
     Start,
     Int(i64),
     Text(String),
+}
+
+/// The persons table is paged by national ID: a text key is shown masked.
+impl std::fmt::Debug for PageKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Start => f.write_str("Start"),
+            Self::Int(i) => f.debug_tuple("Int").field(i).finish(),
+            Self::Text(s) => f
+                .debug_tuple("Text")
+                .field(&crate::domain::mask_ids_in(s))
+                .finish(),
+        }
+    }
 }
 
 impl PageKey {

@@ -15,7 +15,7 @@ pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use types::*;
 
-use crate::domain::RegistryKind;
+use crate::domain::{NationalId, RegistryKind};
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -268,7 +268,7 @@ pub trait Store: Send + Sync + 'static {
     // ---- support ----
 
     /// Every completion of the person and its deliveries, for `status`.
-    async fn person_records(&self, national_id: &str) -> Result<Vec<PersonRecord>>;
+    async fn person_records(&self, national_id: &NationalId) -> Result<Vec<PersonRecord>>;
 
     /// Deliveries counted by registry, state and reason.
     async fn delivery_counts(&self) -> Result<Vec<StateCount>>;

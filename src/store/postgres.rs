@@ -7,7 +7,7 @@ mod history;
 mod transitions;
 
 use super::rowmap::{
-    ReadRow, audit_entry, breached_record, claimed, delivery_item, existing_delivery,
+    ReadRow, audit_entry, breached_record, claimed, delivery_item, existing_delivery, nid,
     parse_registry, person_record, scan_row, sla_count, state_count, table_counts,
 };
 use super::*;
@@ -50,12 +50,15 @@ impl Store for PostgresStore {
     async fn known_keys(&self, wanted: &KeyQuery) -> Result<KnownKeys> {
         let mut known = KnownKeys::default();
         for chunk in wanted.persons.chunks(10_000) {
+            let whole: Vec<&str> = chunk.iter().map(NationalId::expose).collect();
             let rows: Vec<String> =
                 sqlx::query_scalar("SELECT national_id FROM persons WHERE national_id = ANY($1)")
-                    .bind(chunk)
+                    .bind(whole)
                     .fetch_all(&self.pool)
                     .await?;
-            known.persons.extend(rows);
+            for r in rows {
+                known.persons.insert(nid(&r)?);
+            }
         }
         for chunk in wanted.accounts.chunks(10_000) {
             let rows = sqlx::query(
@@ -69,7 +72,7 @@ impl Store for PostgresStore {
                     r.get(0),
                     KnownAccount {
                         kind: r.get(1),
-                        national_id: r.get(2),
+                        national_id: nid(&r.text(2)?)?,
                     },
                 );
             }
@@ -431,7 +434,7 @@ impl Store for PostgresStore {
                AND c.completed_at >= $3 AND c.completed_at < $4
              ORDER BY c.id",
         )
-        .bind(scope.national_id.clone().unwrap_or_default())
+        .bind(scope.national_id.as_ref().map_or("", NationalId::expose))
         .bind(scope.course_code.clone().unwrap_or_default())
         .bind(scope.completed_from_ms.unwrap_or(i64::MIN))
         .bind(scope.completed_to_ms.unwrap_or(i64::MAX))
@@ -564,7 +567,7 @@ impl Store for PostgresStore {
         rows.iter().map(audit_entry).collect()
     }
 
-    async fn person_records(&self, national_id: &str) -> Result<Vec<PersonRecord>> {
+    async fn person_records(&self, national_id: &NationalId) -> Result<Vec<PersonRecord>> {
         let rows = sqlx::query(
             "SELECT c.completion_id, c.course_code, d.id, d.registry, d.state, d.reason, d.hours_tenths,
                     d.eligible_since, d.receipt_id,
@@ -575,7 +578,7 @@ impl Store for PostgresStore {
              WHERE a.national_id = $1
              ORDER BY c.completed_at, c.completion_id, d.registry",
         )
-        .bind(national_id)
+        .bind(national_id.expose())
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(person_record).collect()

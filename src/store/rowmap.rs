@@ -14,7 +14,8 @@ fn corrupt(what: &str) -> StoreError {
     StoreError::Fatal(format!("stored data is not valid: {what}"))
 }
 
-fn nid(s: &str) -> Result<NationalId> {
+/// A stored national ID, checked again as it leaves the database.
+pub fn nid(s: &str) -> Result<NationalId> {
     NationalId::parse(s).map_err(|_| corrupt("a national ID"))
 }
 
@@ -396,7 +397,7 @@ pub fn breached_record(r: &impl ReadRow) -> Result<super::BreachedRecord> {
         registry: parse_registry(&r.text(1)?)?,
         completion_id: r.text(2)?,
         course_code: r.text(3)?,
-        national_id: r.text(4)?,
+        national_id: nid(&r.text(4)?)?,
         state: parse_state(&r.text(5)?)?,
         reason: r.opt_text(6)?,
         attempts: r.int(7)?,
@@ -411,7 +412,7 @@ pub fn delivery_item(r: &impl ReadRow) -> Result<super::DeliveryItem> {
         id: r.int(0)?,
         completion_id: r.text(1)?,
         registry: parse_registry(&r.text(2)?)?,
-        national_id: r.text(3)?,
+        national_id: nid(&r.text(3)?)?,
         course_code: r.text(4)?,
         state: parse_state(&r.text(5)?)?,
         reason: r.opt_text(6)?,
@@ -445,7 +446,7 @@ pub fn reconcile_item(r: &impl ReadRow) -> Result<super::ReconcileItem> {
         id: r.int(0)?,
         registry: parse_registry(&r.text(1)?)?,
         completion_id: r.text(2)?,
-        national_id: r.text(3)?,
+        national_id: nid(&r.text(3)?)?,
         state: parse_state(&r.text(4)?)?,
         revision: r.int(5)?,
         idempotency_key: r.text(6)?,

@@ -9,7 +9,7 @@ mod history;
 mod transitions;
 
 use super::rowmap::{
-    ReadRow, audit_entry, breached_record, claimed, delivery_item, existing_delivery,
+    ReadRow, audit_entry, breached_record, claimed, delivery_item, existing_delivery, nid,
     parse_registry, person_record, scan_row, sla_count, state_count, table_counts,
 };
 use super::*;
@@ -62,13 +62,14 @@ impl Store for SqliteStore {
     async fn known_keys(&self, wanted: &KeyQuery) -> Result<KnownKeys> {
         let mut known = KnownKeys::default();
         for chunk in wanted.persons.chunks(10_000) {
+            let whole: Vec<&str> = chunk.iter().map(NationalId::expose).collect();
             let rows = sqlx::query("SELECT national_id FROM persons WHERE national_id IN (SELECT value FROM jsonb_each(?1))")
-                .bind(serde_json::to_string(chunk).unwrap())
+                .bind(serde_json::to_string(&whole).unwrap())
                 .fetch_all(&self.pool)
                 .await?;
-            known
-                .persons
-                .extend(rows.iter().map(|r| r.get::<String, _>(0)));
+            for r in rows {
+                known.persons.insert(nid(&r.text(0)?)?);
+            }
         }
         for chunk in wanted.accounts.chunks(10_000) {
             let rows = sqlx::query(
@@ -82,7 +83,7 @@ impl Store for SqliteStore {
                     r.get(0),
                     KnownAccount {
                         kind: r.get(1),
-                        national_id: r.get(2),
+                        national_id: nid(&r.text(2)?)?,
                     },
                 );
             }
@@ -436,7 +437,7 @@ impl Store for SqliteStore {
                AND c.completed_at >= ?3 AND c.completed_at < ?4
              ORDER BY c.id",
         )
-        .bind(scope.national_id.clone().unwrap_or_default())
+        .bind(scope.national_id.as_ref().map_or("", NationalId::expose))
         .bind(scope.course_code.clone().unwrap_or_default())
         .bind(scope.completed_from_ms.unwrap_or(i64::MIN))
         .bind(scope.completed_to_ms.unwrap_or(i64::MAX))
@@ -569,7 +570,7 @@ impl Store for SqliteStore {
         rows.iter().map(audit_entry).collect()
     }
 
-    async fn person_records(&self, national_id: &str) -> Result<Vec<PersonRecord>> {
+    async fn person_records(&self, national_id: &NationalId) -> Result<Vec<PersonRecord>> {
         let rows = sqlx::query(
             "SELECT c.completion_id, c.course_code, d.id, d.registry, d.state, d.reason, d.hours_tenths,
                     d.eligible_since, d.receipt_id,
@@ -580,7 +581,7 @@ impl Store for SqliteStore {
              WHERE a.national_id = ?1
              ORDER BY c.completed_at, c.completion_id, d.registry",
         )
-        .bind(national_id)
+        .bind(national_id.expose())
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(person_record).collect()

@@ -1,12 +1,59 @@
 //! The values that cross the store boundary.
 
-use crate::domain::{Account, Completion, Course, Person, RegistryKind, Unit};
+use crate::domain::{Account, Completion, Course, NationalId, Person, RegistryKind, Unit};
 use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+/// A field's `Debug` with every run shaped like a national ID masked. The
+/// stored wire record carries the whole ID by design, an audit scope may,
+/// and a registry's error text may quote one; a typed [`NationalId`] masks
+/// itself, but these are plain text.
+struct IdsMasked<'a, T>(&'a T);
+
+impl<T: fmt::Debug> fmt::Debug for IdsMasked<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let raw = if f.alternate() {
+            format!("{:#?}", self.0)
+        } else {
+            format!("{:?}", self.0)
+        };
+        f.write_str(&crate::domain::mask_ids_in(&raw))
+    }
+}
+
+/// `Debug` as derived, but through [`IdsMasked`] for every field, for the
+/// types that hold text which may contain a whole ID. Every field is named
+/// (the pattern has no `..`), so a field added to the type without being
+/// added here does not compile.
+macro_rules! debug_masking_ids {
+    (struct $t:ident { $($f:ident),* $(,)? }) => {
+        impl fmt::Debug for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let Self { $($f),* } = self;
+                f.debug_struct(stringify!($t))
+                    $(.field(stringify!($f), &IdsMasked($f)))*
+                    .finish()
+            }
+        }
+    };
+    (enum $t:ident { $($v:ident { $($f:ident),* $(,)? }),* $(,)? }) => {
+        impl fmt::Debug for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self {
+                    $(Self::$v { $($f),* } => f
+                        .debug_struct(stringify!($v))
+                        $(.field(stringify!($f), &IdsMasked($f)))*
+                        .finish(),)*
+                }
+            }
+        }
+    };
+}
 
 /// Keys an intake chunk refers to, to check against what is stored.
 #[derive(Debug, Default, Clone)]
 pub struct KeyQuery {
-    pub persons: Vec<String>,
+    pub persons: Vec<NationalId>,
     pub accounts: Vec<String>,
     pub courses: Vec<String>,
 }
@@ -16,7 +63,7 @@ pub struct KeyQuery {
 /// My e-Gov account of the same person).
 #[derive(Debug, Default, Clone)]
 pub struct KnownKeys {
-    pub persons: HashSet<String>,
+    pub persons: HashSet<NationalId>,
     pub accounts: HashMap<String, KnownAccount>,
     pub courses: HashSet<String>,
 }
@@ -24,7 +71,7 @@ pub struct KnownKeys {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KnownAccount {
     pub kind: String,
-    pub national_id: String,
+    pub national_id: NationalId,
 }
 
 /// Valid intake objects to upsert together.
@@ -169,7 +216,7 @@ pub struct ScanRow {
 }
 
 /// A delivery row as the scan sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ExistingDelivery {
     pub registry: RegistryKind,
     pub state: State,
@@ -191,10 +238,15 @@ pub struct ExistingDelivery {
     pub rescan: bool,
 }
 
+debug_masking_ids!(struct ExistingDelivery {
+    registry, state, reason, payload, revision, eligible_since, next_attempt_at, hours_tenths,
+    credited_tenths, lease_until, idempotency_key, rescan,
+});
+
 /// The part of a delivery row that its state machine reads and writes
 /// ([`crate::transition`]): read whole, decided in Rust, written back with a
 /// compare-and-set on (`id`, `revision`, `lease_owner`) as they were read.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DeliveryRow {
     pub id: i64,
     pub state: State,
@@ -217,12 +269,19 @@ pub struct DeliveryRow {
     pub payload: Option<String>,
 }
 
+debug_masking_ids!(struct DeliveryRow {
+    id, state, reason, revision, hours_tenths, credited_tenths, receipt_id, delivered_at,
+    attempts, next_attempt_at, last_error, lease_owner, lease_until, idempotency_key, payload,
+});
+
 /// The scan's decision for one (completion, registry), written whole.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DeliveryWrite {
     pub completion_id: String,
     pub registry: RegistryKind,
-    pub national_id: String,
+    /// Written whole: the upsert reads it from this value's JSON.
+    #[serde(with = "crate::domain::whole_id")]
+    pub national_id: NationalId,
     pub course_code: String,
     pub state: State,
     pub reason: Option<String>,
@@ -241,8 +300,13 @@ pub struct DeliveryWrite {
     pub rescan: bool,
 }
 
+debug_masking_ids!(struct DeliveryWrite {
+    completion_id, registry, national_id, course_code, state, reason, hours_tenths, revision,
+    idempotency_key, payload, eligible_since, due_at, next_attempt_at, reset_attempts, rescan,
+});
+
 /// A leased delivery, ready to send.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Claimed {
     pub id: i64,
     pub action: Action,
@@ -256,10 +320,14 @@ pub struct Claimed {
     pub receipt_id: Option<String>,
 }
 
+debug_masking_ids!(struct Claimed {
+    id, action, revision, idempotency_key, payload, attempts, hours_tenths, receipt_id,
+});
+
 /// What happened to one sent (or held back) record. `revision` is the
 /// revision that was sent: if the scan made a newer one meanwhile, the answer
 /// is recorded for what it was about and the newer revision stays due.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub enum Outcome {
     /// Accepted or duplicate: credited, with its receipt.
     Delivered {
@@ -305,6 +373,16 @@ pub enum Outcome {
     Lost { id: i64 },
 }
 
+debug_masking_ids!(enum Outcome {
+    Delivered { id, revision, receipt_id, credited_tenths },
+    Rejected { id, revision, code, message },
+    Failed { id, revision, next_attempt_at, error, give_up },
+    Released { id, next_attempt_at, error },
+    Corrected { id, revision, credited_tenths },
+    Withdrawn { id },
+    Lost { id },
+});
+
 impl Outcome {
     /// The delivery the outcome is about.
     pub fn id(&self) -> i64 {
@@ -321,7 +399,7 @@ impl Outcome {
 }
 
 /// One request made for one delivery, kept for `history.retention_days`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Attempt {
     pub delivery_id: i64,
     pub at: i64,
@@ -338,6 +416,10 @@ pub struct Attempt {
     pub error: Option<String>,
 }
 
+debug_masking_ids!(struct Attempt {
+    delivery_id, at, revision, action, request_id, http_status, result, error,
+});
+
 /// One line of a person's status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PersonRecord {
@@ -346,7 +428,7 @@ pub struct PersonRecord {
     pub delivery: Option<DeliveryView>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct DeliveryView {
     pub id: i64,
     pub registry: RegistryKind,
@@ -360,6 +442,11 @@ pub struct DeliveryView {
     pub due_at: Option<i64>,
     pub delivered_at: Option<i64>,
 }
+
+debug_masking_ids!(struct DeliveryView {
+    id, registry, state, reason, hours_tenths, eligible_since, receipt_id, attempts, last_error,
+    due_at, delivered_at,
+});
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct StateCount {
@@ -390,13 +477,13 @@ pub struct SlaCount {
 }
 
 /// An undelivered record past its due time, for the breach list.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct BreachedRecord {
     pub id: i64,
     pub registry: RegistryKind,
     pub completion_id: String,
     pub course_code: String,
-    pub national_id: String,
+    pub national_id: NationalId,
     pub state: State,
     pub reason: Option<String>,
     pub attempts: i64,
@@ -404,6 +491,11 @@ pub struct BreachedRecord {
     pub eligible_since: i64,
     pub due_at: i64,
 }
+
+debug_masking_ids!(struct BreachedRecord {
+    id, registry, completion_id, course_code, national_id, state, reason, attempts, last_error,
+    eligible_since, due_at,
+});
 
 /// Which deliveries an SLA query looks at.
 #[derive(Debug, Clone, Copy, Default)]
@@ -416,7 +508,10 @@ pub struct SlaFilter {
 /// What a resync covers; every given field narrows it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ResyncScope {
-    pub national_id: Option<String>,
+    /// Whole in the audit trail, which keeps what an action covered; the
+    /// admin API masks it when it shows an audit entry.
+    #[serde(with = "crate::domain::whole_id_opt")]
+    pub national_id: Option<NationalId>,
     pub course_code: Option<String>,
     pub registry: Option<RegistryKind>,
     /// Completed at or after this instant.
@@ -425,14 +520,13 @@ pub struct ResyncScope {
     pub completed_to_ms: Option<i64>,
 }
 
-/// A delivery row as support staff see it (the national ID still whole:
-/// the caller masks it for display).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A delivery row as support staff see it.
+#[derive(Clone, PartialEq, Eq)]
 pub struct DeliveryItem {
     pub id: i64,
     pub completion_id: String,
     pub registry: RegistryKind,
-    pub national_id: String,
+    pub national_id: NationalId,
     pub course_code: String,
     pub state: State,
     pub reason: Option<String>,
@@ -445,8 +539,13 @@ pub struct DeliveryItem {
     pub idempotency_key: Option<String>,
 }
 
+debug_masking_ids!(struct DeliveryItem {
+    id, completion_id, registry, national_id, course_code, state, reason, hours_tenths,
+    attempts, last_error, eligible_since, due_at, receipt_id, idempotency_key,
+});
+
 /// One audited action.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, serde::Serialize)]
 pub struct AuditEntry {
     pub id: i64,
     pub at: i64,
@@ -461,6 +560,10 @@ pub struct AuditEntry {
     pub result: Option<String>,
     pub finished_at: Option<i64>,
 }
+
+debug_masking_ids!(struct AuditEntry {
+    id, at, actor, action, scope, records, status, result, finished_at,
+});
 
 impl AuditEntry {
     /// An action starting now: `running`, no records or result yet.
@@ -491,13 +594,13 @@ pub struct ReconcileQuery {
     pub salt: i64,
 }
 
-/// A row a reconcile looks up (the national ID whole: mask it to show it).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A row a reconcile looks up.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ReconcileItem {
     pub id: i64,
     pub registry: RegistryKind,
     pub completion_id: String,
-    pub national_id: String,
+    pub national_id: NationalId,
     pub state: State,
     pub revision: i64,
     pub idempotency_key: String,
@@ -507,9 +610,14 @@ pub struct ReconcileItem {
     pub receipt_id: Option<String>,
 }
 
+debug_masking_ids!(struct ReconcileItem {
+    id, registry, completion_id, national_id, state, revision, idempotency_key, payload,
+    hours_tenths, credited_tenths, receipt_id,
+});
+
 /// A repair a reconcile applies to one row, guarded by the state and
 /// revision it saw.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "repair", rename_all = "snake_case")]
 pub enum Repair {
     /// The registry does not have the record: send it again now under its
@@ -537,11 +645,397 @@ pub enum Repair {
     },
 }
 
+debug_masking_ids!(enum Repair {
+    Requeued { id, revision },
+    Found { id, revision, receipt_id, credited_tenths },
+    Corrected { id, revision, new_revision, idempotency_key, payload, credited_tenths },
+});
+
 impl Repair {
     /// The delivery the repair is about.
     pub fn id(&self) -> i64 {
         match self {
             Self::Requeued { id, .. } | Self::Found { id, .. } | Self::Corrected { id, .. } => *id,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{AccountKind, CompletionStatus, Hours, Identity, LearningMode};
+    use crate::store::PageKey;
+
+    const WHOLE: &str = "A123456789";
+    const MASKED: &str = "A12*****89";
+
+    fn nid() -> NationalId {
+        NationalId::parse(WHOLE).unwrap()
+    }
+
+    /// The wire record as the scan stores it: the whole ID inside.
+    fn payload() -> String {
+        format!(
+            r#"{{"idempotency_key":"hs1-k","national_id":"{WHOLE}","course_code":"K1","hours":"2.0"}}"#
+        )
+    }
+
+    /// A registry answer quoting the ID.
+    fn quoting() -> String {
+        format!("national_id {WHOLE} is not a learner of ours")
+    }
+
+    fn person() -> Person {
+        Person {
+            national_id: nid(),
+            personnel_category: Some("10".into()),
+            enved_account: None,
+            service_unit_code: None,
+        }
+    }
+
+    fn account() -> Account {
+        Account {
+            account_id: "a1".into(),
+            national_id: nid(),
+            kind: AccountKind::Ecpa,
+            identity: Some(Identity::CivilServant),
+            bound_to: None,
+        }
+    }
+
+    fn completion() -> Completion {
+        Completion {
+            completion_id: "c1".into(),
+            account_id: "a1".into(),
+            course_code: "K1".into(),
+            completed_at: chrono::DateTime::parse_from_rfc3339("2026-11-20T10:00:00+08:00")
+                .unwrap(),
+            status: CompletionStatus::Completed,
+        }
+    }
+
+    fn course() -> Course {
+        let two = Hours::from_tenths(20);
+        Course {
+            course_code: "K1".into(),
+            name: "Course".into(),
+            learning_mode: LearningMode::Digital,
+            category_code: "A1".into(),
+            digital_hours: two.unwrap(),
+            classroom_hours: Hours::from_tenths(0).unwrap(),
+            lifelong: two,
+            teacher: None,
+            enved: None,
+        }
+    }
+
+    fn existing() -> ExistingDelivery {
+        ExistingDelivery {
+            registry: RegistryKind::Lifelong,
+            state: State::Retrying,
+            reason: None,
+            payload: Some(payload()),
+            revision: 1,
+            eligible_since: Some(1),
+            next_attempt_at: Some(2),
+            hours_tenths: Some(20),
+            credited_tenths: None,
+            lease_until: None,
+            idempotency_key: Some("hs1-k".into()),
+            rescan: false,
+        }
+    }
+
+    fn delivery_view() -> DeliveryView {
+        DeliveryView {
+            id: 1,
+            registry: RegistryKind::Lifelong,
+            state: State::Rejected,
+            reason: Some("registry_rejected".into()),
+            hours_tenths: Some(20),
+            eligible_since: Some(1),
+            receipt_id: None,
+            attempts: 1,
+            last_error: Some(quoting()),
+            due_at: Some(2),
+            delivered_at: None,
+        }
+    }
+
+    fn resync_scope() -> ResyncScope {
+        ResyncScope {
+            national_id: Some(nid()),
+            ..ResyncScope::default()
+        }
+    }
+
+    /// One value of every store type that can carry a national ID, typed
+    /// or inside text, and of the types that contain them.
+    fn every_carrier() -> Vec<(&'static str, Box<dyn fmt::Debug>)> {
+        let mut chunk = IntakeChunk::default();
+        chunk.persons.push(person());
+        chunk.accounts.push(account());
+        let mut known = KnownKeys::default();
+        known.persons.insert(nid());
+        known.accounts.insert(
+            "a1".into(),
+            KnownAccount {
+                kind: "ecpa".into(),
+                national_id: nid(),
+            },
+        );
+        let scope = serde_json::json!({ "scope": resync_scope(), "verify": false }).to_string();
+        vec![
+            (
+                "KeyQuery",
+                Box::new(KeyQuery {
+                    persons: vec![nid()],
+                    ..KeyQuery::default()
+                }),
+            ),
+            (
+                "KnownAccount",
+                Box::new(KnownAccount {
+                    kind: "ecpa".into(),
+                    national_id: nid(),
+                }),
+            ),
+            ("KnownKeys", Box::new(known)),
+            ("IntakeChunk", Box::new(chunk)),
+            (
+                "ScanRow",
+                Box::new(ScanRow {
+                    completion: completion(),
+                    completed_on: "2026-11-20".into(),
+                    account: account(),
+                    bound: Some(account()),
+                    person: person(),
+                    unit_known: true,
+                    course: course(),
+                    latest_change_ms: 1,
+                    deliveries: vec![existing()],
+                }),
+            ),
+            ("ExistingDelivery", Box::new(existing())),
+            (
+                "DeliveryRow",
+                Box::new(DeliveryRow {
+                    id: 1,
+                    state: State::Retrying,
+                    reason: None,
+                    revision: 1,
+                    hours_tenths: Some(20),
+                    credited_tenths: None,
+                    receipt_id: None,
+                    delivered_at: None,
+                    attempts: 1,
+                    next_attempt_at: Some(2),
+                    last_error: Some(quoting()),
+                    lease_owner: None,
+                    lease_until: None,
+                    idempotency_key: Some("hs1-k".into()),
+                    payload: Some(payload()),
+                }),
+            ),
+            (
+                "DeliveryWrite",
+                Box::new(DeliveryWrite {
+                    completion_id: "c1".into(),
+                    registry: RegistryKind::Lifelong,
+                    national_id: nid(),
+                    course_code: "K1".into(),
+                    state: State::Pending,
+                    reason: None,
+                    hours_tenths: Some(20),
+                    revision: 1,
+                    idempotency_key: Some("hs1-k".into()),
+                    payload: Some(payload()),
+                    eligible_since: Some(1),
+                    due_at: Some(2),
+                    next_attempt_at: Some(1),
+                    reset_attempts: true,
+                    rescan: false,
+                }),
+            ),
+            (
+                "Claimed",
+                Box::new(Claimed {
+                    id: 1,
+                    action: Action::Upload,
+                    revision: 1,
+                    idempotency_key: "hs1-k".into(),
+                    payload: payload(),
+                    attempts: 0,
+                    hours_tenths: 20,
+                    receipt_id: None,
+                }),
+            ),
+            (
+                "Outcome::Rejected",
+                Box::new(Outcome::Rejected {
+                    id: 1,
+                    revision: 1,
+                    code: "unknown_learner".into(),
+                    message: quoting(),
+                }),
+            ),
+            (
+                "Outcome::Failed",
+                Box::new(Outcome::Failed {
+                    id: 1,
+                    revision: 1,
+                    next_attempt_at: 2,
+                    error: quoting(),
+                    give_up: false,
+                }),
+            ),
+            (
+                "Attempt",
+                Box::new(Attempt {
+                    delivery_id: 1,
+                    at: 1,
+                    revision: 1,
+                    action: "upload".into(),
+                    request_id: "r1".into(),
+                    http_status: Some(422),
+                    result: "rejected".into(),
+                    error: Some(quoting()),
+                }),
+            ),
+            (
+                "PersonRecord",
+                Box::new(PersonRecord {
+                    completion_id: "c1".into(),
+                    course_code: "K1".into(),
+                    delivery: Some(delivery_view()),
+                }),
+            ),
+            ("DeliveryView", Box::new(delivery_view())),
+            (
+                "BreachedRecord",
+                Box::new(BreachedRecord {
+                    id: 1,
+                    registry: RegistryKind::Lifelong,
+                    completion_id: "c1".into(),
+                    course_code: "K1".into(),
+                    national_id: nid(),
+                    state: State::Failed,
+                    reason: None,
+                    attempts: 5,
+                    last_error: Some(quoting()),
+                    eligible_since: 1,
+                    due_at: 2,
+                }),
+            ),
+            ("ResyncScope", Box::new(resync_scope())),
+            (
+                "DeliveryItem",
+                Box::new(DeliveryItem {
+                    id: 1,
+                    completion_id: "c1".into(),
+                    registry: RegistryKind::Lifelong,
+                    national_id: nid(),
+                    course_code: "K1".into(),
+                    state: State::Failed,
+                    reason: None,
+                    hours_tenths: Some(20),
+                    attempts: 5,
+                    last_error: Some(quoting()),
+                    eligible_since: Some(1),
+                    due_at: Some(2),
+                    receipt_id: None,
+                    idempotency_key: Some("hs1-k".into()),
+                }),
+            ),
+            (
+                "AuditEntry",
+                Box::new(AuditEntry::running(1, "cli:ops", "resync", scope)),
+            ),
+            (
+                "ReconcileItem",
+                Box::new(ReconcileItem {
+                    id: 1,
+                    registry: RegistryKind::Lifelong,
+                    completion_id: "c1".into(),
+                    national_id: nid(),
+                    state: State::Delivered,
+                    revision: 1,
+                    idempotency_key: "hs1-k".into(),
+                    payload: Some(payload()),
+                    hours_tenths: Some(20),
+                    credited_tenths: Some(20),
+                    receipt_id: Some("L-1".into()),
+                }),
+            ),
+            (
+                "Repair::Corrected",
+                Box::new(Repair::Corrected {
+                    id: 1,
+                    revision: 1,
+                    new_revision: 2,
+                    idempotency_key: "hs1-k2".into(),
+                    payload: payload(),
+                    credited_tenths: 35,
+                }),
+            ),
+            ("PageKey", Box::new(PageKey::Text(WHOLE.into()))),
+        ]
+    }
+
+    #[test]
+    fn debug_of_every_store_type_that_carries_a_national_id_shows_it_masked_never_whole() {
+        for (name, value) in every_carrier() {
+            for shown in [format!("{value:?}"), format!("{value:#?}")] {
+                assert!(!shown.contains(WHOLE), "{name} shows the whole ID: {shown}");
+                assert!(shown.contains(MASKED), "{name} lost the masked ID: {shown}");
+            }
+        }
+    }
+
+    #[test]
+    fn masked_debug_keeps_the_shape_of_the_derived_one() {
+        let shown = format!("{:?}", Repair::Requeued { id: 7, revision: 2 });
+        assert_eq!(shown, "Requeued { id: 7, revision: 2 }");
+        let shown = format!("{:?}", Outcome::Withdrawn { id: 7 });
+        assert_eq!(shown, "Withdrawn { id: 7 }");
+    }
+
+    #[test]
+    fn a_resync_scope_is_written_whole_for_the_audit_trail_and_read_back_checked() {
+        let json = serde_json::to_string(&resync_scope()).unwrap();
+        assert!(
+            json.contains(&format!(r#""national_id":"{WHOLE}""#)),
+            "{json}"
+        );
+        assert_eq!(
+            serde_json::from_str::<ResyncScope>(&json).unwrap(),
+            resync_scope()
+        );
+        let bad = json.replace(WHOLE, "A123456788");
+        assert!(serde_json::from_str::<ResyncScope>(&bad).is_err());
+    }
+
+    #[test]
+    fn a_delivery_write_carries_the_whole_id_into_the_upserts_json() {
+        let write = DeliveryWrite {
+            completion_id: "c1".into(),
+            registry: RegistryKind::Lifelong,
+            national_id: nid(),
+            course_code: "K1".into(),
+            state: State::Pending,
+            reason: None,
+            hours_tenths: Some(20),
+            revision: 1,
+            idempotency_key: None,
+            payload: None,
+            eligible_since: None,
+            due_at: None,
+            next_attempt_at: None,
+            reset_attempts: false,
+            rescan: false,
+        };
+        let json = serde_json::to_value(&write).unwrap();
+        assert_eq!(json["national_id"], WHOLE);
     }
 }
