@@ -405,9 +405,7 @@ mod tests {
                 category_code: "A1".into(),
                 digital_hours: h(digital),
                 classroom_hours: h(lifelong - digital),
-                lifelong: Some(h(lifelong)),
-                teacher: None,
-                enved: None,
+                certified: [(RegistryKind::Lifelong, h(lifelong))].into(),
             },
             latest_change_ms: NOW - 1_000,
             deliveries: vec![],
@@ -518,7 +516,7 @@ mod tests {
         assert_eq!(w.next_attempt_at, Some(NOW));
 
         let mut decertified = r.clone();
-        decertified.course.lifelong = None;
+        decertified.course.certified.remove(&RegistryKind::Lifelong);
         assert_eq!(
             plan(&decertified, Some(&e)).unwrap().state,
             State::Withdrawing

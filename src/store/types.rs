@@ -462,6 +462,8 @@ pub struct TableCounts {
     pub persons: i64,
     pub accounts: i64,
     pub courses: i64,
+    /// Rows of certified hours, one per course and registry.
+    pub course_hours: i64,
     pub completions: i64,
     pub deliveries: i64,
     pub calendar_years: i64,
@@ -724,9 +726,7 @@ mod tests {
             category_code: "A1".into(),
             digital_hours: two.unwrap(),
             classroom_hours: Hours::from_tenths(0).unwrap(),
-            lifelong: two,
-            teacher: None,
-            enved: None,
+            certified: [(RegistryKind::Lifelong, two.unwrap())].into(),
         }
     }
 
