@@ -116,12 +116,19 @@ pub fn course_from(
 }
 
 /// A course's certified hours as the intake upserts write them: one JSON
-/// object of registry name to tenths, the zero figures included.
+/// object of registry name to tenths, the zero figures included, its keys
+/// in name order (SQLite compares it as text with the stored rows, see its
+/// `STAMP_COURSES_WITH_NEW_HOURS`).
 fn certified_object(course: &Course) -> serde_json::Value {
-    let map = course
+    let mut by_name: Vec<_> = course
         .certified
         .iter()
-        .map(|(registry, h)| (registry.as_str().to_string(), json!(h.tenths())));
+        .map(|(registry, h)| (registry.as_str(), h.tenths()))
+        .collect();
+    by_name.sort_unstable();
+    let map = by_name
+        .into_iter()
+        .map(|(name, tenths)| (name.to_string(), json!(tenths)));
     serde_json::Value::Object(map.collect())
 }
 

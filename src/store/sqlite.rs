@@ -773,29 +773,34 @@ WHERE courses.name IS NOT excluded.name OR courses.learning_mode IS NOT excluded
    OR courses.digital_tenths IS NOT excluded.digital_tenths OR courses.classroom_tenths IS NOT excluded.classroom_tenths";
 
 /// Stamps a course not stamped yet in this transaction whose certified
-/// hours (element 6, an object of registry to tenths) differ from its
-/// `course_hours` rows: a figure added, removed or changed.
+/// hours (element 6, an object of registry to tenths, keys in name order)
+/// differ from its `course_hours` rows: a figure added, removed or changed.
+/// Both sides are rendered by SQLite's JSON, keys in the same order, so
+/// equal hours compare as equal text; should the renderings ever part, a
+/// course would be stamped for nothing, never left unstamped. One range
+/// read of the primary key per course keeps a re-import cheap.
 const STAMP_COURSES_WITH_NEW_HOURS: &str = "
 UPDATE courses SET seq = ?2, changed_at = ?3
 FROM jsonb_each(?1) AS j
 WHERE courses.course_code = j.value->>0 AND courses.seq <> ?2
-  AND ((SELECT COUNT(*) FROM course_hours h WHERE h.course_code = courses.course_code)
-       <> (SELECT COUNT(*) FROM jsonb_each(j.value, '$[6]'))
-    OR EXISTS (SELECT 1 FROM jsonb_each(j.value, '$[6]') AS e
-               WHERE e.value IS NOT (SELECT h.tenths FROM course_hours h
-                                     WHERE h.course_code = courses.course_code AND h.registry = e.key)))";
+  AND j.value->6 IS NOT (SELECT json_group_object(h.registry, h.tenths ORDER BY h.registry)
+                         FROM course_hours h WHERE h.course_code = courses.course_code)";
 
 /// The hours of the chunk's courses stamped in this transaction (new,
 /// changed, or with new hours), removed to be inserted as they are now.
+/// `CROSS JOIN` keeps the chunk as the outer loop, each course found by its
+/// key: driven by `courses_seq` instead, SQLite would scan the whole chunk
+/// once per stamped course.
 const DELETE_REWRITTEN_HOURS: &str = "
 DELETE FROM course_hours WHERE course_code IN (
-    SELECT k.course_code FROM jsonb_each(?1) AS j JOIN courses k ON k.course_code = j.value->>0
+    SELECT k.course_code FROM jsonb_each(?1) AS j CROSS JOIN courses k ON k.course_code = j.value->>0
     WHERE k.seq = ?2)";
 
 const INSERT_REWRITTEN_HOURS: &str = "
 INSERT INTO course_hours (course_code, registry, tenths)
 SELECT k.course_code, e.key, e.value
-FROM jsonb_each(?1) AS j JOIN courses k ON k.course_code = j.value->>0, jsonb_each(j.value, '$[6]') AS e
+FROM jsonb_each(?1) AS j CROSS JOIN courses k ON k.course_code = j.value->>0
+CROSS JOIN jsonb_each(j.value, '$[6]') AS e
 WHERE k.seq = ?2";
 
 const UPSERT_COMPLETIONS: &str = "
