@@ -253,3 +253,27 @@ pub enum PageBinds<'a> {
     Int(i64),
     Text(Vec<&'a str>),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn course_hours_pages_continue_after_both_key_columns() {
+        let table = CopyTable::CourseHours;
+        let (after, order) = table.page_clauses(|i| format!("${i}"), 2);
+        assert_eq!(after, "(course_code, registry) > ($2, $3)");
+        assert_eq!(order, "course_code, registry");
+        let row = serde_json::json!({"course_code": "K1", "registry": "teacher", "tenths": 15});
+        let key = PageKey::of(table, &row);
+        assert_eq!(key, PageKey::Pair("K1".into(), "teacher".into()));
+        assert!(matches!(key.binds(table), PageBinds::Text(k) if k == ["K1", "teacher"]));
+        assert!(matches!(PageKey::Start.binds(table), PageBinds::Text(k) if k == ["", ""]));
+    }
+
+    #[test]
+    fn courses_come_before_their_hours() {
+        let at = |t| CopyTable::ALL.iter().position(|&x| x == t).unwrap();
+        assert!(at(CopyTable::Courses) < at(CopyTable::CourseHours));
+    }
+}
