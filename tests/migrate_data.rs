@@ -7,6 +7,7 @@ mod common;
 use common::fixture::{self, id};
 use common::*;
 use hoursync::simulator::Faults;
+use hoursync::store::{CopyTable, PageKey};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -41,6 +42,15 @@ async fn a_sqlite_database_moved_to_postgres_carries_on_without_sending_anything
         copy.table_counts().await.unwrap(),
         store.table_counts().await.unwrap()
     );
+    // Every course's certified hours, row for row.
+    let hours = |s: hoursync::store::SharedStore| async move {
+        s.export_page(CopyTable::CourseHours, &PageKey::Start, 10_000)
+            .await
+            .unwrap()
+    };
+    let copied = hours(copy.clone()).await;
+    assert!(!copied.is_empty());
+    assert_eq!(copied, hours(store.clone()).await);
     for person in 1..=8 {
         let nid = hoursync::domain::NationalId::parse(&id(person)).unwrap();
         assert_eq!(

@@ -2,6 +2,7 @@
 
 use super::{Hours, NationalId, RegistryKind};
 use chrono::{DateTime, FixedOffset};
+use std::collections::BTreeMap;
 
 /// A service unit in the unit directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,7 +112,7 @@ impl LearningMode {
     }
 }
 
-/// A course with its certified hours per registry (`None`: not certified).
+/// A course with its certified hours per registry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Course {
     pub course_code: String,
@@ -120,20 +121,20 @@ pub struct Course {
     pub category_code: String,
     pub digital_hours: Hours,
     pub classroom_hours: Hours,
-    pub lifelong: Option<Hours>,
-    pub teacher: Option<Hours>,
-    pub enved: Option<Hours>,
+    /// The figure the intake gave for each registry, zero included (it is
+    /// kept as given, so a re-import compares equal); a registry absent
+    /// here was not certified. Keyed by kind, so a new registry needs no
+    /// new field.
+    pub certified: BTreeMap<RegistryKind, Hours>,
 }
 
 impl Course {
     /// Certified hours for `registry`; zero counts as not certified.
     pub fn certified(&self, registry: RegistryKind) -> Option<Hours> {
-        let h = match registry {
-            RegistryKind::Lifelong => self.lifelong,
-            RegistryKind::Teacher => self.teacher,
-            RegistryKind::Enved => self.enved,
-        };
-        h.filter(|h| !h.is_zero())
+        self.certified
+            .get(&registry)
+            .copied()
+            .filter(|h| !h.is_zero())
     }
 }
 

@@ -4,9 +4,10 @@
 
 use crate::domain::{
     Account, AccountKind, Completion, CompletionStatus, Course, Hours, Identity, LearningMode,
-    NationalId, Person, Unit, mask_ids_in,
+    NationalId, Person, RegistryKind, Unit, UnknownRegistry, mask_ids_in,
 };
 use serde::Deserialize;
+use std::collections::BTreeMap;
 
 /// A valid intake object.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,16 +62,10 @@ enum Raw {
     },
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawCertified {
-    #[serde(default)]
-    lifelong: Option<String>,
-    #[serde(default)]
-    teacher: Option<String>,
-    #[serde(default)]
-    enved: Option<String>,
-}
+/// `certified` by registry name, read as a map so that a new registry needs
+/// no field here; a name that is no registry is refused when the course is
+/// checked, as an unknown field would be.
+type RawCertified = BTreeMap<String, Option<String>>;
 
 /// Parses and checks one line. The error never carries a whole national ID.
 pub fn parse_line(line: &str) -> Result<Object, String> {
@@ -148,8 +143,15 @@ pub fn parse_line(line: &str) -> Result<Object, String> {
                 .ok_or_else(|| format!("learning_mode {learning_mode} must be 1 (digital), 2 (classroom) or 3 (blended)"))?;
             let digital_hours = hours_field("digital_hours", &digital_hours)?;
             let classroom_hours = hours_field("classroom_hours", &classroom_hours)?;
-            let certified_field =
-                |name: &str, v: Option<String>| v.map(|s| hours_field(name, &s)).transpose();
+            let mut by_registry = BTreeMap::new();
+            for (name, value) in certified {
+                let registry: RegistryKind = name
+                    .parse()
+                    .map_err(|e: UnknownRegistry| format!("certified: {e}"))?;
+                if let Some(v) = value {
+                    by_registry.insert(registry, hours_field(&format!("certified.{name}"), &v)?);
+                }
+            }
             let course = Course {
                 course_code: key("course_code", course_code)?,
                 name,
@@ -157,11 +159,9 @@ pub fn parse_line(line: &str) -> Result<Object, String> {
                 category_code: key("category_code", category_code)?,
                 digital_hours,
                 classroom_hours,
-                lifelong: certified_field("certified.lifelong", certified.lifelong)?,
-                teacher: certified_field("certified.teacher", certified.teacher)?,
-                enved: certified_field("certified.enved", certified.enved)?,
+                certified: by_registry,
             };
-            if let Some(lifelong) = course.lifelong.filter(|h| !h.is_zero()) {
+            if let Some(lifelong) = course.certified(RegistryKind::Lifelong) {
                 let split = digital_hours.checked_add(classroom_hours);
                 if split != Some(lifelong) {
                     return Err(format!(
@@ -289,6 +289,12 @@ mod tests {
         assert!(err(neg).contains("negative"), "{}", err(neg));
         let split = r#"{"type":"course","course_code":"C","name":"n","learning_mode":1,"category_code":"A","digital_hours":"1.0","classroom_hours":"0.0","certified":{"lifelong":"2.0"}}"#;
         assert!(err(split).contains("must equal certified.lifelong"));
+        let elsewhere = r#"{"type":"course","course_code":"C","name":"n","learning_mode":1,"category_code":"A","digital_hours":"1.0","classroom_hours":"0.0","certified":{"moe":"1.0"}}"#;
+        assert!(
+            err(elsewhere).contains("unknown registry \"moe\""),
+            "{}",
+            err(elsewhere)
+        );
         let when = r#"{"type":"completion","completion_id":"c","account_id":"a","course_code":"C","completed_at":"2026-11-20 10:15","status":"completed"}"#;
         assert!(err(when).contains("RFC 3339"));
         let status = r#"{"type":"completion","completion_id":"c","account_id":"a","course_code":"C","completed_at":"2026-11-20T10:15:00+08:00","status":"done"}"#;

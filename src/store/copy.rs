@@ -1,7 +1,8 @@
 //! The tables `hoursync migrate-data` copies between databases, in an order
 //! that needs nothing before it exists, with their columns (in table
 //! order) and the key pages are read by. Leases and request gates are not
-//! copied: they describe running daemons, not data.
+//! copied: they describe running daemons, not data. `course_hours` comes
+//! after `courses`, the rows its rows belong to.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CopyTable {
@@ -11,6 +12,7 @@ pub enum CopyTable {
     Persons,
     Accounts,
     Courses,
+    CourseHours,
     Completions,
     Deliveries,
     CalendarYears,
@@ -19,13 +21,14 @@ pub enum CopyTable {
 }
 
 impl CopyTable {
-    pub const ALL: [CopyTable; 11] = [
+    pub const ALL: [CopyTable; 12] = [
         Self::ChangeSeq,
         Self::Cursors,
         Self::Units,
         Self::Persons,
         Self::Accounts,
         Self::Courses,
+        Self::CourseHours,
         Self::Completions,
         Self::Deliveries,
         Self::CalendarYears,
@@ -41,6 +44,7 @@ impl CopyTable {
             Self::Persons => "persons",
             Self::Accounts => "accounts",
             Self::Courses => "courses",
+            Self::CourseHours => "course_hours",
             Self::Completions => "completions",
             Self::Deliveries => "deliveries",
             Self::CalendarYears => "calendar_years",
@@ -101,12 +105,10 @@ impl CopyTable {
                 "category_code",
                 "digital_tenths",
                 "classroom_tenths",
-                "lifelong_tenths",
-                "teacher_tenths",
-                "enved_tenths",
                 "seq",
                 "changed_at",
             ],
+            Self::CourseHours => &["course_code", "registry", "tenths"],
             Self::Completions => &[
                 "id",
                 "completion_id",
@@ -146,9 +148,28 @@ impl CopyTable {
         }
     }
 
-    /// The first column: the primary key pages are ordered by.
-    pub fn key(self) -> &'static str {
-        self.columns()[0]
+    /// The primary key pages are ordered by: the first column, or the
+    /// first two for `course_hours`, whose rows share a course's code.
+    pub fn key(self) -> &'static [&'static str] {
+        let cols = self.columns();
+        match self {
+            Self::CourseHours => &cols[..2],
+            _ => &cols[..1],
+        }
+    }
+
+    /// Rows after `after`'s place, in key order: a WHERE and an ORDER BY
+    /// clause, the key's values bound from `first` (`$1`, or `?1`, …).
+    pub fn page_clauses(
+        self,
+        placeholder: impl Fn(usize) -> String,
+        first: usize,
+    ) -> (String, String) {
+        let key = self.key().join(", ");
+        let params: Vec<String> = (0..self.key().len())
+            .map(|i| placeholder(first + i))
+            .collect();
+        (format!("({key}) > ({})", params.join(", ")), key)
     }
 
     /// Whether the key is an integer (else text).
@@ -171,6 +192,8 @@ pub enum PageKey {
     Start,
     Int(i64),
     Text(String),
+    /// A key of two text columns (a course and a registry).
+    Pair(String, String),
 }
 
 /// The persons table is paged by national ID: a text key is shown masked.
@@ -183,6 +206,11 @@ impl std::fmt::Debug for PageKey {
                 .debug_tuple("Text")
                 .field(&crate::domain::mask_ids_in(s))
                 .finish(),
+            Self::Pair(a, b) => f
+                .debug_tuple("Pair")
+                .field(&crate::domain::mask_ids_in(a))
+                .field(&crate::domain::mask_ids_in(b))
+                .finish(),
         }
     }
 }
@@ -190,25 +218,62 @@ impl std::fmt::Debug for PageKey {
 impl PageKey {
     /// The key of a copied row, to continue after it.
     pub fn of(table: CopyTable, row: &serde_json::Value) -> PageKey {
-        let v = &row[table.key()];
-        match (table.int_key(), v.as_i64(), v.as_str()) {
-            (true, Some(i), _) => PageKey::Int(i),
-            (false, _, Some(s)) => PageKey::Text(s.to_string()),
-            _ => PageKey::Start,
+        let text = |col: &str| row[col].as_str().map(str::to_string);
+        match table.key() {
+            [a, b] => match (text(a), text(b)) {
+                (Some(a), Some(b)) => PageKey::Pair(a, b),
+                _ => PageKey::Start,
+            },
+            [key, ..] => match (table.int_key(), row[key].as_i64(), text(key)) {
+                (true, Some(i), _) => PageKey::Int(i),
+                (false, _, Some(s)) => PageKey::Text(s),
+                _ => PageKey::Start,
+            },
+            [] => PageKey::Start,
         }
     }
 
-    pub fn int(&self) -> i64 {
-        match self {
-            PageKey::Int(i) => *i,
-            _ => i64::MIN,
+    /// The values to bind for [`CopyTable::page_clauses`]: before the first
+    /// page, a key smaller than any stored one.
+    pub fn binds(&self, table: CopyTable) -> PageBinds<'_> {
+        match (self, table.int_key(), table.key().len()) {
+            (_, true, _) => PageBinds::Int(match self {
+                PageKey::Int(i) => *i,
+                _ => i64::MIN,
+            }),
+            (PageKey::Pair(a, b), _, _) => PageBinds::Text(vec![a, b]),
+            (PageKey::Text(s), _, _) => PageBinds::Text(vec![s]),
+            (_, false, n) => PageBinds::Text(vec![""; n]),
         }
     }
+}
 
-    pub fn text(&self) -> &str {
-        match self {
-            PageKey::Text(s) => s,
-            _ => "",
-        }
+/// The values a page's key is bound to.
+pub enum PageBinds<'a> {
+    Int(i64),
+    Text(Vec<&'a str>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn course_hours_pages_continue_after_both_key_columns() {
+        let table = CopyTable::CourseHours;
+        let (after, order) = table.page_clauses(|i| format!("${i}"), 2);
+        assert_eq!(after, "(course_code, registry) > ($2, $3)");
+        assert_eq!(order, "course_code, registry");
+        let row = serde_json::json!({"course_code": "K1", "registry": "teacher", "tenths": 15});
+        let key = PageKey::of(table, &row);
+        assert_eq!(key, PageKey::Pair("K1".into(), "teacher".into()));
+        assert!(matches!(key.binds(table), PageBinds::Text(k) if k == ["K1", "teacher"]));
+        assert!(matches!(PageKey::Start.binds(table), PageBinds::Text(k) if k == ["", ""]));
+    }
+
+    #[test]
+    fn courses_come_before_their_hours() {
+        let at = |t| CopyTable::ALL.iter().position(|&x| x == t).unwrap();
+        assert!(at(CopyTable::Courses) < at(CopyTable::CourseHours));
     }
 }

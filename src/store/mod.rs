@@ -10,7 +10,7 @@ mod sqlite;
 mod transitions;
 mod types;
 
-pub use copy::{CopyTable, PageKey};
+pub use copy::{CopyTable, PageBinds, PageKey};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use types::*;

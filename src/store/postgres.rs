@@ -7,8 +7,8 @@ mod history;
 mod transitions;
 
 use super::rowmap::{
-    ReadRow, audit_entry, breached_record, claimed, delivery_item, existing_delivery, nid,
-    parse_registry, person_record, scan_row, sla_count, state_count, table_counts,
+    IntakeRows, ReadRow, audit_entry, breached_record, claimed, delivery_item, existing_delivery,
+    nid, parse_registry, person_record, scan_row, sla_count, state_count, table_counts,
 };
 use super::*;
 use crate::transition::Event;
@@ -100,27 +100,22 @@ impl Store for PostgresStore {
         .fetch_one(&mut *tx)
         .await?;
         let mut changed = 0;
-        let statements = [
-            UPSERT_UNITS,
-            UPSERT_PERSONS,
-            UPSERT_ACCOUNTS,
-            UPSERT_COURSES,
-            UPSERT_COMPLETIONS,
-        ];
-        for (sql, json) in statements
-            .into_iter()
-            .zip(super::rowmap::intake_rows(chunk))
-        {
+        let rows = super::rowmap::intake_rows(chunk);
+        for (sql, of, params) in INTAKE {
+            let json = rows[of as usize].as_str();
             if json == "[]" {
                 continue;
             }
-            changed += sqlx::query(sql)
-                .bind(json)
-                .bind(seq)
-                .bind(now_ms)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+            let query = sqlx::query(sql).bind(json).bind(seq);
+            let query = if params == Params::Stamp {
+                query.bind(now_ms)
+            } else {
+                query
+            };
+            let touched = query.execute(&mut *tx).await?.rows_affected();
+            if params == Params::Stamp {
+                changed += touched;
+            }
         }
         if changed == 0 {
             tx.rollback().await?;
@@ -598,7 +593,7 @@ impl Store for PostgresStore {
             "SELECT (SELECT COUNT(*) FROM units), (SELECT COUNT(*) FROM persons), (SELECT COUNT(*) FROM accounts),
                     (SELECT COUNT(*) FROM courses), (SELECT COUNT(*) FROM completions),
                     (SELECT COUNT(*) FROM deliveries), (SELECT value FROM change_seq WHERE id = 1),
-                    (SELECT COUNT(*) FROM calendar_years)",
+                    (SELECT COUNT(*) FROM calendar_years), (SELECT COUNT(*) FROM course_hours)",
         )
         .fetch_one(&self.pool)
         .await?;
@@ -611,19 +606,22 @@ impl Store for PostgresStore {
         after: &PageKey,
         limit: usize,
     ) -> Result<Vec<serde_json::Value>> {
+        let (after_key, order) = table.page_clauses(|i| format!("${i}"), 2);
         let sql = format!(
-            "SELECT row_to_json(t)::text FROM {} AS t WHERE {} > $1 ORDER BY {} LIMIT $2",
+            "SELECT row_to_json(t)::text FROM {} AS t WHERE {after_key} ORDER BY {order} LIMIT $1",
             table.name(),
-            table.key(),
-            table.key()
         );
-        let query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
-        let query = if table.int_key() {
-            query.bind(after.int())
-        } else {
-            query.bind(after.text().to_string())
-        };
-        let rows = query.bind(limit as i64).fetch_all(&self.pool).await?;
+        let mut query =
+            sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql)).bind(limit as i64);
+        match after.binds(table) {
+            PageBinds::Int(i) => query = query.bind(i),
+            PageBinds::Text(keys) => {
+                for k in keys {
+                    query = query.bind(k.to_string());
+                }
+            }
+        }
+        let rows = query.fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
                 serde_json::from_str(r)
@@ -728,21 +726,70 @@ ON CONFLICT (account_id) DO UPDATE SET
 WHERE (accounts.national_id, accounts.kind, accounts.identity, accounts.bound_to)
       IS DISTINCT FROM (excluded.national_id, excluded.kind, excluded.identity, excluded.bound_to)";
 
+/// The statements of an intake chunk, in order, with the array of
+/// `intake_rows` each reads (see the SQLite twin for the course hours).
+const INTAKE: [(&str, IntakeRows, Params); 8] = [
+    (UPSERT_UNITS, IntakeRows::Units, Params::Stamp),
+    (UPSERT_PERSONS, IntakeRows::Persons, Params::Stamp),
+    (UPSERT_ACCOUNTS, IntakeRows::Accounts, Params::Stamp),
+    (UPSERT_COURSES, IntakeRows::Courses, Params::Stamp),
+    (
+        STAMP_COURSES_WITH_NEW_HOURS,
+        IntakeRows::Courses,
+        Params::Stamp,
+    ),
+    (DELETE_REWRITTEN_HOURS, IntakeRows::Courses, Params::Rewrite),
+    (INSERT_REWRITTEN_HOURS, IntakeRows::Courses, Params::Rewrite),
+    (UPSERT_COMPLETIONS, IntakeRows::Completions, Params::Stamp),
+];
+
+/// What an intake statement takes beyond its rows. PostgreSQL refuses a
+/// parameter a statement does not use.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Params {
+    /// The sequence and the time: it stamps the rows it changes, which
+    /// count as changed.
+    Stamp,
+    /// The sequence only: it rewrites the hours of courses already
+    /// stamped (and counted).
+    Rewrite,
+}
+
 const UPSERT_COURSES: &str = "
 INSERT INTO courses (course_code, name, learning_mode, category_code, digital_tenths, classroom_tenths,
-                     lifelong_tenths, teacher_tenths, enved_tenths, seq, changed_at)
-SELECT j->>0, j->>1, (j->>2)::bigint, j->>3, (j->>4)::bigint, (j->>5)::bigint,
-       (j->>6)::bigint, (j->>7)::bigint, (j->>8)::bigint, $2, $3
+                     seq, changed_at)
+SELECT j->>0, j->>1, (j->>2)::bigint, j->>3, (j->>4)::bigint, (j->>5)::bigint, $2, $3
 FROM jsonb_array_elements($1::jsonb) AS j
 ON CONFLICT (course_code) DO UPDATE SET
     name = excluded.name, learning_mode = excluded.learning_mode, category_code = excluded.category_code,
     digital_tenths = excluded.digital_tenths, classroom_tenths = excluded.classroom_tenths,
-    lifelong_tenths = excluded.lifelong_tenths, teacher_tenths = excluded.teacher_tenths,
-    enved_tenths = excluded.enved_tenths, seq = excluded.seq, changed_at = excluded.changed_at
+    seq = excluded.seq, changed_at = excluded.changed_at
 WHERE (courses.name, courses.learning_mode, courses.category_code, courses.digital_tenths,
-       courses.classroom_tenths, courses.lifelong_tenths, courses.teacher_tenths, courses.enved_tenths)
+       courses.classroom_tenths)
       IS DISTINCT FROM (excluded.name, excluded.learning_mode, excluded.category_code, excluded.digital_tenths,
-       excluded.classroom_tenths, excluded.lifelong_tenths, excluded.teacher_tenths, excluded.enved_tenths)";
+       excluded.classroom_tenths)";
+
+/// Stamps a course not stamped yet in this transaction whose certified
+/// hours (element 6, an object of registry to tenths) differ from its
+/// `course_hours` rows; jsonb compares objects whatever their key order.
+const STAMP_COURSES_WITH_NEW_HOURS: &str = "
+UPDATE courses k SET seq = $2, changed_at = $3
+FROM jsonb_array_elements($1::jsonb) AS j
+WHERE k.course_code = j->>0 AND k.seq <> $2
+  AND (SELECT COALESCE(jsonb_object_agg(h.registry, h.tenths), '{}'::jsonb)
+       FROM course_hours h WHERE h.course_code = k.course_code) IS DISTINCT FROM j->6";
+
+const DELETE_REWRITTEN_HOURS: &str = "
+DELETE FROM course_hours h USING jsonb_array_elements($1::jsonb) AS j, courses k
+WHERE k.course_code = j->>0 AND k.seq = $2 AND h.course_code = k.course_code";
+
+const INSERT_REWRITTEN_HOURS: &str = "
+INSERT INTO course_hours (course_code, registry, tenths)
+SELECT k.course_code, e.key, e.value::bigint
+FROM jsonb_array_elements($1::jsonb) AS j
+JOIN courses k ON k.course_code = j->>0
+CROSS JOIN LATERAL jsonb_each_text(j->6) AS e
+WHERE k.seq = $2";
 
 const UPSERT_COMPLETIONS: &str = "
 INSERT INTO completions (completion_id, account_id, course_code, completed_at, completed_on, status, seq, changed_at)
@@ -789,7 +836,8 @@ SELECT c.completion_id, c.account_id, c.course_code, c.completed_at, c.completed
        p.national_id, p.personnel_category, p.enved_account, p.service_unit_code,
        (CASE WHEN u.code IS NULL THEN 0 ELSE 1 END)::bigint,
        k.course_code, k.name, k.learning_mode, k.category_code, k.digital_tenths, k.classroom_tenths,
-       k.lifelong_tenths, k.teacher_tenths, k.enved_tenths,
+       COALESCE((SELECT jsonb_object_agg(h.registry, h.tenths) FROM course_hours h
+                 WHERE h.course_code = k.course_code), '{}'::jsonb)::text,
        GREATEST(c.changed_at, a.changed_at, COALESCE(b.changed_at, 0), p.changed_at,
                 COALESCE(u.changed_at, 0), k.changed_at)
 FROM completions c

@@ -9,6 +9,7 @@ use crate::domain::{
 };
 use chrono::{FixedOffset, TimeZone};
 use serde_json::json;
+use std::collections::BTreeMap;
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Fatal(format!("stored data is not valid: {what}"))
@@ -85,15 +86,23 @@ pub fn person_from(
     })
 }
 
+/// A course as the scan reads it: its certified hours come as one JSON
+/// object of registry name to tenths (`{"lifelong": 20}`), aggregated from
+/// the `course_hours` rows in the same query.
 pub fn course_from(
     course_code: String,
     name: String,
     learning_mode: i64,
     category_code: String,
     [digital, classroom]: [i64; 2],
-    [lifelong, teacher, enved]: [Option<i64>; 3],
+    certified: &str,
 ) -> Result<Course> {
-    let opt = |t: Option<i64>| t.map(hours).transpose();
+    let by_name: BTreeMap<String, i64> =
+        serde_json::from_str(certified).map_err(|_| corrupt("a course's certified hours"))?;
+    let certified = by_name
+        .into_iter()
+        .map(|(registry, tenths)| Ok((parse_registry(&registry)?, hours(tenths)?)))
+        .collect::<Result<_>>()?;
     Ok(Course {
         course_code,
         name,
@@ -102,19 +111,45 @@ pub fn course_from(
         category_code,
         digital_hours: hours(digital)?,
         classroom_hours: hours(classroom)?,
-        lifelong: opt(lifelong)?,
-        teacher: opt(teacher)?,
-        enved: opt(enved)?,
+        certified,
     })
 }
 
+/// A course's certified hours as the intake upserts write them: one JSON
+/// object of registry name to tenths, the zero figures included, its keys
+/// in name order (SQLite compares it as text with the stored rows, see its
+/// `STAMP_COURSES_WITH_NEW_HOURS`).
+fn certified_object(course: &Course) -> serde_json::Value {
+    let mut by_name: Vec<_> = course
+        .certified
+        .iter()
+        .map(|(registry, h)| (registry.as_str(), h.tenths()))
+        .collect();
+    by_name.sort_unstable();
+    let map = by_name
+        .into_iter()
+        .map(|(name, tenths)| (name.to_string(), json!(tenths)));
+    serde_json::Value::Object(map.collect())
+}
+
+/// Which of [`intake_rows`]'s arrays a statement reads.
+#[derive(Debug, Clone, Copy)]
+pub enum IntakeRows {
+    Units,
+    Persons,
+    Accounts,
+    Courses,
+    Completions,
+}
+
 /// An intake chunk as five JSON arrays of arrays (units, persons, accounts,
-/// courses, completions), the form both backends unpack in one statement.
+/// courses, completions), the form both backends unpack in one statement
+/// per table. A course's last element is its certified hours as an object
+/// of registry name to tenths.
 pub fn intake_rows(chunk: &IntakeChunk) -> [String; 5] {
     fn array<T>(items: &[T], f: impl Fn(&T) -> serde_json::Value) -> String {
         serde_json::Value::Array(items.iter().map(f).collect()).to_string()
     }
-    let tenths = |h: Option<Hours>| h.map(|h| h.tenths());
     [
         array(&chunk.units, |u| json!([u.code, u.name])),
         array(&chunk.persons, |p| {
@@ -142,9 +177,7 @@ pub fn intake_rows(chunk: &IntakeChunk) -> [String; 5] {
                 c.category_code,
                 c.digital_hours.tenths(),
                 c.classroom_hours.tenths(),
-                tenths(c.lifelong),
-                tenths(c.teacher),
-                tenths(c.enved)
+                certified_object(c)
             ])
         }),
         array(&chunk.completions, |c| {
@@ -281,7 +314,7 @@ pub fn scan_row(r: &impl ReadRow) -> Result<super::ScanRow> {
         r.int(22)?,
         r.text(23)?,
         [r.int(24)?, r.int(25)?],
-        [r.opt_int(26)?, r.opt_int(27)?, r.opt_int(28)?],
+        &r.text(26)?,
     )?;
     Ok(super::ScanRow {
         completion,
@@ -291,7 +324,7 @@ pub fn scan_row(r: &impl ReadRow) -> Result<super::ScanRow> {
         person,
         unit_known: r.int(19)? != 0,
         course,
-        latest_change_ms: r.int(29)?,
+        latest_change_ms: r.int(27)?,
         deliveries: Vec::new(),
     })
 }
@@ -380,6 +413,7 @@ pub fn table_counts(r: &impl ReadRow) -> Result<super::TableCounts> {
         deliveries: r.int(5)?,
         change_seq: r.int(6)?,
         calendar_years: r.int(7)?,
+        course_hours: r.int(8)?,
     })
 }
 

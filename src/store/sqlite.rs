@@ -9,8 +9,8 @@ mod history;
 mod transitions;
 
 use super::rowmap::{
-    ReadRow, audit_entry, breached_record, claimed, delivery_item, existing_delivery, nid,
-    parse_registry, person_record, scan_row, sla_count, state_count, table_counts,
+    IntakeRows, ReadRow, audit_entry, breached_record, claimed, delivery_item, existing_delivery,
+    nid, parse_registry, person_record, scan_row, sla_count, state_count, table_counts,
 };
 use super::*;
 use crate::transition::Event;
@@ -111,17 +111,24 @@ impl Store for SqliteStore {
         .fetch_one(&mut *tx)
         .await?;
         let mut changed = 0;
-        for (sql, json) in intake_statements(chunk) {
+        let rows = super::rowmap::intake_rows(chunk);
+        for (sql, of, counted) in INTAKE {
+            let json = rows[of as usize].as_str();
             if json == "[]" {
                 continue;
             }
-            changed += sqlx::query(sql)
+            // Unused parameters are allowed: the course-hours rewrites take
+            // the sequence but not the time.
+            let touched = sqlx::query(sql)
                 .bind(json)
                 .bind(seq)
                 .bind(now_ms)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+            if counted {
+                changed += touched;
+            }
         }
         if changed == 0 {
             // Nothing differed: leave the change sequence where it was.
@@ -601,7 +608,7 @@ impl Store for SqliteStore {
             "SELECT (SELECT COUNT(*) FROM units), (SELECT COUNT(*) FROM persons), (SELECT COUNT(*) FROM accounts),
                     (SELECT COUNT(*) FROM courses), (SELECT COUNT(*) FROM completions),
                     (SELECT COUNT(*) FROM deliveries), (SELECT value FROM change_seq WHERE id = 1),
-                    (SELECT COUNT(*) FROM calendar_years)",
+                    (SELECT COUNT(*) FROM calendar_years), (SELECT COUNT(*) FROM course_hours)",
         )
         .fetch_one(&self.pool)
         .await?;
@@ -616,20 +623,23 @@ impl Store for SqliteStore {
     ) -> Result<Vec<serde_json::Value>> {
         let cols = table.columns();
         let object: Vec<String> = cols.iter().map(|c| format!("'{c}', {c}")).collect();
+        let (after_key, order) = table.page_clauses(|i| format!("?{i}"), 2);
         let sql = format!(
-            "SELECT json_object({}) FROM {} WHERE {} > ?1 ORDER BY {} LIMIT ?2",
+            "SELECT json_object({}) FROM {} WHERE {after_key} ORDER BY {order} LIMIT ?1",
             object.join(", "),
             table.name(),
-            table.key(),
-            table.key()
         );
-        let query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
-        let query = if table.int_key() {
-            query.bind(after.int())
-        } else {
-            query.bind(after.text().to_string())
-        };
-        let rows = query.bind(limit as i64).fetch_all(&self.pool).await?;
+        let mut query =
+            sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql)).bind(limit as i64);
+        match after.binds(table) {
+            PageBinds::Int(i) => query = query.bind(i),
+            PageBinds::Text(keys) => {
+                for k in keys {
+                    query = query.bind(k.to_string());
+                }
+            }
+        }
+        let rows = query.fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
                 serde_json::from_str(r)
@@ -704,19 +714,25 @@ impl Store for SqliteStore {
     }
 }
 
-/// The upserts of an intake chunk, each with its rows as one JSON array.
-/// An upsert only touches a row whose content differs, so importing the
-/// same data twice changes nothing and advances no sequence.
-fn intake_statements(chunk: &IntakeChunk) -> [(&'static str, String); 5] {
-    let [units, persons, accounts, courses, completions] = super::rowmap::intake_rows(chunk);
-    [
-        (UPSERT_UNITS, units),
-        (UPSERT_PERSONS, persons),
-        (UPSERT_ACCOUNTS, accounts),
-        (UPSERT_COURSES, courses),
-        (UPSERT_COMPLETIONS, completions),
-    ]
-}
+/// The statements of an intake chunk, in order: each reads one of the
+/// arrays of [`super::rowmap::intake_rows`] as its JSON parameter and says
+/// whether the rows it touches count as changed. An upsert only touches a
+/// row whose content differs, so importing the same data twice changes
+/// nothing and advances no sequence. A course's certified hours live in
+/// `course_hours`, one row per registry: a course whose hours differ is
+/// stamped like any changed course (the scan finds its completions
+/// through `courses.seq`), then the hours of every course stamped in this
+/// transaction are written anew; those rows are not counted again.
+const INTAKE: [(&str, IntakeRows, bool); 8] = [
+    (UPSERT_UNITS, IntakeRows::Units, true),
+    (UPSERT_PERSONS, IntakeRows::Persons, true),
+    (UPSERT_ACCOUNTS, IntakeRows::Accounts, true),
+    (UPSERT_COURSES, IntakeRows::Courses, true),
+    (STAMP_COURSES_WITH_NEW_HOURS, IntakeRows::Courses, true),
+    (DELETE_REWRITTEN_HOURS, IntakeRows::Courses, false),
+    (INSERT_REWRITTEN_HOURS, IntakeRows::Courses, false),
+    (UPSERT_COMPLETIONS, IntakeRows::Completions, true),
+];
 
 const UPSERT_UNITS: &str = "
 INSERT INTO units (code, name, seq, changed_at)
@@ -745,19 +761,47 @@ WHERE accounts.national_id IS NOT excluded.national_id OR accounts.kind IS NOT e
 
 const UPSERT_COURSES: &str = "
 INSERT INTO courses (course_code, name, learning_mode, category_code, digital_tenths, classroom_tenths,
-                     lifelong_tenths, teacher_tenths, enved_tenths, seq, changed_at)
-SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, j.value->>5,
-       j.value->>6, j.value->>7, j.value->>8, ?2, ?3 FROM jsonb_each(?1) AS j WHERE true
+                     seq, changed_at)
+SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, j.value->>5, ?2, ?3
+FROM jsonb_each(?1) AS j WHERE true
 ON CONFLICT (course_code) DO UPDATE SET
     name = excluded.name, learning_mode = excluded.learning_mode, category_code = excluded.category_code,
     digital_tenths = excluded.digital_tenths, classroom_tenths = excluded.classroom_tenths,
-    lifelong_tenths = excluded.lifelong_tenths, teacher_tenths = excluded.teacher_tenths,
-    enved_tenths = excluded.enved_tenths, seq = excluded.seq, changed_at = excluded.changed_at
+    seq = excluded.seq, changed_at = excluded.changed_at
 WHERE courses.name IS NOT excluded.name OR courses.learning_mode IS NOT excluded.learning_mode
    OR courses.category_code IS NOT excluded.category_code
-   OR courses.digital_tenths IS NOT excluded.digital_tenths OR courses.classroom_tenths IS NOT excluded.classroom_tenths
-   OR courses.lifelong_tenths IS NOT excluded.lifelong_tenths OR courses.teacher_tenths IS NOT excluded.teacher_tenths
-   OR courses.enved_tenths IS NOT excluded.enved_tenths";
+   OR courses.digital_tenths IS NOT excluded.digital_tenths OR courses.classroom_tenths IS NOT excluded.classroom_tenths";
+
+/// Stamps a course not stamped yet in this transaction whose certified
+/// hours (element 6, an object of registry to tenths, keys in name order)
+/// differ from its `course_hours` rows: a figure added, removed or changed.
+/// Both sides are rendered by SQLite's JSON, keys in the same order, so
+/// equal hours compare as equal text; should the renderings ever part, a
+/// course would be stamped for nothing, never left unstamped. One range
+/// read of the primary key per course keeps a re-import cheap.
+const STAMP_COURSES_WITH_NEW_HOURS: &str = "
+UPDATE courses SET seq = ?2, changed_at = ?3
+FROM jsonb_each(?1) AS j
+WHERE courses.course_code = j.value->>0 AND courses.seq <> ?2
+  AND j.value->6 IS NOT (SELECT json_group_object(h.registry, h.tenths ORDER BY h.registry)
+                         FROM course_hours h WHERE h.course_code = courses.course_code)";
+
+/// The hours of the chunk's courses stamped in this transaction (new,
+/// changed, or with new hours), removed to be inserted as they are now.
+/// `CROSS JOIN` keeps the chunk as the outer loop, each course found by its
+/// key: driven by `courses_seq` instead, SQLite would scan the whole chunk
+/// once per stamped course.
+const DELETE_REWRITTEN_HOURS: &str = "
+DELETE FROM course_hours WHERE course_code IN (
+    SELECT k.course_code FROM jsonb_each(?1) AS j CROSS JOIN courses k ON k.course_code = j.value->>0
+    WHERE k.seq = ?2)";
+
+const INSERT_REWRITTEN_HOURS: &str = "
+INSERT INTO course_hours (course_code, registry, tenths)
+SELECT k.course_code, e.key, e.value
+FROM jsonb_each(?1) AS j CROSS JOIN courses k ON k.course_code = j.value->>0
+CROSS JOIN jsonb_each(j.value, '$[6]') AS e
+WHERE k.seq = ?2";
 
 const UPSERT_COMPLETIONS: &str = "
 INSERT INTO completions (completion_id, account_id, course_code, completed_at, completed_on, status, seq, changed_at)
@@ -807,7 +851,7 @@ SELECT c.completion_id, c.account_id, c.course_code, c.completed_at, c.completed
        p.national_id, p.personnel_category, p.enved_account, p.service_unit_code,
        u.code IS NOT NULL,
        k.course_code, k.name, k.learning_mode, k.category_code, k.digital_tenths, k.classroom_tenths,
-       k.lifelong_tenths, k.teacher_tenths, k.enved_tenths,
+       (SELECT json_group_object(h.registry, h.tenths) FROM course_hours h WHERE h.course_code = k.course_code),
        MAX(c.changed_at, a.changed_at, COALESCE(b.changed_at, 0), p.changed_at,
            COALESCE(u.changed_at, 0), k.changed_at)
 FROM completions c

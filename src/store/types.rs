@@ -462,6 +462,8 @@ pub struct TableCounts {
     pub persons: i64,
     pub accounts: i64,
     pub courses: i64,
+    /// Rows of certified hours, one per course and registry.
+    pub course_hours: i64,
     pub completions: i64,
     pub deliveries: i64,
     pub calendar_years: i64,

@@ -47,9 +47,7 @@ fn row(lifelong: u32, digital: u32) -> ScanRow {
             category_code: "A1".into(),
             digital_hours: h(digital),
             classroom_hours: h(lifelong - digital),
-            lifelong: Some(h(lifelong)),
-            teacher: None,
-            enved: None,
+            certified: [(RegistryKind::Lifelong, h(lifelong))].into(),
         },
         latest_change_ms: NOW - 1_000,
         deliveries: vec![],
@@ -160,7 +158,7 @@ fn revoked_or_decertified_credited_records_are_withdrawn_other_reasons_leave_the
     assert_eq!(w.next_attempt_at, Some(NOW));
 
     let mut decertified = r.clone();
-    decertified.course.lifelong = None;
+    decertified.course.certified.remove(&RegistryKind::Lifelong);
     assert_eq!(
         plan(&decertified, Some(&e)).unwrap().state,
         State::Withdrawing

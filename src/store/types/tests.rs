@@ -61,9 +61,7 @@ fn course() -> Course {
         category_code: "A1".into(),
         digital_hours: two.unwrap(),
         classroom_hours: Hours::from_tenths(0).unwrap(),
-        lifelong: two,
-        teacher: None,
-        enved: None,
+        certified: [(RegistryKind::Lifelong, two.unwrap())].into(),
     }
 }
 
