@@ -17,7 +17,7 @@
 //!   record, key or outcome;
 //! - a correction or a withdrawal is never given up.
 
-use crate::store::{DeliveryRow, Outcome, Repair, State};
+use crate::store::{DeliveryRow, Outcome, Repair, State, lease_held};
 
 /// What happened to a row.
 #[derive(Debug, Clone, Copy)]
@@ -51,15 +51,10 @@ pub fn transition(row: &DeliveryRow, event: Event, now_ms: i64) -> Option<Delive
                     | State::Rejected
                     | State::Failed
             );
-            (requeueable && !leased(row, now_ms)).then(|| resend(row, now_ms))
+            (requeueable && !lease_held(row.lease_until, now_ms)).then(|| resend(row, now_ms))
         }
         Event::Repaired(repair) => repaired(row, repair, now_ms),
     }
-}
-
-/// Whether a dispatcher holds the row: its request may be in flight.
-fn leased(row: &DeliveryRow, now_ms: i64) -> bool {
-    row.lease_until.is_some_and(|until| until >= now_ms)
 }
 
 /// Not held by any dispatcher any more.
@@ -227,7 +222,10 @@ fn repaired(row: &DeliveryRow, repair: &Repair, now_ms: i64) -> Option<DeliveryR
         Repair::Corrected { revision, .. } => (*revision, &[State::Delivered]),
     };
     // Applied only to the row as the lookup saw it.
-    if row.revision != revision || !states.contains(&row.state) || leased(row, now_ms) {
+    if row.revision != revision
+        || !states.contains(&row.state)
+        || lease_held(row.lease_until, now_ms)
+    {
         return None;
     }
     Some(match repair {

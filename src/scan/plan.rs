@@ -10,7 +10,7 @@
 use crate::domain::{Hours, RegistryKind};
 use crate::eligibility::{AccountFacts, Decision, Facts, Reason, evaluate};
 use crate::registry::adapter::{build_record, idempotency_key};
-use crate::store::{DeliveryWrite, ExistingDelivery, ScanRow, State};
+use crate::store::{DeliveryWrite, ExistingDelivery, ScanRow, State, lease_held};
 
 /// The writes for a chunk of completions, every registry each.
 pub fn plan_rows(rows: &[ScanRow], now_ms: i64) -> Vec<DeliveryWrite> {
@@ -86,37 +86,28 @@ pub fn plan_pair(
     existing: Option<&ExistingDelivery>,
     now_ms: i64,
 ) -> Option<DeliveryWrite> {
-    let write = decide(row, registry, decision, existing, now_ms);
-    match (write, existing) {
-        // Judged again with nothing to change: only the flag goes.
-        (None, Some(e)) if e.rescan && !outcome_unknown(e, now_ms) => {
-            let draft = Draft {
-                row,
-                registry,
-                now_ms,
-            };
-            Some(kept(&draft, e, false))
-        }
-        (write, _) => write,
-    }
-}
-
-fn decide(
-    row: &ScanRow,
-    registry: RegistryKind,
-    decision: Decision,
-    existing: Option<&ExistingDelivery>,
-    now_ms: i64,
-) -> Option<DeliveryWrite> {
     let draft = Draft {
         row,
         registry,
         now_ms,
     };
+    match (decide(&draft, decision, existing), existing) {
+        // Judged again with nothing to change: only the flag goes.
+        (None, Some(e)) if e.rescan && !outcome_unknown(e, now_ms) => Some(kept(&draft, e, false)),
+        (write, _) => write,
+    }
+}
+
+fn decide(
+    draft: &Draft,
+    decision: Decision,
+    existing: Option<&ExistingDelivery>,
+) -> Option<DeliveryWrite> {
+    let (row, now_ms) = (draft.row, draft.now_ms);
     let completed_ms = row.completion.completed_at.timestamp_millis();
     match (existing, decision) {
         (Some(e), decision) if e.state.is_credited() || e.state == State::Withdrawn => {
-            plan_credited(&draft, e, decision)
+            plan_credited(draft, e, decision)
         }
         (None, Decision::Ineligible(reason)) => Some(DeliveryWrite {
             // Never sent: no key to remember.
@@ -124,8 +115,7 @@ fn decide(
             ..draft.ineligible(State::Ineligible, 1, reason)
         }),
         (Some(e), Decision::Ineligible(reason)) => {
-            let maybe_credited = e.state == State::Retrying || leased(e, now_ms);
-            let state = if maybe_credited && withdraws(reason) {
+            let state = if outcome_unknown(e, now_ms) && withdraws(reason) {
                 State::Withdrawing
             } else {
                 State::Ineligible
@@ -150,7 +140,7 @@ fn decide(
             }
             if outcome_unknown(e, now_ms) {
                 // What may have landed under the key stays what was sent.
-                return (!e.rescan).then(|| kept(&draft, e, true));
+                return (!e.rescan).then(|| kept(draft, e, true));
             }
             let w = draft.eligible(State::Pending, e.revision, hours, 0);
             Some(refreshed(w, e, now_ms))
@@ -252,17 +242,11 @@ fn split_changed(d: &Draft, e: &ExistingDelivery) -> bool {
         || sent["classroom_hours"].as_str() != Some(course.classroom_hours.to_string().as_str())
 }
 
-/// Whether a dispatcher holds the row now: a request for it may be in
-/// flight, and its answer will be recorded against the revision it sent.
-fn leased(e: &ExistingDelivery, now_ms: i64) -> bool {
-    e.lease_until.is_some_and(|until| until > now_ms)
-}
-
 /// Whether the registry may hold the row's current revision without our
 /// knowing: its last answer was lost (`retrying`), or a request is in
 /// flight.
 fn outcome_unknown(e: &ExistingDelivery, now_ms: i64) -> bool {
-    e.state == State::Retrying || leased(e, now_ms)
+    e.state == State::Retrying || lease_held(e.lease_until, now_ms)
 }
 
 /// The row as it stands, flagged (or no longer flagged) to be judged again.

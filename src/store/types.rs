@@ -243,6 +243,13 @@ debug_masking_ids!(struct ExistingDelivery {
     credited_tenths, lease_until, idempotency_key, rescan,
 });
 
+/// Whether a dispatcher's lease ending at `lease_until` still holds at
+/// `now_ms`, so a request for the row may be in flight: a claim takes the
+/// row again only once the lease is past (`lease_until < now`).
+pub fn lease_held(lease_until: Option<i64>, now_ms: i64) -> bool {
+    lease_until.is_some_and(|until| until >= now_ms)
+}
+
 /// The part of a delivery row that its state machine reads and writes
 /// ([`crate::transition`]): read whole, decided in Rust, written back with a
 /// compare-and-set on (`id`, `revision`, `lease_owner`) as they were read.
