@@ -37,29 +37,6 @@ fn restart_postgres() -> bool {
     ok
 }
 
-fn daemon(env: &TestEnv, sim: &hoursync::simulator::Simulator) -> tokio::process::Child {
-    let mut cmd = env.command(sim, &["run"]);
-    for r in ["LIFELONG", "TEACHER", "ENVED"] {
-        cmd.env(format!("HOURSYNC_REGISTRIES__{r}__MAX_BATCH"), "20");
-        cmd.env(
-            format!("HOURSYNC_REGISTRIES__{r}__RATE_PER_SECOND"),
-            RATE.to_string(),
-        );
-    }
-    // Each daemon's log goes to a file, to show when one dies.
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(env.path("daemons.log"))
-        .unwrap();
-    cmd.stdout(std::process::Stdio::null()).stderr(log);
-    cmd.spawn().expect("daemon")
-}
-
-fn daemon_logs(env: &TestEnv) -> String {
-    std::fs::read_to_string(env.path("daemons.log")).unwrap_or_default()
-}
-
 /// Several daemons on one database is the PostgreSQL setup, so this test
 /// has no SQLite twin.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,13 +64,15 @@ async fn three_daemons_survive_kills_and_a_database_restart_and_credit_everythin
     .await;
 
     // Three daemons start at once on an empty database: it is migrated once.
-    let mut daemons: Vec<_> = (0..3).map(|_| daemon(&env, &sim)).collect();
+    let mut daemons: Vec<_> = (0..3)
+        .map(|_| env.spawn_daemon(&sim, 20, Some(RATE)))
+        .collect();
     tokio::time::sleep(Duration::from_secs(2)).await;
     for d in daemons.iter_mut() {
         assert!(
             d.try_wait().unwrap().is_none(),
             "a daemon died while starting together with the others:\n{}",
-            daemon_logs(&env)
+            env.daemon_logs()
         );
     }
     let store = env.store().await;
@@ -127,7 +106,7 @@ async fn three_daemons_survive_kills_and_a_database_restart_and_credit_everythin
         let i = kills % 3;
         daemons[i].start_kill().unwrap();
         daemons[i].wait().await.unwrap();
-        daemons[i] = daemon(&env, &sim);
+        daemons[i] = env.spawn_daemon(&sim, 20, Some(RATE));
         kills += 1;
         if kills == 3 && !restarted_db {
             restarted_db = restart_postgres();

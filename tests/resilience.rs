@@ -36,19 +36,6 @@ fn eligible_file(
     path
 }
 
-fn start_daemon(env: &TestEnv, sim: &Simulator, max_batch: usize) -> tokio::process::Child {
-    let mut cmd = env.command(sim, &["run"]);
-    for r in ["LIFELONG", "TEACHER", "ENVED"] {
-        cmd.env(
-            format!("HOURSYNC_REGISTRIES__{r}__MAX_BATCH"),
-            max_batch.to_string(),
-        );
-    }
-    cmd.stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    cmd.spawn().expect("daemon process")
-}
-
 fn credited_total(sim: &Simulator) -> usize {
     ["lifelong", "teacher", "enved"]
         .iter()
@@ -85,7 +72,7 @@ async fn a_daemon_killed_mid_drain_and_restarted_loses_nothing_and_sends_nothing
     assert_eq!(report.rejected, 0);
     let expected = 1_500 * 4 * 3;
 
-    let mut daemon = start_daemon(&env, &sim, 50);
+    let mut daemon = env.spawn_daemon(&sim, 50, None);
     wait_for(LIMIT, "a part of the backlog to be credited", || async {
         credited_total(&sim) >= 3_000
     })
@@ -98,7 +85,7 @@ async fn a_daemon_killed_mid_drain_and_restarted_loses_nothing_and_sends_nothing
         "the drain finished before the kill; the test proves nothing"
     );
 
-    let mut daemon = start_daemon(&env, &sim, 50);
+    let mut daemon = env.spawn_daemon(&sim, 50, None);
     wait_drained(&store, LIMIT).await;
     daemon.start_kill().unwrap();
     daemon.wait().await.unwrap();
@@ -118,7 +105,7 @@ async fn an_import_while_the_daemon_drains_a_backlog_finishes_without_lock_error
     import(&store, &[eligible_file(&env, "first.jsonl", 1_500, 0, 7)]).await;
     let second = eligible_file(&env, "second.jsonl", 1_500, 1_500, 8);
 
-    let mut daemon = start_daemon(&env, &sim, 100);
+    let mut daemon = env.spawn_daemon(&sim, 100, None);
     wait_for(LIMIT, "the drain to start", || async {
         credited_total(&sim) > 0
     })
@@ -159,7 +146,7 @@ async fn sigterm_stops_the_daemon_cleanly_within_ten_seconds_even_mid_batch(back
     .await;
     let store = env.store().await;
     import(&store, &[eligible_file(&env, "d.jsonl", 200, 0, 9)]).await;
-    let mut daemon = start_daemon(&env, &sim, 20);
+    let mut daemon = env.spawn_daemon(&sim, 20, None);
     wait_for(LIMIT, "a batch in flight", || async {
         sim.stats().registries.values().any(|s| s.requests > 0)
     })
@@ -182,7 +169,7 @@ async fn sigterm_stops_the_daemon_cleanly_within_ten_seconds_even_mid_batch(back
     assert!(signalled.elapsed() < Duration::from_secs(10));
 
     // Whatever was in flight is resent under the same keys after a restart.
-    let mut daemon = start_daemon(&env, &sim, 200);
+    let mut daemon = env.spawn_daemon(&sim, 200, None);
     sim.set_faults(Faults::default());
     wait_drained(&store, LIMIT).await;
     daemon.start_kill().unwrap();

@@ -41,28 +41,6 @@ const PERSONS: usize = 250;
 const COMPLETIONS: usize = 4;
 const LIMIT: Duration = Duration::from_secs(50);
 
-fn daemon(env: &TestEnv, sim: &hoursync::simulator::Simulator) -> tokio::process::Child {
-    let rate = rate(env.backend);
-    let mut cmd = env.command(sim, &["run"]);
-    for r in ["LIFELONG", "TEACHER", "ENVED"] {
-        cmd.env(
-            format!("HOURSYNC_REGISTRIES__{r}__MAX_BATCH"),
-            BATCH.to_string(),
-        );
-        cmd.env(
-            format!("HOURSYNC_REGISTRIES__{r}__RATE_PER_SECOND"),
-            rate.to_string(),
-        );
-    }
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(env.path("daemons.log"))
-        .unwrap();
-    cmd.stdout(std::process::Stdio::null()).stderr(log);
-    cmd.spawn().expect("daemon")
-}
-
 async fn three_daemons_send_nothing_inside_a_retry_after_any_of_them_was_given(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let sim = simulator(Faults {
@@ -86,13 +64,15 @@ async fn three_daemons_send_nothing_inside_a_retry_after_any_of_them_was_given(b
     cli_ok(&env, &sim, &["scan"]).await;
     let per_registry = PERSONS * COMPLETIONS;
 
-    let daemons: Vec<_> = (0..3).map(|_| daemon(&env, &sim)).collect();
+    let daemons: Vec<_> = (0..3)
+        .map(|_| env.spawn_daemon(&sim, BATCH, Some(rate(env.backend))))
+        .collect();
     wait_nothing_left_to_send(&store, LIMIT).await;
     for mut d in daemons {
         assert!(
             d.try_wait().unwrap().is_none(),
             "a daemon died:\n{}",
-            std::fs::read_to_string(env.path("daemons.log")).unwrap_or_default()
+            env.daemon_logs()
         );
         d.start_kill().unwrap();
         d.wait().await.unwrap();

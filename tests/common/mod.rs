@@ -258,6 +258,43 @@ impl TestEnv {
             .kill_on_drop(true);
         cmd
     }
+
+    /// `hoursync run` as a process of its own, each registry sending
+    /// batches of at most `max_batch` records, at `rate` requests a second
+    /// (the test configuration's rate without one). Its log is appended to
+    /// [`TestEnv::daemon_logs`], to show why a daemon died.
+    pub fn spawn_daemon(
+        &self,
+        sim: &Simulator,
+        max_batch: usize,
+        rate: Option<u32>,
+    ) -> tokio::process::Child {
+        let mut cmd = self.command(sim, &["run"]);
+        for r in ["LIFELONG", "TEACHER", "ENVED"] {
+            cmd.env(
+                format!("HOURSYNC_REGISTRIES__{r}__MAX_BATCH"),
+                max_batch.to_string(),
+            );
+            if let Some(rate) = rate {
+                cmd.env(
+                    format!("HOURSYNC_REGISTRIES__{r}__RATE_PER_SECOND"),
+                    rate.to_string(),
+                );
+            }
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path("daemons.log"))
+            .unwrap();
+        cmd.stdout(Stdio::null()).stderr(log);
+        cmd.spawn().expect("daemon process")
+    }
+
+    /// What the daemons started by [`TestEnv::spawn_daemon`] logged.
+    pub fn daemon_logs(&self) -> String {
+        std::fs::read_to_string(self.path("daemons.log")).unwrap_or_default()
+    }
 }
 
 pub async fn simulator(faults: Faults) -> Simulator {
