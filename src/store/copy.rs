@@ -254,6 +254,41 @@ pub enum PageBinds<'a> {
     Text(Vec<&'a str>),
 }
 
+/// An export page's query (`LIMIT` bound first) with `after`'s key bound,
+/// the same on either backend.
+pub(super) fn bind_page<'q, DB: sqlx::Database>(
+    mut query: sqlx::query::QueryScalar<'q, DB, String, DB::Arguments>,
+    table: CopyTable,
+    after: &PageKey,
+) -> sqlx::query::QueryScalar<'q, DB, String, DB::Arguments>
+where
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    match after.binds(table) {
+        PageBinds::Int(i) => query = query.bind(i),
+        PageBinds::Text(keys) => {
+            for k in keys {
+                query = query.bind(k.to_string());
+            }
+        }
+    }
+    query
+}
+
+/// An export page's rows, each a JSON object keyed by column.
+pub(super) fn parse_page(
+    table: CopyTable,
+    rows: &[String],
+) -> super::Result<Vec<serde_json::Value>> {
+    rows.iter()
+        .map(|r| {
+            serde_json::from_str(r)
+                .map_err(|e| super::StoreError::Fatal(format!("export of {}: {e}", table.name())))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -611,23 +611,11 @@ impl Store for PostgresStore {
             "SELECT row_to_json(t)::text FROM {} AS t WHERE {after_key} ORDER BY {order} LIMIT $1",
             table.name(),
         );
-        let mut query =
-            sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql)).bind(limit as i64);
-        match after.binds(table) {
-            PageBinds::Int(i) => query = query.bind(i),
-            PageBinds::Text(keys) => {
-                for k in keys {
-                    query = query.bind(k.to_string());
-                }
-            }
-        }
-        let rows = query.fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|r| {
-                serde_json::from_str(r)
-                    .map_err(|e| StoreError::Fatal(format!("export of {}: {e}", table.name())))
-            })
-            .collect()
+        let query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql)).bind(limit as i64);
+        let rows = super::copy::bind_page(query, table, after)
+            .fetch_all(&self.pool)
+            .await?;
+        super::copy::parse_page(table, &rows)
     }
 
     async fn import_page(&self, table: CopyTable, rows: &[serde_json::Value]) -> Result<u64> {
