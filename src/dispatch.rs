@@ -12,7 +12,7 @@ mod amend;
 use crate::clock::SharedClock;
 use crate::config::{RetryConfig, read_secret};
 use crate::domain::RegistryKind;
-use crate::registry::adapter::batch_body;
+use crate::registry::adapter::{batch_body, wire_record};
 use crate::registry::retry::{give_up, next_delay};
 use crate::registry::{RecordStatus, RegistryClient, SendError};
 use crate::store::{Action, Attempt, Claimed, Outcome, SharedStore, StoreError};
@@ -322,7 +322,8 @@ impl Dispatcher {
                     .extend(batch.iter().map(|c| release(c, until, None)));
                 continue;
             }
-            let body = batch_body(batch.iter().map(|c| c.payload.as_str()));
+            let records: Vec<String> = batch.iter().map(wire).collect();
+            let body = batch_body(records.iter().map(String::as_str));
             let (request_id, now, result) = self
                 .request(async |client, id| client.post_batch(body, id).await)
                 .await?;
@@ -585,6 +586,16 @@ impl Dispatcher {
             }
         }
     }
+}
+
+/// The bytes of a claimed upload: rebuilt from the row's facts under its
+/// key, the same every time the revision is sent.
+fn wire(c: &Claimed) -> String {
+    let record = c.record.as_ref();
+    wire_record(
+        record.expect("a claimed upload has its record (checked when read)"),
+        &c.idempotency_key,
+    )
 }
 
 fn release(c: &Claimed, until: i64, error: Option<String>) -> Outcome {

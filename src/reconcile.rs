@@ -383,7 +383,7 @@ fn repairs_for(
     let differs = item
         .hours_tenths
         .is_some_and(|ours| ours != credited.hours_tenths);
-    if let (true, Some(payload)) = (differs, item.payload.as_deref()) {
+    if differs && item.has_record {
         let new_revision = item.revision + 1;
         let key = idempotency_key(&item.completion_id, item.registry, new_revision);
         out.push((
@@ -391,8 +391,7 @@ fn repairs_for(
                 id: item.id,
                 revision: item.revision,
                 new_revision,
-                // The same record under its new revision's key.
-                payload: payload.replace(&item.idempotency_key, &key),
+                // The same facts, a new revision under its own key.
                 idempotency_key: key,
                 credited_tenths: credited.hours_tenths,
             },
@@ -421,7 +420,7 @@ mod tests {
             state,
             revision: 1,
             idempotency_key: "hs1-old".into(),
-            payload: Some(r#"{"idempotency_key":"hs1-old","hours":"2.0"}"#.into()),
+            has_record: true,
             hours_tenths: Some(hours),
             credited_tenths: Some(hours),
             receipt_id: Some("L-000001".into()),
@@ -459,7 +458,6 @@ mod tests {
         let Repair::Corrected {
             new_revision,
             idempotency_key,
-            payload,
             credited_tenths,
             ..
         } = &r[0].0
@@ -471,7 +469,7 @@ mod tests {
             idempotency_key,
             &crate::registry::adapter::idempotency_key("c-1", RegistryKind::Lifelong, 2)
         );
-        assert!(payload.contains(idempotency_key.as_str()) && !payload.contains("hs1-old"));
+        assert_ne!(idempotency_key, "hs1-old");
         assert_eq!(*credited_tenths, 35);
         assert_eq!(r[0].1.registry_hours.as_deref(), Some("3.5"));
     }

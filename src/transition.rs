@@ -190,7 +190,7 @@ fn answered(row: &DeliveryRow, outcome: &Outcome, now_ms: i64) -> Option<Deliver
         }
         Outcome::Withdrawn { .. } if row.state == State::Withdrawing => {
             // Reinstated meanwhile: the row carries the next revision's record.
-            let reinstated = row.payload.is_some();
+            let reinstated = row.has_record;
             DeliveryRow {
                 state: if reinstated {
                     State::Pending
@@ -246,7 +246,6 @@ fn repaired(row: &DeliveryRow, repair: &Repair, now_ms: i64) -> Option<DeliveryR
         Repair::Corrected {
             new_revision,
             idempotency_key,
-            payload,
             credited_tenths,
             ..
         } => DeliveryRow {
@@ -256,7 +255,6 @@ fn repaired(row: &DeliveryRow, repair: &Repair, now_ms: i64) -> Option<DeliveryR
             last_error: None,
             revision: *new_revision,
             idempotency_key: Some(idempotency_key.clone()),
-            payload: Some(payload.clone()),
             credited_tenths: Some(*credited_tenths),
             ..row.clone()
         },

@@ -167,7 +167,7 @@ async fn sla_states_move_from_pending_to_at_risk_to_breached_and_delivery_settle
         let mut outcomes = Vec::new();
         for c in rows {
             outcomes.push(
-                if c.payload.contains(&format!("\"course_code\":\"{course}\"")) {
+                if c.record.as_ref().is_some_and(|r| r.course_code == course) {
                     Outcome::Delivered {
                         id: c.id,
                         revision: 1,

@@ -3,10 +3,12 @@
 
 mod hours;
 mod national_id;
+mod record;
 mod records;
 
 pub use hours::{Hours, HoursError};
 pub use national_id::{NationalId, NationalIdError, mask, mask_ids_in, whole_id, whole_id_opt};
+pub use record::{RECORD_FORMAT, RecordDetail, RecordFacts};
 pub use records::{
     Account, AccountKind, Completion, CompletionStatus, Course, Identity, LearningMode, Person,
     Unit,

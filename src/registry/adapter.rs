@@ -2,7 +2,7 @@
 //! (REGISTRY-API.md, "Upload a batch"). A deployment whose registry speaks
 //! something else changes this file and nothing else.
 
-use crate::domain::{Hours, RegistryKind};
+use crate::domain::{Hours, RECORD_FORMAT, RecordDetail, RecordFacts, RegistryKind};
 use crate::store::ScanRow;
 use serde::Serialize;
 #[cfg(test)]
@@ -67,39 +67,85 @@ struct Enved<'a> {
     service_unit_code: Option<&'a str>,
 }
 
-/// The record exactly as it is sent, key included, serialised once at scan
-/// time so that every resend carries the same bytes under the same key.
-pub fn build_record(registry: RegistryKind, row: &ScanRow, hours: Hours, key: &str) -> String {
+/// The facts a scan decision puts under a new revision for `registry`:
+/// the completion's course and learner as they are now, in the format
+/// this build writes.
+pub fn record_facts(registry: RegistryKind, row: &ScanRow, hours: Hours) -> RecordFacts {
+    let detail = match registry {
+        RegistryKind::Lifelong => RecordDetail::Lifelong {
+            learning_mode: row.course.learning_mode,
+            digital: row.course.digital_hours,
+            classroom: row.course.classroom_hours,
+            category_code: row.course.category_code.clone(),
+        },
+        RegistryKind::Teacher => RecordDetail::Teacher,
+        RegistryKind::Enved => RecordDetail::Enved {
+            enved_account: row.person.enved_account.clone(),
+            service_unit_code: row.person.service_unit_code.clone(),
+        },
+    };
+    RecordFacts {
+        format: RECORD_FORMAT,
+        national_id: row.person.national_id.clone(),
+        course_code: row.course.course_code.clone(),
+        course_name: row.course.name.clone(),
+        completed_on: row.completed_on.clone(),
+        hours,
+        detail,
+    }
+}
+
+/// The record exactly as it goes on the wire under `key`: a pure function
+/// of the facts and their format version, so every resend of a revision
+/// carries the same bytes. Format 1 is the only one so far; a new format
+/// adds an arm here and a golden file, and rows keep the version they
+/// were built with.
+pub fn wire_record(facts: &RecordFacts, key: &str) -> String {
+    match facts.format {
+        1 => wire_v1(facts, key),
+        other => unreachable!("record format {other} is refused when a row is read"),
+    }
+}
+
+fn wire_v1(facts: &RecordFacts, key: &str) -> String {
     let common = Common {
         idempotency_key: key,
-        national_id: row.person.national_id.expose(),
-        course_code: &row.course.course_code,
-        course_name: &row.course.name,
-        completed_on: &row.completed_on,
-        hours: hours.to_string(),
+        national_id: facts.national_id.expose(),
+        course_code: &facts.course_code,
+        course_name: &facts.course_name,
+        completed_on: &facts.completed_on,
+        hours: facts.hours.to_string(),
     };
-    let json = match registry {
-        RegistryKind::Lifelong => serde_json::to_string(&Lifelong {
+    let json = match &facts.detail {
+        RecordDetail::Lifelong {
+            learning_mode,
+            digital,
+            classroom,
+            category_code,
+        } => serde_json::to_string(&Lifelong {
             common,
-            learning_mode: row.course.learning_mode.code(),
-            digital_hours: row.course.digital_hours.to_string(),
-            classroom_hours: row.course.classroom_hours.to_string(),
-            category_code: &row.course.category_code,
+            learning_mode: learning_mode.code(),
+            digital_hours: digital.to_string(),
+            classroom_hours: classroom.to_string(),
+            category_code,
         }),
-        RegistryKind::Teacher => serde_json::to_string(&Teacher {
+        RecordDetail::Teacher => serde_json::to_string(&Teacher {
             common,
             personnel_category: "10",
         }),
-        RegistryKind::Enved => serde_json::to_string(&Enved {
+        RecordDetail::Enved {
+            enved_account,
+            service_unit_code,
+        } => serde_json::to_string(&Enved {
             common,
-            enved_account: row.person.enved_account.as_deref(),
-            service_unit_code: row.person.service_unit_code.as_deref(),
+            enved_account: enved_account.as_deref(),
+            service_unit_code: service_unit_code.as_deref(),
         }),
     };
     json.expect("a record always serialises")
 }
 
-/// A batch body from stored records, without parsing them again.
+/// A batch body from wire records, without parsing them again.
 pub fn batch_body<'a>(records: impl IntoIterator<Item = &'a str>) -> String {
     let mut body = String::from("{\"records\":[");
     for (i, r) in records.into_iter().enumerate() {

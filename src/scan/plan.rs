@@ -7,9 +7,9 @@
 //! revision has its own idempotency key, so whatever is resent after an
 //! unknown outcome is credited (or corrected) once.
 
-use crate::domain::{Hours, RegistryKind};
+use crate::domain::{Hours, RecordDetail, RegistryKind};
 use crate::eligibility::{AccountFacts, Decision, Facts, Reason, evaluate};
-use crate::registry::adapter::{build_record, idempotency_key};
+use crate::registry::adapter::{idempotency_key, record_facts};
 use crate::store::{DeliveryWrite, ExistingDelivery, ScanRow, State, lease_held};
 
 /// The writes for a chunk of completions, every registry each.
@@ -135,7 +135,7 @@ fn decide(
         (Some(e), Decision::Eligible(hours)) => {
             // Not yet credited, already eligible: only a changed record matters.
             let same = draft.eligible(e.state, e.revision, hours, 0);
-            if e.payload.as_deref() == same.payload.as_deref() {
+            if e.record == same.record {
                 return None;
             }
             if outcome_unknown(e, now_ms) {
@@ -192,13 +192,13 @@ fn plan_credited(d: &Draft, e: &ExistingDelivery, decision: Decision) -> Option<
         }
         (State::Withdrawing, Decision::Eligible(hours)) => {
             // The revision after the credited one, made once.
-            let revision = if e.payload.is_some() {
+            let revision = if e.record.is_some() {
                 e.revision
             } else {
                 e.revision + 1
             };
             let w = d.eligible(State::Withdrawing, revision, hours, since_change);
-            if e.payload.as_deref() == w.payload.as_deref() {
+            if e.record == w.record {
                 return None;
             }
             Some(DeliveryWrite {
@@ -208,7 +208,7 @@ fn plan_credited(d: &Draft, e: &ExistingDelivery, decision: Decision) -> Option<
             })
         }
         (State::Withdrawing | State::Withdrawn, Decision::Ineligible(reason)) => {
-            if e.payload.is_none() && e.reason.as_deref() == Some(reason.as_str()) {
+            if e.record.is_none() && e.reason.as_deref() == Some(reason.as_str()) {
                 return None;
             }
             let w = d.ineligible(e.state, e.revision, reason);
@@ -229,17 +229,12 @@ fn plan_credited(d: &Draft, e: &ExistingDelivery, decision: Decision) -> Option<
 /// record last sent differs from the course's now: a correction too, even
 /// with the same total. The other registries' records carry no split.
 fn split_changed(d: &Draft, e: &ExistingDelivery) -> bool {
-    let Some(sent) = e
-        .payload
-        .as_deref()
-        .filter(|_| d.registry == RegistryKind::Lifelong)
-    else {
-        return false;
-    };
-    let sent: serde_json::Value = serde_json::from_str(sent).unwrap_or_default();
-    let course = &d.row.course;
-    sent["digital_hours"].as_str() != Some(course.digital_hours.to_string().as_str())
-        || sent["classroom_hours"].as_str() != Some(course.classroom_hours.to_string().as_str())
+    match e.record.as_ref().map(|r| &r.detail) {
+        Some(RecordDetail::Lifelong {
+            digital, classroom, ..
+        }) => *digital != d.row.course.digital_hours || *classroom != d.row.course.classroom_hours,
+        _ => false,
+    }
 }
 
 /// Whether the registry may hold the row's current revision without our
@@ -251,16 +246,26 @@ fn outcome_unknown(e: &ExistingDelivery, now_ms: i64) -> bool {
 
 /// The row as it stands, flagged (or no longer flagged) to be judged again.
 fn kept(d: &Draft, e: &ExistingDelivery, rescan: bool) -> DeliveryWrite {
+    let base = d.base(e.state, e.revision);
     DeliveryWrite {
+        // The learner and course the kept record names.
+        national_id: e
+            .record
+            .as_ref()
+            .map_or(base.national_id.clone(), |r| r.national_id.clone()),
+        course_code: e
+            .record
+            .as_ref()
+            .map_or(base.course_code.clone(), |r| r.course_code.clone()),
         reason: e.reason.clone(),
         hours_tenths: e.hours_tenths,
         idempotency_key: e.idempotency_key.clone(),
-        payload: e.payload.clone(),
+        record: e.record.clone(),
         eligible_since: e.eligible_since,
         next_attempt_at: e.next_attempt_at,
         reset_attempts: false,
         rescan,
-        ..d.base(e.state, e.revision)
+        ..base
     }
 }
 
@@ -283,7 +288,7 @@ impl Draft<'_> {
             hours_tenths: None,
             revision,
             idempotency_key: Some(self.key(revision)),
-            payload: None,
+            record: None,
             eligible_since: None,
             due_at: None,
             next_attempt_at: None,
@@ -314,11 +319,9 @@ impl Draft<'_> {
         hours: Hours,
         eligible_since: i64,
     ) -> DeliveryWrite {
-        let key = self.key(revision);
-        let payload = build_record(self.registry, self.row, hours, &key);
         DeliveryWrite {
             hours_tenths: Some(hours.tenths()),
-            payload: Some(payload),
+            record: Some(record_facts(self.registry, self.row, hours)),
             eligible_since: Some(eligible_since),
             next_attempt_at: Some(self.now_ms),
             ..self.base(state, revision)

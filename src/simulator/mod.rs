@@ -139,6 +139,10 @@ pub struct RegistryStats {
     pub records_accepted: u64,
     /// Records answered `duplicate`.
     pub duplicates: u64,
+    /// `duplicate` answers to a resend that carried another record than
+    /// the one first credited under its key: a client that breaks the
+    /// contract (a resend must carry the same record under the same key).
+    pub resent_other_record: u64,
     /// Records answered `rejected`.
     pub rejected: u64,
     /// Requests answered 429.

@@ -80,6 +80,9 @@ struct Credit {
     /// Every key that answers `duplicate` with this receipt.
     keys: Vec<String>,
     record: Value,
+    /// A digest of the record first credited under the first key, to
+    /// count resends of that key that carry another record.
+    first: u64,
     hours_tenths: u32,
     slot: Slot,
 }
@@ -150,7 +153,11 @@ impl Ledger {
             Err(rejection) => return Outcome::Rejected(rejection),
         };
         if let Some(seq) = self.keys.get(key) {
-            return Outcome::Duplicate(self.credits[seq].receipt_id.clone());
+            let credit = &self.credits[seq];
+            if credit.keys[0] == key && digest(record) != credit.first {
+                self.stats.resent_other_record += 1;
+            }
+            return Outcome::Duplicate(credit.receipt_id.clone());
         }
         let valid = match validate::record(self.kind, record) {
             Ok(valid) => valid,
@@ -189,6 +196,7 @@ impl Ledger {
                 key: key.to_owned(),
                 keys: vec![key.to_owned()],
                 record: record.clone(),
+                first: digest(record),
                 hours_tenths: valid.hours_tenths,
                 slot,
             },
@@ -332,6 +340,14 @@ impl SimState {
     pub fn ledger_mut(&mut self, kind: RegistryKind) -> &mut Ledger {
         &mut self.ledgers[kind.index()]
     }
+}
+
+/// A digest of a record's content (field order and white space aside).
+fn digest(record: &Value) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    record.to_string().hash(&mut h);
+    h.finish()
 }
 
 #[cfg(test)]

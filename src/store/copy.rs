@@ -131,7 +131,6 @@ impl CopyTable {
                 "hours_tenths",
                 "revision",
                 "idempotency_key",
-                "payload",
                 "eligible_since",
                 "attempts",
                 "next_attempt_at",
@@ -144,6 +143,15 @@ impl CopyTable {
                 "updated_at",
                 "due_at",
                 "rescan",
+                "format",
+                "course_name",
+                "completed_on",
+                "learning_mode",
+                "digital_tenths",
+                "classroom_tenths",
+                "category_code",
+                "enved_account",
+                "service_unit_code",
             ],
         }
     }

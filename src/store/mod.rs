@@ -5,6 +5,7 @@
 
 mod copy;
 mod postgres;
+mod record_columns;
 mod rowmap;
 mod sqlite;
 mod transitions;

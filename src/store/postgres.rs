@@ -221,7 +221,9 @@ impl Store for PostgresStore {
                   AND (lease_until IS NULL OR lease_until < $4)
                 ORDER BY next_attempt_at, id LIMIT $5
                 FOR UPDATE SKIP LOCKED)
-             RETURNING id, idempotency_key, payload, attempts, hours_tenths, state, revision, receipt_id",
+             RETURNING id, registry, idempotency_key, attempts, state, revision, receipt_id, national_id, course_code, hours_tenths, format, course_name,
+                       completed_on, learning_mode, digital_tenths, classroom_tenths, category_code,
+                       enved_account, service_unit_code",
         )
         .bind(owner)
         .bind(lease_until_ms)
@@ -837,8 +839,10 @@ LEFT JOIN units u ON u.code = p.service_unit_code
 WHERE c.id = ANY($1)";
 
 const SCAN_DELIVERIES: &str = "
-SELECT d.completion_id, d.registry, d.state, d.reason, d.payload, d.revision, d.eligible_since, d.next_attempt_at,
-       d.hours_tenths, d.credited_tenths, d.lease_until, d.idempotency_key, d.rescan
+SELECT d.completion_id, d.registry, d.state, d.reason, d.revision, d.eligible_since, d.next_attempt_at,
+       d.hours_tenths, d.credited_tenths, d.lease_until, d.idempotency_key, d.rescan,
+       d.national_id, d.course_code, d.format, d.course_name, d.completed_on, d.learning_mode,
+       d.digital_tenths, d.classroom_tenths, d.category_code, d.enved_account, d.service_unit_code
 FROM completions c JOIN deliveries d ON d.completion_id = c.completion_id
 WHERE c.id = ANY($1)
 ORDER BY d.id
@@ -846,19 +850,29 @@ FOR UPDATE OF d";
 
 const UPSERT_DELIVERIES: &str = "
 INSERT INTO deliveries (completion_id, registry, national_id, course_code, state, reason, hours_tenths,
-                        revision, idempotency_key, payload, eligible_since, due_at, next_attempt_at, attempts, updated_at, rescan)
+                        revision, idempotency_key, eligible_since, due_at, next_attempt_at, attempts, updated_at, rescan,
+                        format, course_name, completed_on, learning_mode, digital_tenths, classroom_tenths,
+                        category_code, enved_account, service_unit_code)
 SELECT r.completion_id, r.registry, r.national_id, r.course_code, r.state, r.reason, r.hours_tenths,
-       r.revision, r.idempotency_key, r.payload, r.eligible_since, r.due_at, r.next_attempt_at,
-       CASE WHEN r.reset_attempts THEN 0 ELSE -1 END, $2, r.rescan::int
+       r.revision, r.idempotency_key, r.eligible_since, r.due_at, r.next_attempt_at,
+       CASE WHEN r.reset_attempts THEN 0 ELSE -1 END, $2, r.rescan::int,
+       r.format, r.course_name, r.completed_on, r.learning_mode, r.digital_tenths, r.classroom_tenths,
+       r.category_code, r.enved_account, r.service_unit_code
 FROM jsonb_to_recordset($1::jsonb) AS r(
     completion_id text, registry text, national_id text, course_code text, state text, reason text,
-    hours_tenths bigint, revision bigint, idempotency_key text, payload text, eligible_since bigint,
-    due_at bigint, next_attempt_at bigint, reset_attempts boolean, rescan boolean)
+    hours_tenths bigint, revision bigint, idempotency_key text, eligible_since bigint,
+    due_at bigint, next_attempt_at bigint, reset_attempts boolean, rescan boolean,
+    format bigint, course_name text, completed_on text, learning_mode bigint, digital_tenths bigint,
+    classroom_tenths bigint, category_code text, enved_account text, service_unit_code text)
 ON CONFLICT (completion_id, registry) DO UPDATE SET
     national_id = excluded.national_id, course_code = excluded.course_code, state = excluded.state,
     reason = excluded.reason, hours_tenths = excluded.hours_tenths, revision = excluded.revision,
-    idempotency_key = excluded.idempotency_key, payload = excluded.payload,
+    idempotency_key = excluded.idempotency_key,
     eligible_since = excluded.eligible_since, due_at = excluded.due_at, next_attempt_at = excluded.next_attempt_at,
     attempts = CASE WHEN excluded.attempts < 0 THEN deliveries.attempts ELSE 0 END,
     last_error = CASE WHEN excluded.attempts < 0 THEN deliveries.last_error ELSE NULL END,
-    updated_at = excluded.updated_at, rescan = excluded.rescan";
+    updated_at = excluded.updated_at, rescan = excluded.rescan,
+    format = excluded.format, course_name = excluded.course_name, completed_on = excluded.completed_on,
+    learning_mode = excluded.learning_mode, digital_tenths = excluded.digital_tenths,
+    classroom_tenths = excluded.classroom_tenths, category_code = excluded.category_code,
+    enved_account = excluded.enved_account, service_unit_code = excluded.service_unit_code";

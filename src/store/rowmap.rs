@@ -330,42 +330,48 @@ pub fn scan_row(r: &impl ReadRow) -> Result<super::ScanRow> {
 }
 
 /// A row of `SCAN_DELIVERIES`, with its completion id.
-pub fn existing_delivery(r: &impl ReadRow) -> Result<(String, super::ExistingDelivery)> {
+pub fn existing_delivery(r: &impl ByName) -> Result<(String, super::ExistingDelivery)> {
+    let registry = parse_registry(&r.text_at("registry")?)?;
     Ok((
-        r.text(0)?,
+        r.text_at("completion_id")?,
         super::ExistingDelivery {
-            registry: parse_registry(&r.text(1)?)?,
-            state: parse_state(&r.text(2)?)?,
-            reason: r.opt_text(3)?,
-            payload: r.opt_text(4)?,
-            revision: r.int(5)?,
-            eligible_since: r.opt_int(6)?,
-            next_attempt_at: r.opt_int(7)?,
-            hours_tenths: r.opt_int(8)?.map(|t| t as u32),
-            credited_tenths: r.opt_int(9)?.map(|t| t as u32),
-            lease_until: r.opt_int(10)?,
-            idempotency_key: r.opt_text(11)?,
-            rescan: r.int(12)? != 0,
+            registry,
+            state: parse_state(&r.text_at("state")?)?,
+            reason: r.opt_text_at("reason")?,
+            record: super::record_columns::record_from(r, registry)?,
+            revision: r.int_at("revision")?,
+            eligible_since: r.opt_int_at("eligible_since")?,
+            next_attempt_at: r.opt_int_at("next_attempt_at")?,
+            hours_tenths: r.opt_int_at("hours_tenths")?.map(|t| t as u32),
+            credited_tenths: r.opt_int_at("credited_tenths")?.map(|t| t as u32),
+            lease_until: r.opt_int_at("lease_until")?,
+            idempotency_key: r.opt_text_at("idempotency_key")?,
+            rescan: r.int_at("rescan")? != 0,
         },
     ))
 }
 
 /// A row returned by a claim.
-pub fn claimed(r: &impl ReadRow) -> Result<super::Claimed> {
-    let action = match parse_state(&r.text(5)?)? {
+pub fn claimed(r: &impl ByName) -> Result<super::Claimed> {
+    let action = match parse_state(&r.text_at("state")?)? {
         super::State::Correcting => super::Action::Correct,
         super::State::Withdrawing => super::Action::Withdraw,
         _ => super::Action::Upload,
     };
+    let registry = parse_registry(&r.text_at("registry")?)?;
+    let record = super::record_columns::record_from(r, registry)?;
+    if action == super::Action::Upload && record.is_none() {
+        return Err(corrupt("an upload without its record"));
+    }
     Ok(super::Claimed {
-        id: r.int(0)?,
+        id: r.int_at("id")?,
         action,
-        revision: r.int(6)?,
-        idempotency_key: r.text(1)?,
-        payload: r.opt_text(2)?.unwrap_or_default(),
-        attempts: r.int(3)?,
-        hours_tenths: r.opt_int(4)?.unwrap_or(0) as u32,
-        receipt_id: r.opt_text(7)?,
+        revision: r.int_at("revision")?,
+        idempotency_key: r.text_at("idempotency_key")?,
+        record,
+        attempts: r.int_at("attempts")?,
+        hours_tenths: r.opt_int_at("hours_tenths")?.unwrap_or(0) as u32,
+        receipt_id: r.opt_text_at("receipt_id")?,
     })
 }
 
@@ -475,18 +481,18 @@ pub fn audit_entry(r: &impl ReadRow) -> Result<super::AuditEntry> {
 }
 
 /// A row of the reconcile-candidates query.
-pub fn reconcile_item(r: &impl ReadRow) -> Result<super::ReconcileItem> {
+pub fn reconcile_item(r: &impl ByName) -> Result<super::ReconcileItem> {
     Ok(super::ReconcileItem {
-        id: r.int(0)?,
-        registry: parse_registry(&r.text(1)?)?,
-        completion_id: r.text(2)?,
-        national_id: nid(&r.text(3)?)?,
-        state: parse_state(&r.text(4)?)?,
-        revision: r.int(5)?,
-        idempotency_key: r.text(6)?,
-        payload: r.opt_text(7)?,
-        hours_tenths: r.opt_int(8)?.map(|t| t as u32),
-        credited_tenths: r.opt_int(9)?.map(|t| t as u32),
-        receipt_id: r.opt_text(10)?,
+        id: r.int_at("id")?,
+        registry: parse_registry(&r.text_at("registry")?)?,
+        completion_id: r.text_at("completion_id")?,
+        national_id: nid(&r.text_at("national_id")?)?,
+        state: parse_state(&r.text_at("state")?)?,
+        revision: r.int_at("revision")?,
+        idempotency_key: r.text_at("idempotency_key")?,
+        has_record: r.opt_int_at("format")?.is_some(),
+        hours_tenths: r.opt_int_at("hours_tenths")?.map(|t| t as u32),
+        credited_tenths: r.opt_int_at("credited_tenths")?.map(|t| t as u32),
+        receipt_id: r.opt_text_at("receipt_id")?,
     })
 }

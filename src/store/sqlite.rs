@@ -236,7 +236,9 @@ impl Store for SqliteStore {
                   AND next_attempt_at <= ?4
                   AND (lease_until IS NULL OR lease_until < ?4)
                 ORDER BY next_attempt_at, id LIMIT ?5)
-             RETURNING id, idempotency_key, payload, attempts, hours_tenths, state, revision, receipt_id",
+             RETURNING id, registry, idempotency_key, attempts, state, revision, receipt_id, national_id, course_code, hours_tenths, format, course_name,
+                       completed_on, learning_mode, digital_tenths, classroom_tenths, category_code,
+                       enved_account, service_unit_code",
         )
         .bind(owner)
         .bind(lease_until_ms)
@@ -851,8 +853,10 @@ LEFT JOIN units u ON u.code = p.service_unit_code
 WHERE c.id IN (SELECT value FROM jsonb_each(?1))";
 
 const SCAN_DELIVERIES: &str = "
-SELECT d.completion_id, d.registry, d.state, d.reason, d.payload, d.revision, d.eligible_since, d.next_attempt_at,
-       d.hours_tenths, d.credited_tenths, d.lease_until, d.idempotency_key, d.rescan
+SELECT d.completion_id, d.registry, d.state, d.reason, d.revision, d.eligible_since, d.next_attempt_at,
+       d.hours_tenths, d.credited_tenths, d.lease_until, d.idempotency_key, d.rescan,
+       d.national_id, d.course_code, d.format, d.course_name, d.completed_on, d.learning_mode,
+       d.digital_tenths, d.classroom_tenths, d.category_code, d.enved_account, d.service_unit_code
 FROM completions c JOIN deliveries d ON d.completion_id = c.completion_id
 WHERE c.id IN (SELECT value FROM jsonb_each(?1))";
 
@@ -860,18 +864,27 @@ WHERE c.id IN (SELECT value FROM jsonb_each(?1))";
 /// attempt count and last error over (a new or changed record).
 const UPSERT_DELIVERIES: &str = "
 INSERT INTO deliveries (completion_id, registry, national_id, course_code, state, reason, hours_tenths,
-                        revision, idempotency_key, payload, eligible_since, due_at, next_attempt_at, attempts, updated_at, rescan)
+                        revision, idempotency_key, eligible_since, due_at, next_attempt_at, attempts, updated_at, rescan,
+                        format, course_name, completed_on, learning_mode, digital_tenths, classroom_tenths,
+                        category_code, enved_account, service_unit_code)
 SELECT j.value->>'completion_id', j.value->>'registry', j.value->>'national_id', j.value->>'course_code',
        j.value->>'state', j.value->>'reason', j.value->>'hours_tenths', j.value->>'revision',
-       j.value->>'idempotency_key', j.value->>'payload', j.value->>'eligible_since', j.value->>'due_at',
+       j.value->>'idempotency_key', j.value->>'eligible_since', j.value->>'due_at',
        j.value->>'next_attempt_at',
-       CASE WHEN j.value->>'reset_attempts' THEN 0 ELSE -1 END, ?2, j.value->>'rescan'
+       CASE WHEN j.value->>'reset_attempts' THEN 0 ELSE -1 END, ?2, j.value->>'rescan',
+       j.value->>'format', j.value->>'course_name', j.value->>'completed_on', j.value->>'learning_mode',
+       j.value->>'digital_tenths', j.value->>'classroom_tenths', j.value->>'category_code',
+       j.value->>'enved_account', j.value->>'service_unit_code'
 FROM jsonb_each(?1) AS j WHERE true
 ON CONFLICT (completion_id, registry) DO UPDATE SET
     national_id = excluded.national_id, course_code = excluded.course_code, state = excluded.state,
     reason = excluded.reason, hours_tenths = excluded.hours_tenths, revision = excluded.revision,
-    idempotency_key = excluded.idempotency_key, payload = excluded.payload,
+    idempotency_key = excluded.idempotency_key,
     eligible_since = excluded.eligible_since, due_at = excluded.due_at, next_attempt_at = excluded.next_attempt_at,
     attempts = CASE WHEN excluded.attempts < 0 THEN deliveries.attempts ELSE 0 END,
     last_error = CASE WHEN excluded.attempts < 0 THEN deliveries.last_error ELSE NULL END,
-    updated_at = excluded.updated_at, rescan = excluded.rescan";
+    updated_at = excluded.updated_at, rescan = excluded.rescan,
+    format = excluded.format, course_name = excluded.course_name, completed_on = excluded.completed_on,
+    learning_mode = excluded.learning_mode, digital_tenths = excluded.digital_tenths,
+    classroom_tenths = excluded.classroom_tenths, category_code = excluded.category_code,
+    enved_account = excluded.enved_account, service_unit_code = excluded.service_unit_code";

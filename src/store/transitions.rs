@@ -11,11 +11,12 @@ use std::collections::HashMap;
 /// The columns of a [`DeliveryRow`], in the read statements' order.
 pub(super) const ROW_COLUMNS: &str = "id, state, reason, revision, hours_tenths, credited_tenths, \
     receipt_id, delivered_at, attempts, next_attempt_at, last_error, lease_owner, lease_until, \
-    idempotency_key, payload";
+    idempotency_key, format";
 
-/// One row's new values, with the compare-and-set guard. The record and
-/// its key are sent only when they changed (a reconcile correction), so a
-/// batch of answers does not ship every payload back to the database.
+/// One row's new values, with the compare-and-set guard. The key is sent
+/// only when it changed (a reconcile correction's new revision). The
+/// record's facts are not among them: the state machine never changes
+/// what a revision says, only the scan does.
 #[derive(Debug, serde::Serialize)]
 pub(super) struct RowWrite {
     id: i64,
@@ -32,7 +33,6 @@ pub(super) struct RowWrite {
     lease_owner: Option<String>,
     lease_until: Option<i64>,
     new_key: Option<String>,
-    new_payload: Option<String>,
     expected_revision: i64,
     expected_owner: Option<String>,
 }
@@ -43,7 +43,6 @@ impl RowWrite {
             new_key: row
                 .idempotency_key
                 .filter(|k| read.idempotency_key.as_ref() != Some(k)),
-            new_payload: row.payload.filter(|p| read.payload.as_ref() != Some(p)),
             id: row.id,
             state: row.state,
             reason: row.reason,
@@ -116,7 +115,7 @@ pub(super) fn delivery_row(r: &impl ByName) -> Result<DeliveryRow> {
         lease_owner: r.opt_text_at("lease_owner")?,
         lease_until: r.opt_int_at("lease_until")?,
         idempotency_key: r.opt_text_at("idempotency_key")?,
-        payload: r.opt_text_at("payload")?,
+        has_record: r.opt_int_at("format")?.is_some(),
     })
 }
 

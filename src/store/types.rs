@@ -1,6 +1,8 @@
 //! The values that cross the store boundary.
 
-use crate::domain::{Account, Completion, Course, NationalId, Person, RegistryKind, Unit};
+use crate::domain::{
+    Account, Completion, Course, NationalId, Person, RecordFacts, RegistryKind, Unit,
+};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
@@ -221,7 +223,10 @@ pub struct ExistingDelivery {
     pub registry: RegistryKind,
     pub state: State,
     pub reason: Option<String>,
-    pub payload: Option<String>,
+    /// What the row's revision says (none if it was never eligible; for a
+    /// `withdrawing` row, the revision that follows the withdrawal, if
+    /// reinstated).
+    pub record: Option<RecordFacts>,
     pub revision: i64,
     pub eligible_since: Option<i64>,
     pub next_attempt_at: Option<i64>,
@@ -239,7 +244,7 @@ pub struct ExistingDelivery {
 }
 
 debug_masking_ids!(struct ExistingDelivery {
-    registry, state, reason, payload, revision, eligible_since, next_attempt_at, hours_tenths,
+    registry, state, reason, record, revision, eligible_since, next_attempt_at, hours_tenths,
     credited_tenths, lease_until, idempotency_key, rescan,
 });
 
@@ -271,14 +276,15 @@ pub struct DeliveryRow {
     pub lease_owner: Option<String>,
     pub lease_until: Option<i64>,
     pub idempotency_key: Option<String>,
-    /// The record to upload, exactly as sent (for a `withdrawing` row, the
-    /// revision that follows the withdrawal, if reinstated).
-    pub payload: Option<String>,
+    /// Whether the row holds a record's facts (for a `withdrawing` row: the
+    /// revision that follows the withdrawal, if reinstated). The state
+    /// machine never changes the facts: only the scan writes them.
+    pub has_record: bool,
 }
 
 debug_masking_ids!(struct DeliveryRow {
     id, state, reason, revision, hours_tenths, credited_tenths, receipt_id, delivered_at,
-    attempts, next_attempt_at, last_error, lease_owner, lease_until, idempotency_key, payload,
+    attempts, next_attempt_at, last_error, lease_owner, lease_until, idempotency_key, has_record,
 });
 
 /// The scan's decision for one (completion, registry), written whole.
@@ -295,7 +301,11 @@ pub struct DeliveryWrite {
     pub hours_tenths: Option<u32>,
     pub revision: i64,
     pub idempotency_key: Option<String>,
-    pub payload: Option<String>,
+    /// The facts of the revision, written as columns beside the others
+    /// (see `store::record_columns`); `national_id`, `course_code` and
+    /// `hours_tenths` above are the record's own when it has one.
+    #[serde(flatten)]
+    pub record: Option<RecordFacts>,
     pub eligible_since: Option<i64>,
     /// End of the third working day after `eligible_since` (DOMAIN.md).
     pub due_at: Option<i64>,
@@ -309,7 +319,7 @@ pub struct DeliveryWrite {
 
 debug_masking_ids!(struct DeliveryWrite {
     completion_id, registry, national_id, course_code, state, reason, hours_tenths, revision,
-    idempotency_key, payload, eligible_since, due_at, next_attempt_at, reset_attempts, rescan,
+    idempotency_key, record, eligible_since, due_at, next_attempt_at, reset_attempts, rescan,
 });
 
 /// A leased delivery, ready to send.
@@ -319,8 +329,9 @@ pub struct Claimed {
     pub action: Action,
     pub revision: i64,
     pub idempotency_key: String,
-    /// The record to upload (empty for a withdrawal).
-    pub payload: String,
+    /// The facts to upload (none for a withdrawal of a record not
+    /// reinstated).
+    pub record: Option<RecordFacts>,
     pub attempts: i64,
     pub hours_tenths: u32,
     /// The receipt of the credited record a correction or withdrawal acts on.
@@ -328,7 +339,7 @@ pub struct Claimed {
 }
 
 debug_masking_ids!(struct Claimed {
-    id, action, revision, idempotency_key, payload, attempts, hours_tenths, receipt_id,
+    id, action, revision, idempotency_key, record, attempts, hours_tenths, receipt_id,
 });
 
 /// What happened to one sent (or held back) record. `revision` is the
@@ -613,14 +624,15 @@ pub struct ReconcileItem {
     pub state: State,
     pub revision: i64,
     pub idempotency_key: String,
-    pub payload: Option<String>,
+    /// Whether the row holds a record's facts (one that can be corrected).
+    pub has_record: bool,
     pub hours_tenths: Option<u32>,
     pub credited_tenths: Option<u32>,
     pub receipt_id: Option<String>,
 }
 
 debug_masking_ids!(struct ReconcileItem {
-    id, registry, completion_id, national_id, state, revision, idempotency_key, payload,
+    id, registry, completion_id, national_id, state, revision, idempotency_key, has_record,
     hours_tenths, credited_tenths, receipt_id,
 });
 
@@ -640,15 +652,14 @@ pub enum Repair {
         receipt_id: String,
         credited_tenths: u32,
     },
-    /// The registry credits other hours than ours: a correction under a new
-    /// revision (a `delivered` row).
+    /// The registry credits other hours than ours: the same facts as a new
+    /// revision, sent as a correction under that revision's key (a
+    /// `delivered` row).
     Corrected {
         id: i64,
         revision: i64,
         new_revision: i64,
         idempotency_key: String,
-        #[serde(skip)]
-        payload: String,
         /// What the registry holds now.
         credited_tenths: u32,
     },
@@ -657,7 +668,7 @@ pub enum Repair {
 debug_masking_ids!(enum Repair {
     Requeued { id, revision },
     Found { id, revision, receipt_id, credited_tenths },
-    Corrected { id, revision, new_revision, idempotency_key, payload, credited_tenths },
+    Corrected { id, revision, new_revision, idempotency_key, credited_tenths },
 });
 
 impl Repair {

@@ -51,7 +51,7 @@ fn row(state: State, leased: bool) -> DeliveryRow {
         lease_owner: leased.then(|| ME.to_string()),
         lease_until: leased.then_some(NOW + 60_000),
         idempotency_key: Some("hs1-rev2".into()),
-        payload: Some("{\"rev\":2}".into()),
+        has_record: true,
     }
 }
 
@@ -92,14 +92,12 @@ fn corrected(revision: i64) -> Outcome {
 }
 
 /// The state each column's row is in after the event; `.`: nothing written.
-fn after(event: Event, leased: bool, payload: bool) -> String {
+fn after(event: Event, leased: bool, record: bool) -> String {
     STATES
         .iter()
         .map(|&s| {
             let mut r = row(s, leased);
-            if !payload {
-                r.payload = None;
-            }
+            r.has_record = record;
             transition(&r, event, NOW).map_or('.', |n| code(n.state))
         })
         .collect()
@@ -123,7 +121,6 @@ fn every_state_meets_every_event_as_the_table_says() {
         revision: 2,
         new_revision: 3,
         idempotency_key: "hs1-rev3".into(),
-        payload: "{\"rev\":3}".into(),
         credited_tenths: 10,
     };
     /// An event the table owns.
@@ -135,7 +132,7 @@ fn every_state_meets_every_event_as_the_table_says() {
     let answer = |outcome| Ev::Answer(ME, outcome);
     #[rustfmt::skip]
     let table: Vec<(&str, Ev, bool, bool, &str)> = vec![
-        // what happened                          event                                 leased payload IPRDJFCWN
+        // what happened                          event                                 leased record  IPRDJFCWN
         ("accepted, this revision",               answer(delivered(2)),                true,  true,  "DDDDDDDWD"),
         ("accepted, an older revision",           answer(delivered(1)),                true,  true,  "CCCCCCCWC"),
         ("refused, this revision",                answer(rejected(2)),                 true,  true,  "IJJDJFCWN"),
@@ -158,13 +155,13 @@ fn every_state_meets_every_event_as_the_table_says() {
         ("lookup about an older revision",        Ev::Repair(Repair::Requeued { id: 7, revision: 1 }), false, true, "........."),
         ("lookup while in flight",                Ev::Repair(found.clone()),              true,  true,  "........."),
     ];
-    for (what, ev, leased, payload, want) in &table {
+    for (what, ev, leased, record, want) in &table {
         let event = match ev {
             Ev::Answer(owner, outcome) => Event::Answered { owner, outcome },
             Ev::Requeue => Event::Requeue,
             Ev::Repair(repair) => Event::Repaired(repair),
         };
-        assert_eq!(after(event, *leased, *payload), *want, "{what}");
+        assert_eq!(after(event, *leased, *record), *want, "{what}");
     }
 }
 
@@ -186,8 +183,8 @@ fn an_upload_accepted_after_the_scan_moved_on_keeps_its_receipt_and_corrects_it_
     assert_eq!((n.next_attempt_at, n.attempts), (Some(NOW), 0));
     assert_eq!((n.lease_owner, n.lease_until), (None, None));
     assert_eq!(
-        (n.payload, n.idempotency_key),
-        (r.payload, r.idempotency_key)
+        (n.has_record, n.idempotency_key),
+        (r.has_record, r.idempotency_key)
     );
 }
 
@@ -198,17 +195,12 @@ fn a_reconcile_correction_carries_the_new_revision_and_what_the_registry_holds()
         revision: 2,
         new_revision: 3,
         idempotency_key: "hs1-rev3".into(),
-        payload: "{\"rev\":3}".into(),
         credited_tenths: 10,
     };
     let n = transition(&row(State::Delivered, false), Event::Repaired(&fix), NOW).unwrap();
     assert_eq!(
-        (
-            n.revision,
-            n.idempotency_key.as_deref(),
-            n.payload.as_deref()
-        ),
-        (3, Some("hs1-rev3"), Some("{\"rev\":3}"))
+        (n.revision, n.idempotency_key.as_deref(), n.has_record),
+        (3, Some("hs1-rev3"), true)
     );
     assert_eq!(
         (n.credited_tenths, n.receipt_id.as_deref()),
@@ -243,14 +235,14 @@ prop_compose! {
         revision in 1i64..4,
         owner in proptest::option::of(proptest::sample::select(vec![ME, "other"])),
         lease_in in -5_000i64..5_000,
-        payload in any::<bool>(),
+        record in any::<bool>(),
         receipt in any::<bool>(),
     ) -> DeliveryRow {
         DeliveryRow {
             revision,
             lease_owner: owner.map(String::from),
             lease_until: owner.map(|_| NOW + lease_in),
-            payload: payload.then(|| format!("{{\"rev\":{revision}}}")),
+            has_record: record,
             idempotency_key: Some(format!("hs1-rev{revision}")),
             receipt_id: receipt.then(|| "R-1".to_string()),
             ..row(state, false)
@@ -288,7 +280,6 @@ fn any_repair() -> impl Strategy<Value = Repair> {
             revision,
             new_revision: revision + 1,
             idempotency_key: format!("hs1-rev{}", revision + 1),
-            payload: format!("{{\"rev\":{}}}", revision + 1),
             credited_tenths: 10,
         },
     })
@@ -327,7 +318,7 @@ proptest! {
         prop_assume!(about < r.revision);
         if let Some(n) = transition(&r, Event::Answered { owner: ME, outcome: &o }, NOW) {
             prop_assert_eq!(n.revision, r.revision);
-            prop_assert_eq!(&n.payload, &r.payload);
+            prop_assert_eq!(n.has_record, r.has_record);
             prop_assert_eq!(&n.idempotency_key, &r.idempotency_key);
             prop_assert!(
                 n.state == r.state || n.state == State::Correcting,

@@ -61,7 +61,7 @@ fn stored(w: &DeliveryWrite, state: State, credited: Option<u32>) -> ExistingDel
         registry: w.registry,
         state,
         reason: w.reason.clone(),
-        payload: w.payload.clone(),
+        record: w.record.clone(),
         revision: w.revision,
         eligible_since: w.eligible_since,
         next_attempt_at: w.next_attempt_at,
@@ -106,12 +106,7 @@ fn new_hours_make_a_correction_under_the_next_revision_with_the_clock_unchanged(
         w.idempotency_key.as_deref(),
         Some(idempotency_key("c1", L, 2).as_str())
     );
-    assert!(
-        w.payload
-            .as_deref()
-            .unwrap()
-            .contains(&idempotency_key("c1", L, 2))
-    );
+    assert_eq!(w.record.as_ref().map(|r| r.hours), Some(h(35)));
     assert_eq!(
         w.eligible_since, e.eligible_since,
         "the promise was kept at the first credit"
@@ -152,7 +147,7 @@ fn revoked_or_decertified_credited_records_are_withdrawn_other_reasons_leave_the
     assert_eq!(w.state, State::Withdrawing);
     assert_eq!(w.reason.as_deref(), Some("course_not_completed"));
     assert_eq!(
-        (w.payload.as_ref(), w.eligible_since, w.due_at),
+        (w.record.as_ref(), w.eligible_since, w.due_at),
         (None, None, None)
     );
     assert_eq!(w.next_attempt_at, Some(NOW));
@@ -193,11 +188,11 @@ fn a_reinstated_withdrawal_is_sent_again_as_a_new_revision() {
     let pending_delete = stored(&withdrawing, State::Withdrawing, Some(20));
     let w = plan(&r, Some(&pending_delete)).unwrap();
     assert_eq!((w.state, w.revision), (State::Withdrawing, 2));
-    assert!(w.payload.is_some());
+    assert!(w.record.is_some());
     let replace = stored(&w, State::Withdrawing, Some(20));
     assert_eq!(plan(&r, Some(&replace)), None);
     let again = plan(&revoked, Some(&replace)).unwrap();
-    assert_eq!((again.state, again.payload), (State::Withdrawing, None));
+    assert_eq!((again.state, again.record), (State::Withdrawing, None));
 }
 
 #[test]
@@ -215,7 +210,7 @@ fn an_unknown_outcome_revoked_is_withdrawn_after_a_lookup_and_reinstated_resumes
     );
     let back = plan(&r, Some(&stored(&w, State::Withdrawing, None))).unwrap();
     assert_eq!((back.state, back.revision), (State::Retrying, 1));
-    assert_eq!(back.payload, first.payload);
+    assert_eq!(back.record, first.record);
 
     let pending = stored(&first, State::Pending, None);
     assert_eq!(
@@ -240,8 +235,8 @@ fn a_record_changed_while_in_flight_keeps_the_bytes_sent_under_its_key_and_is_fl
     let w = plan(&changed, Some(&leased)).unwrap();
     assert_eq!((w.state, w.revision), (State::Pending, 1));
     assert_eq!(
-        (&w.payload, w.hours_tenths),
-        (&first.payload, Some(20)),
+        (&w.record, w.hours_tenths),
+        (&first.record, Some(20)),
         "in flight: the sent bytes stay"
     );
     assert!(w.rescan, "judged again once the answer is known");
@@ -262,14 +257,14 @@ fn new_hours_while_an_outcome_is_unknown_wait_for_it_then_become_a_correction() 
         (
             w.state,
             w.revision,
-            &w.payload,
+            &w.record,
             &w.idempotency_key,
             w.hours_tenths
         ),
         (
             State::Retrying,
             1,
-            &first.payload,
+            &first.record,
             &first.idempotency_key,
             Some(20)
         ),
@@ -310,7 +305,7 @@ fn new_hours_while_an_outcome_is_unknown_wait_for_it_then_become_a_correction() 
     // Changed back before the answer: nothing to do but drop the flag.
     let back = plan(&row(20, 20), Some(&credited)).unwrap();
     assert_eq!(
-        (back.state, back.revision, back.payload, back.rescan),
-        (State::Delivered, 1, first.payload, false)
+        (back.state, back.revision, back.record, back.rescan),
+        (State::Delivered, 1, first.record, false)
     );
 }

@@ -13,12 +13,11 @@ UPDATE deliveries d SET
     receipt_id = r.receipt_id, delivered_at = r.delivered_at,
     attempts = r.attempts, next_attempt_at = r.next_attempt_at,
     last_error = r.last_error, lease_owner = r.lease_owner, lease_until = r.lease_until,
-    idempotency_key = COALESCE(r.new_key, d.idempotency_key),
-    payload = COALESCE(r.new_payload, d.payload), updated_at = $2
+    idempotency_key = COALESCE(r.new_key, d.idempotency_key), updated_at = $2
 FROM jsonb_to_recordset($1::jsonb) AS r(
     id bigint, state text, reason text, revision bigint, hours_tenths bigint, credited_tenths bigint,
     receipt_id text, delivered_at bigint, attempts bigint, next_attempt_at bigint, last_error text,
-    lease_owner text, lease_until bigint, new_key text, new_payload text,
+    lease_owner text, lease_until bigint, new_key text,
     expected_revision bigint, expected_owner text)
 WHERE d.id = r.id AND d.revision = r.expected_revision
   AND d.lease_owner IS NOT DISTINCT FROM r.expected_owner";

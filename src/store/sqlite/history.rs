@@ -51,7 +51,7 @@ impl SqliteStore {
         limit: usize,
     ) -> Result<Vec<ReconcileItem>> {
         let rows = sqlx::query(
-            "SELECT id, registry, completion_id, national_id, state, revision, idempotency_key, payload,
+            "SELECT id, registry, completion_id, national_id, state, revision, idempotency_key, format,
                     hours_tenths, credited_tenths, receipt_id
              FROM deliveries
              WHERE (?1 = '' OR registry = ?1) AND idempotency_key IS NOT NULL

@@ -14,8 +14,7 @@ UPDATE deliveries SET
     attempts = j.value->>'attempts', next_attempt_at = j.value->>'next_attempt_at',
     last_error = j.value->>'last_error', lease_owner = j.value->>'lease_owner',
     lease_until = j.value->>'lease_until',
-    idempotency_key = COALESCE(j.value->>'new_key', deliveries.idempotency_key),
-    payload = COALESCE(j.value->>'new_payload', deliveries.payload), updated_at = ?2
+    idempotency_key = COALESCE(j.value->>'new_key', deliveries.idempotency_key), updated_at = ?2
 FROM jsonb_each(?1) AS j
 WHERE deliveries.id = j.value->>'id' AND deliveries.revision = j.value->>'expected_revision'
   AND deliveries.lease_owner IS (j.value->>'expected_owner')";

@@ -11,11 +11,17 @@ fn nid() -> NationalId {
     NationalId::parse(WHOLE).unwrap()
 }
 
-/// The wire record as the scan stores it: the whole ID inside.
-fn payload() -> String {
-    format!(
-        r#"{{"idempotency_key":"hs1-k","national_id":"{WHOLE}","course_code":"K1","hours":"2.0"}}"#
-    )
+/// A record's facts: the whole ID inside.
+fn record() -> RecordFacts {
+    RecordFacts {
+        format: crate::domain::RECORD_FORMAT,
+        national_id: nid(),
+        course_code: "K1".into(),
+        course_name: "Course".into(),
+        completed_on: "2026-11-20".into(),
+        hours: Hours::from_tenths(20).unwrap(),
+        detail: crate::domain::RecordDetail::Teacher,
+    }
 }
 
 /// A registry answer quoting the ID.
@@ -70,7 +76,7 @@ fn existing() -> ExistingDelivery {
         registry: RegistryKind::Lifelong,
         state: State::Retrying,
         reason: None,
-        payload: Some(payload()),
+        record: Some(record()),
         revision: 1,
         eligible_since: Some(1),
         next_attempt_at: Some(2),
@@ -170,7 +176,7 @@ fn every_carrier() -> Vec<(&'static str, Box<dyn fmt::Debug>)> {
                 lease_owner: None,
                 lease_until: None,
                 idempotency_key: Some("hs1-k".into()),
-                payload: Some(payload()),
+                has_record: true,
             }),
         ),
         (
@@ -185,7 +191,7 @@ fn every_carrier() -> Vec<(&'static str, Box<dyn fmt::Debug>)> {
                 hours_tenths: Some(20),
                 revision: 1,
                 idempotency_key: Some("hs1-k".into()),
-                payload: Some(payload()),
+                record: Some(record()),
                 eligible_since: Some(1),
                 due_at: Some(2),
                 next_attempt_at: Some(1),
@@ -200,7 +206,7 @@ fn every_carrier() -> Vec<(&'static str, Box<dyn fmt::Debug>)> {
                 action: Action::Upload,
                 revision: 1,
                 idempotency_key: "hs1-k".into(),
-                payload: payload(),
+                record: Some(record()),
                 attempts: 0,
                 hours_tenths: 20,
                 receipt_id: None,
@@ -297,21 +303,10 @@ fn every_carrier() -> Vec<(&'static str, Box<dyn fmt::Debug>)> {
                 state: State::Delivered,
                 revision: 1,
                 idempotency_key: "hs1-k".into(),
-                payload: Some(payload()),
+                has_record: true,
                 hours_tenths: Some(20),
                 credited_tenths: Some(20),
                 receipt_id: Some("L-1".into()),
-            }),
-        ),
-        (
-            "Repair::Corrected",
-            Box::new(Repair::Corrected {
-                id: 1,
-                revision: 1,
-                new_revision: 2,
-                idempotency_key: "hs1-k2".into(),
-                payload: payload(),
-                credited_tenths: 35,
             }),
         ),
         ("PageKey", Box::new(PageKey::Text(WHOLE.into()))),
@@ -363,7 +358,7 @@ fn a_delivery_write_carries_the_whole_id_into_the_upserts_json() {
         hours_tenths: Some(20),
         revision: 1,
         idempotency_key: None,
-        payload: None,
+        record: None,
         eligible_since: None,
         due_at: None,
         next_attempt_at: None,
