@@ -88,3 +88,92 @@ impl SqliteStore {
         ))
     }
 }
+
+#[async_trait]
+impl HistoryStore for SqliteStore {
+    async fn add_audit(&self, e: &AuditEntry) -> Result<i64> {
+        let mut tx = self.write_tx().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO audit (at, actor, action, scope, records, status, result, finished_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+        )
+        .bind(e.at)
+        .bind(&e.actor)
+        .bind(&e.action)
+        .bind(&e.scope)
+        .bind(e.records)
+        .bind(&e.status)
+        .bind(&e.result)
+        .bind(e.finished_at)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn update_audit(
+        &self,
+        id: i64,
+        records: i64,
+        status: &str,
+        result: Option<&str>,
+        finished_at: Option<i64>,
+    ) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("UPDATE audit SET records = ?2, status = ?3, result = ?4, finished_at = ?5 WHERE id = ?1")
+            .bind(id)
+            .bind(records)
+            .bind(status)
+            .bind(result)
+            .bind(finished_at)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn audit_entry(&self, id: i64) -> Result<Option<AuditEntry>> {
+        let row = sqlx::query("SELECT id, at, actor, action, scope, records, status, result, finished_at FROM audit WHERE id = ?1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(audit_entry).transpose()
+    }
+
+    async fn list_audit(&self, before_id: i64, limit: usize) -> Result<Vec<AuditEntry>> {
+        let rows = sqlx::query(
+            "SELECT id, at, actor, action, scope, records, status, result, finished_at FROM audit
+             WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
+        )
+        .bind(before_id)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(audit_entry).collect()
+    }
+
+    async fn add_attempts(&self, attempts: &[Attempt]) -> Result<()> {
+        self.add_attempts_rows(attempts).await
+    }
+
+    async fn attempts_of(&self, delivery_id: i64) -> Result<Vec<Attempt>> {
+        self.attempts_of_rows(delivery_id).await
+    }
+
+    async fn purge_attempts(&self, before_ms: i64) -> Result<u64> {
+        self.purge_attempts_rows(before_ms).await
+    }
+
+    async fn reconcile_candidates(
+        &self,
+        query: &ReconcileQuery,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<ReconcileItem>> {
+        self.reconcile_candidates_rows(query, after_id, limit).await
+    }
+
+    async fn apply_repairs(&self, repairs: &[Repair], now_ms: i64) -> Result<Vec<Repair>> {
+        self.apply_repairs_rows(repairs, now_ms).await
+    }
+}

@@ -1,0 +1,172 @@
+//! The scan: the change window, the facts of changed completions, and its decisions written back, on SQLite.
+
+use super::*;
+
+#[async_trait]
+impl ScanStore for SqliteStore {
+    async fn scan_window(&self) -> Result<(i64, i64)> {
+        let row = sqlx::query(
+            "SELECT COALESCE((SELECT seq FROM cursors WHERE name = 'scan'), 0), (SELECT value FROM change_seq WHERE id = 1)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.get(0), row.get(1)))
+    }
+
+    async fn changed_completions(&self, from: i64, to: i64) -> Result<Vec<i64>> {
+        Ok(sqlx::query_scalar(CHANGED_COMPLETIONS)
+            .bind(from)
+            .bind(to)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn rescan_completions(&self) -> Result<Vec<i64>> {
+        Ok(sqlx::query_scalar(RESCAN_COMPLETIONS)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn scan_chunk(
+        &self,
+        ids: &[i64],
+        now_ms: i64,
+        plan: &mut (dyn FnMut(Vec<ScanRow>) -> Vec<DeliveryWrite> + Send),
+    ) -> Result<usize> {
+        let mut tx = self.write_tx().await?;
+        let ids = ids_json(ids);
+        let mut rows = Vec::new();
+        let mut index = std::collections::HashMap::new();
+        for r in sqlx::query(SCAN_FACTS)
+            .bind(&ids)
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            let row = scan_row(&r)?;
+            index.insert(row.completion.completion_id.clone(), rows.len());
+            rows.push(row);
+        }
+        for r in sqlx::query(SCAN_DELIVERIES)
+            .bind(&ids)
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            let (completion_id, delivery) = existing_delivery(&r)?;
+            if let Some(&i) = index.get(&completion_id) {
+                rows[i].deliveries.push(delivery);
+            }
+        }
+        let writes = plan(rows);
+        let n = writes.len();
+        if n > 0 {
+            let json = serde_json::to_string(&writes).expect("writes serialize");
+            sqlx::query(UPSERT_DELIVERIES)
+                .bind(json)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn finish_scan(&self, to: i64, now_ms: i64) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query(
+            "INSERT INTO cursors (name, seq, last_run_at) VALUES ('scan', ?1, ?2)
+             ON CONFLICT (name) DO UPDATE SET seq = MAX(cursors.seq, excluded.seq), last_run_at = excluded.last_run_at",
+        )
+        .bind(to)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Every completion a change in `(?1, ?2]` can affect: its own row, its
+/// account, the account a certificate is bound to, its person, the person's
+/// service unit, its course.
+const CHANGED_COMPLETIONS: &str = "
+WITH changed_persons AS (
+    SELECT national_id FROM persons WHERE seq > ?1 AND seq <= ?2
+    UNION
+    SELECT p.national_id FROM units u JOIN persons p ON p.service_unit_code = u.code
+    WHERE u.seq > ?1 AND u.seq <= ?2
+), changed_accounts AS (
+    SELECT account_id FROM accounts WHERE seq > ?1 AND seq <= ?2
+    UNION
+    SELECT a.account_id FROM changed_persons cp JOIN accounts a ON a.national_id = cp.national_id
+), affected_accounts AS (
+    SELECT account_id FROM changed_accounts
+    UNION
+    SELECT a.account_id FROM changed_accounts ca JOIN accounts a ON a.bound_to = ca.account_id
+)
+SELECT id FROM completions WHERE seq > ?1 AND seq <= ?2
+UNION
+SELECT c.id FROM affected_accounts aa JOIN completions c ON c.account_id = aa.account_id
+UNION
+SELECT c.id FROM courses k JOIN completions c ON c.course_code = k.course_code
+WHERE k.seq > ?1 AND k.seq <= ?2
+ORDER BY 1";
+
+/// Completions whose deliveries wait to be judged again.
+const RESCAN_COMPLETIONS: &str = "
+SELECT DISTINCT c.id FROM deliveries d JOIN completions c ON c.completion_id = d.completion_id
+WHERE d.rescan = 1 ORDER BY 1";
+
+const SCAN_FACTS: &str = "
+SELECT c.completion_id, c.account_id, c.course_code, c.completed_at, c.completed_on, c.status,
+       a.account_id, a.national_id, a.kind, a.identity, a.bound_to,
+       b.account_id, b.national_id, b.kind, b.identity,
+       p.national_id, p.personnel_category, p.enved_account, p.service_unit_code,
+       u.code IS NOT NULL,
+       k.course_code, k.name, k.learning_mode, k.category_code, k.digital_tenths, k.classroom_tenths,
+       (SELECT json_group_object(h.registry, h.tenths) FROM course_hours h WHERE h.course_code = k.course_code),
+       MAX(c.changed_at, a.changed_at, COALESCE(b.changed_at, 0), p.changed_at,
+           COALESCE(u.changed_at, 0), k.changed_at)
+FROM completions c
+JOIN accounts a ON a.account_id = c.account_id
+LEFT JOIN accounts b ON a.kind = 'certificate' AND b.account_id = a.bound_to
+JOIN persons p ON p.national_id = COALESCE(b.national_id, a.national_id)
+JOIN courses k ON k.course_code = c.course_code
+LEFT JOIN units u ON u.code = p.service_unit_code
+WHERE c.id IN (SELECT value FROM jsonb_each(?1))";
+
+const SCAN_DELIVERIES: &str = "
+SELECT d.completion_id, d.registry, d.state, d.reason, d.revision, d.eligible_since, d.next_attempt_at,
+       d.hours_tenths, d.credited_tenths, d.lease_until, d.idempotency_key, d.rescan,
+       d.national_id, d.course_code, d.format, d.course_name, d.completed_on, d.learning_mode,
+       d.digital_tenths, d.classroom_tenths, d.category_code, d.enved_account, d.service_unit_code
+FROM completions c JOIN deliveries d ON d.completion_id = c.completion_id
+WHERE c.id IN (SELECT value FROM jsonb_each(?1))";
+
+/// Inserts or replaces the scan's decisions. `reset_attempts` starts the
+/// attempt count and last error over (a new or changed record).
+const UPSERT_DELIVERIES: &str = "
+INSERT INTO deliveries (completion_id, registry, national_id, course_code, state, reason, hours_tenths,
+                        revision, idempotency_key, eligible_since, due_at, next_attempt_at, attempts, updated_at, rescan,
+                        format, course_name, completed_on, learning_mode, digital_tenths, classroom_tenths,
+                        category_code, enved_account, service_unit_code)
+SELECT j.value->>'completion_id', j.value->>'registry', j.value->>'national_id', j.value->>'course_code',
+       j.value->>'state', j.value->>'reason', j.value->>'hours_tenths', j.value->>'revision',
+       j.value->>'idempotency_key', j.value->>'eligible_since', j.value->>'due_at',
+       j.value->>'next_attempt_at',
+       CASE WHEN j.value->>'reset_attempts' THEN 0 ELSE -1 END, ?2, j.value->>'rescan',
+       j.value->>'format', j.value->>'course_name', j.value->>'completed_on', j.value->>'learning_mode',
+       j.value->>'digital_tenths', j.value->>'classroom_tenths', j.value->>'category_code',
+       j.value->>'enved_account', j.value->>'service_unit_code'
+FROM jsonb_each(?1) AS j WHERE true
+ON CONFLICT (completion_id, registry) DO UPDATE SET
+    national_id = excluded.national_id, course_code = excluded.course_code, state = excluded.state,
+    reason = excluded.reason, hours_tenths = excluded.hours_tenths, revision = excluded.revision,
+    idempotency_key = excluded.idempotency_key,
+    eligible_since = excluded.eligible_since, due_at = excluded.due_at, next_attempt_at = excluded.next_attempt_at,
+    attempts = CASE WHEN excluded.attempts < 0 THEN deliveries.attempts ELSE 0 END,
+    last_error = CASE WHEN excluded.attempts < 0 THEN deliveries.last_error ELSE NULL END,
+    updated_at = excluded.updated_at, rescan = excluded.rescan,
+    format = excluded.format, course_name = excluded.course_name, completed_on = excluded.completed_on,
+    learning_mode = excluded.learning_mode, digital_tenths = excluded.digital_tenths,
+    classroom_tenths = excluded.classroom_tenths, category_code = excluded.category_code,
+    enved_account = excluded.enved_account, service_unit_code = excluded.service_unit_code";
