@@ -27,6 +27,7 @@ pub struct Config {
     pub sla: SlaConfig,
     pub reconcile: ReconcileConfig,
     pub history: HistoryConfig,
+    pub intake: IntakeConfig,
     pub admin: AdminConfig,
     pub registries: BTreeMap<RegistryKind, RegistryConfig>,
     /// The file this configuration was read from, to read it again on SIGHUP.
@@ -182,6 +183,23 @@ impl Default for HistoryConfig {
     }
 }
 
+/// What `hoursync import` accepts beyond INTAKE.md's own rules.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct IntakeConfig {
+    /// A completion dated more than this many days after the import's time
+    /// is refused: a completion can not lie in the future, and a date such
+    /// as year 9999 is a typo or garbage that would otherwise sit in the
+    /// SLA figures forever. A day of slack absorbs clocks and zones.
+    pub max_future_days: u32,
+}
+
+impl Default for IntakeConfig {
+    fn default() -> Self {
+        Self { max_future_days: 1 }
+    }
+}
+
 /// The durable retry policy: delay = min(max, base · 2^(attempt-1)), with
 /// full jitter on the upper half, never shorter than a `Retry-After`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -323,6 +341,7 @@ impl Default for Config {
             sla: SlaConfig::default(),
             reconcile: ReconcileConfig::default(),
             history: HistoryConfig::default(),
+            intake: IntakeConfig::default(),
             admin: AdminConfig::default(),
             source: None,
             registries: RegistryKind::ALL

@@ -231,7 +231,8 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), sum.lines);
         for l in text.lines() {
-            crate::intake::parse_line(l).unwrap_or_else(|e| panic!("{l}: {e}"));
+            crate::intake::parse_line(l, &crate::intake::LineRules::content_only())
+                .unwrap_or_else(|e| panic!("{l}: {e}"));
         }
     }
 }

@@ -105,8 +105,9 @@ pub async fn run(args: DemoArgs, base: Config) -> anyhow::Result<()> {
         clock.as_ref(),
         &[data],
         ImportOptions {
-            strict: false,
             progress: true,
+            max_future_days: config.intake.max_future_days,
+            ..ImportOptions::default()
         },
     )
     .await?;

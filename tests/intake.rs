@@ -98,7 +98,7 @@ async fn strict_mode_applies_nothing_of_a_file_with_a_bad_line(backend: Backend)
     let before = counts(&env).await;
     let opts = ImportOptions {
         strict: true,
-        progress: false,
+        ..Default::default()
     };
     let bad = env.write("bad.jsonl", &bad_file_lines());
     let report = import_files(store.as_ref(), clock().as_ref(), &[bad], opts)

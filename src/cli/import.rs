@@ -10,6 +10,7 @@ pub async fn run(app: App, strict: bool, files: Vec<PathBuf>) -> anyhow::Result<
     let opts = ImportOptions {
         strict,
         progress: true,
+        max_future_days: app.config.intake.max_future_days,
     };
     let report = import_files(app.store.as_ref(), app.clock.as_ref(), &files, opts).await?;
     for e in &report.errors {

@@ -7,7 +7,9 @@ mod record;
 mod records;
 
 pub use hours::{Hours, HoursError};
-pub use national_id::{NationalId, NationalIdError, mask, mask_ids_in, whole_id, whole_id_opt};
+pub use national_id::{
+    NationalId, NationalIdError, mask, mask_ids_in, mask_ids_in_text, whole_id, whole_id_opt,
+};
 pub use record::{RECORD_FORMAT, RecordDetail, RecordFacts};
 pub use records::{
     Account, AccountKind, Completion, CompletionStatus, Course, Identity, LearningMode, Person,

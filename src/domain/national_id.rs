@@ -217,34 +217,68 @@ mod tests {
     }
 }
 
-/// Masks every run in `text` shaped like a national ID (a letter, a letter
-/// or digit, eight digits), for messages that quote input we did not parse.
+/// Masks every run in `text` shaped like a national ID, for any text that
+/// came from outside (a registry's message or error body, a request part, an
+/// input line quoted back). See [`mask_ids_in_text`]; this owned form is for
+/// callers that keep a `String`.
 pub fn mask_ids_in(text: &str) -> String {
-    let chars: Vec<char> = text.chars().collect();
-    let mut out = String::with_capacity(text.len());
-    let mut i = 0;
-    while i < chars.len() {
-        let w = &chars[i..(i + 10).min(chars.len())];
-        let looks_like_id = w.len() == 10
-            && w[0].is_ascii_alphabetic()
-            && w[1].is_ascii_alphanumeric()
-            && w[2..].iter().all(char::is_ascii_digit)
-            && (i == 0 || !chars[i - 1].is_ascii_alphanumeric())
-            && chars.get(i + 10).is_none_or(|c| !c.is_ascii_alphanumeric());
-        if looks_like_id {
-            out.push_str(&mask(&w.iter().collect::<String>()));
-            i += 10;
-        } else {
-            out.push(chars[i]);
+    mask_ids_in_text(text).into_owned()
+}
+
+/// The one masking function for text we did not build ourselves: every
+/// substring shaped like a national ID (a letter and 9 digits) or a resident
+/// certificate number (2 letters and 8 digits), either case, becomes its
+/// [`mask`], wherever it stands. Unlike a word match, a run glued to other
+/// letters or digits (`personA123456789`, `A1234567890`) is masked too: a
+/// registry or a client may format its text any way it likes, and a whole
+/// ID must not get through because it touched a letter. Text with nothing
+/// to mask is returned as it is, without a copy.
+///
+/// Where a two-letter reading and a letter-and-9-digit reading overlap
+/// (`XA123456789`), the latter wins, so the masked ID reads as it would on
+/// its own (`XA12*****89`). Over-masking an order number that happens to
+/// have the shape is the price of never letting an ID through.
+pub fn mask_ids_in_text(s: &str) -> std::borrow::Cow<'_, str> {
+    let b = s.as_bytes();
+    let letter_and_nine = |i: usize| {
+        i + 10 <= b.len()
+            && b[i].is_ascii_alphabetic()
+            && b[i + 1..i + 10].iter().all(u8::is_ascii_digit)
+    };
+    let two_letters_and_eight = |i: usize| {
+        i + 10 <= b.len()
+            && b[i].is_ascii_alphabetic()
+            && b[i + 1].is_ascii_alphabetic()
+            && b[i + 2..i + 10].iter().all(u8::is_ascii_digit)
+    };
+    let mut out: Option<String> = None;
+    let (mut copied, mut i) = (0, 0);
+    while i + 10 <= b.len() {
+        let id_here = letter_and_nine(i) || (two_letters_and_eight(i) && !letter_and_nine(i + 1));
+        if !id_here {
             i += 1;
+            continue;
+        }
+        // The window is ASCII, so both of its ends are char boundaries.
+        let o = out.get_or_insert_with(|| String::with_capacity(s.len()));
+        o.push_str(&s[copied..i]);
+        o.push_str(&mask(&s[i..i + 10]));
+        i += 10;
+        copied = i;
+    }
+    match out {
+        None => std::borrow::Cow::Borrowed(s),
+        Some(mut o) => {
+            o.push_str(&s[copied..]);
+            std::borrow::Cow::Owned(o)
         }
     }
-    out
 }
 
 #[cfg(test)]
 mod mask_tests {
-    use super::mask_ids_in;
+    use super::{mask_ids_in, mask_ids_in_text};
+    use std::borrow::Cow;
 
     #[test]
     fn id_shaped_runs_inside_text_are_masked() {
@@ -254,5 +288,47 @@ mod mask_tests {
         );
         assert_eq!(mask_ids_in("AA00000009,x"), "AA0*****09,x");
         assert_eq!(mask_ids_in("order 12345678901"), "order 12345678901");
+    }
+
+    #[test]
+    fn an_id_glued_to_letters_or_digits_is_masked_all_the_same() {
+        assert_eq!(mask_ids_in_text("personA123456789"), "personA12*****89");
+        assert_eq!(mask_ids_in_text("A123456789x"), "A12*****89x");
+        assert_eq!(mask_ids_in_text("A1234567890"), "A12*****890");
+        assert_eq!(mask_ids_in_text("7A123456789"), "7A12*****89");
+        assert_eq!(mask_ids_in_text("XA123456789"), "XA12*****89");
+        assert_eq!(mask_ids_in_text("id=a123456789;"), "id=a12*****89;");
+    }
+
+    #[test]
+    fn resident_certificate_shapes_are_masked_too() {
+        assert_eq!(mask_ids_in_text("AA00000009"), "AA0*****09");
+        assert_eq!(mask_ids_in_text("xAD30196818y"), "xAD3*****18y");
+        assert_eq!(mask_ids_in_text("ad30196818"), "ad3*****18");
+    }
+
+    #[test]
+    fn every_id_in_a_text_is_masked_and_the_rest_kept() {
+        let text = "2 records: A123456789 (rejected), B100000019; 中文F131104093。";
+        assert_eq!(
+            mask_ids_in_text(text),
+            "2 records: A12*****89 (rejected), B10*****19; 中文F13*****93。"
+        );
+    }
+
+    #[test]
+    fn text_without_an_id_is_borrowed_unchanged() {
+        for text in [
+            "",
+            "order 12345678901",
+            "A12345678",
+            "course C-2026-0042",
+            "é",
+        ] {
+            assert!(
+                matches!(mask_ids_in_text(text), Cow::Borrowed(t) if t == text),
+                "{text}"
+            );
+        }
     }
 }

@@ -8,27 +8,46 @@
 //! applies, when no line was rejected. A rejected line is never applied and
 //! never touches what is stored.
 
+mod lines;
 mod parse;
 
-pub use parse::{Object, parse_line};
+pub use lines::MAX_LINE_BYTES;
+pub use parse::{LineRules, MAX_KEY_CHARS, MAX_NAME_CHARS, Object, parse_line};
 
 use crate::clock::Clock;
 use crate::domain::{AccountKind, NationalId};
 use crate::store::{IntakeChunk, KeyQuery, KnownKeys, Store, StoreError};
+use lines::{Line, LineReader};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 /// Valid lines applied per transaction.
 const CHUNK_LINES: usize = 5_000;
-/// Line errors kept for the report; the count goes on past this.
-const MAX_ERRORS_KEPT: usize = 10_000;
+/// Line errors kept for the report; the count goes on past this, so a file
+/// of a million bad lines costs no more memory than one of ten thousand.
+pub const MAX_ERRORS_KEPT: usize = 10_000;
+/// Longest reason kept for a line error, in characters: a reason may quote
+/// the line's values, which may be long.
+const MAX_REASON_CHARS: usize = 500;
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct ImportOptions {
     pub strict: bool,
     pub progress: bool,
+    /// `intake.max_future_days`: how far after the import's time a
+    /// completion may be dated.
+    pub max_future_days: u32,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        Self {
+            strict: false,
+            progress: false,
+            max_future_days: crate::config::IntakeConfig::default().max_future_days,
+        }
+    }
 }
 
 /// A rejected line: where, and why.
@@ -105,64 +124,52 @@ async fn import_file(
     report: &mut ImportReport,
 ) -> Result<(), ImportError> {
     let name = path.display().to_string();
-    let mut errors: Vec<LineError> = Vec::new();
+    let rules = LineRules::at(clock.now_ms(), opts.max_future_days);
+    let room = MAX_ERRORS_KEPT.saturating_sub(report.errors.len());
+    // Parse errors are found by the first pass, reference errors by a later
+    // one; each pass meets its lines in order, so each list keeps its first.
+    let mut parse_errors = Errors::new(&name, room);
+    let mut ref_errors = Errors::new(&name, room);
     let mut defs = Definitions::default();
-    let lines = for_each_line(
-        path,
-        opts.progress,
-        "checking",
-        |no, line| match parse_line(line) {
+    let lines = for_each_line(path, opts.progress, "checking", |no, line| match line {
+        Line::Text(text) => match parse_line(text, &rules) {
             Ok(obj) => defs.learn(&obj),
-            Err(reason) => errors.push(LineError {
-                file: name.clone(),
-                line: no,
-                reason,
-            }),
+            Err(reason) => parse_errors.push(no, reason),
         },
-    )?;
+        Line::Refused(reason) => parse_errors.push(no, reason),
+    })?;
     report.lines += lines;
     let known = store
         .known_keys(&std::mem::take(&mut defs.wanted).dedup())
         .await?;
     let refs = References::resolve(&defs, &known);
-    let bad_lines: HashSet<usize> = errors.iter().map(|e| e.line).collect();
 
     if opts.strict {
-        let mut ref_errors = Vec::new();
+        // A line that failed the first pass fails to parse again: parsing
+        // is a pure function of the line, so no list of bad lines is kept.
         for_each_line(path, false, "checking references", |no, line| {
-            if bad_lines.contains(&no) {
-                return;
-            }
-            if let Ok(obj) = parse_line(line)
+            if let Line::Text(text) = line
+                && let Ok(obj) = parse_line(text, &rules)
                 && let Err(reason) = refs.check(&obj)
             {
-                ref_errors.push(LineError {
-                    file: name.clone(),
-                    line: no,
-                    reason,
-                });
+                ref_errors.push(no, reason);
             }
         })?;
-        errors.extend(ref_errors);
-        if !errors.is_empty() {
+        if parse_errors.count + ref_errors.count > 0 {
             report.files_skipped.push(name.clone());
-            return finish(report, errors);
+            return finish(report, parse_errors, ref_errors);
         }
     }
 
     let mut chunk = ChunkBuilder::default();
     let mut lines = LineReader::open(path, opts.progress, "importing")?;
     while let Some((no, line)) = lines.next_line()? {
-        if bad_lines.contains(&no) {
+        let Line::Text(text) = line else { continue };
+        let Ok(obj) = parse_line(text, &rules) else {
             continue;
-        }
-        let Ok(obj) = parse_line(line) else { continue };
+        };
         if let Err(reason) = refs.check(&obj) {
-            errors.push(LineError {
-                file: name.clone(),
-                line: no,
-                reason,
-            });
+            ref_errors.push(no, reason);
             continue;
         }
         chunk.push(obj);
@@ -176,105 +183,76 @@ async fn import_file(
     if chunk.lines > 0 {
         report.changed += store.apply_intake(&chunk.build(), clock.now_ms()).await?;
     }
-    finish(report, errors)
+    finish(report, parse_errors, ref_errors)
 }
 
-fn finish(report: &mut ImportReport, mut errors: Vec<LineError>) -> Result<(), ImportError> {
-    errors.sort_by_key(|e| e.line);
-    report.rejected += errors.len();
+/// The line errors of one pass over a file: the first `room` kept, in line
+/// order, and how many there were.
+struct Errors<'a> {
+    file: &'a str,
+    room: usize,
+    kept: Vec<LineError>,
+    count: usize,
+}
+
+impl<'a> Errors<'a> {
+    fn new(file: &'a str, room: usize) -> Self {
+        Self {
+            file,
+            room,
+            kept: Vec::new(),
+            count: 0,
+        }
+    }
+
+    /// Counts an error, keeping it while there is room. Its reason is
+    /// masked (it may quote any value of the line) and cut to
+    /// [`MAX_REASON_CHARS`].
+    fn push(&mut self, line: usize, reason: String) {
+        self.count += 1;
+        if self.kept.len() >= self.room {
+            return;
+        }
+        let head: String = reason.chars().take(MAX_REASON_CHARS + 10).collect();
+        let mut reason: String = crate::domain::mask_ids_in_text(&head)
+            .chars()
+            .take(MAX_REASON_CHARS)
+            .collect();
+        if head.chars().count() > MAX_REASON_CHARS {
+            reason.push('…');
+        }
+        self.kept.push(LineError {
+            file: self.file.to_string(),
+            line,
+            reason,
+        });
+    }
+}
+
+fn finish(report: &mut ImportReport, a: Errors, b: Errors) -> Result<(), ImportError> {
+    report.rejected += a.count + b.count;
     let room = MAX_ERRORS_KEPT.saturating_sub(report.errors.len());
+    let mut errors = a.kept;
+    errors.extend(b.kept);
+    // Stable: a line's parse error before its reference error (never both).
+    errors.sort_by_key(|e| e.line);
     report.errors.extend(errors.into_iter().take(room));
     Ok(())
 }
 
-/// Calls `f` with each non-blank line and its 1-based number.
+/// Calls `f` with each non-blank line and its 1-based number; returns the
+/// number of lines read.
 fn for_each_line(
     path: &Path,
     progress: bool,
     what: &str,
-    mut f: impl FnMut(usize, &str),
+    mut f: impl FnMut(usize, Line<'_>),
 ) -> Result<usize, ImportError> {
     let mut lines = LineReader::open(path, progress, what)?;
     while let Some((no, line)) = lines.next_line()? {
         f(no, line);
     }
-    Ok(lines.no)
-}
-
-/// Reads a file line by line with numbers, skipping blank lines, with a
-/// progress bar on a terminal. A line that is not UTF-8 comes back as a NUL
-/// character, which the parser reports.
-struct LineReader {
-    path: PathBuf,
-    reader: BufReader<std::fs::File>,
-    buf: Vec<u8>,
-    no: usize,
-    bar: indicatif::ProgressBar,
-}
-
-impl LineReader {
-    fn open(path: &Path, progress: bool, what: &str) -> Result<Self, ImportError> {
-        let io = |source| ImportError::Io {
-            path: path.into(),
-            source,
-        };
-        let file = std::fs::File::open(path).map_err(io)?;
-        let size = file.metadata().map_err(io)?.len();
-        let bar = progress_bar(progress, size, what);
-        Ok(Self {
-            path: path.into(),
-            reader: BufReader::with_capacity(1 << 16, file),
-            buf: Vec::new(),
-            no: 0,
-            bar,
-        })
-    }
-
-    fn next_line(&mut self) -> Result<Option<(usize, &str)>, ImportError> {
-        loop {
-            self.buf.clear();
-            let n = self
-                .reader
-                .read_until(b'\n', &mut self.buf)
-                .map_err(|source| ImportError::Io {
-                    path: self.path.clone(),
-                    source,
-                })?;
-            if n == 0 {
-                self.bar.finish_and_clear();
-                return Ok(None);
-            }
-            self.no += 1;
-            self.bar.inc(n as u64);
-            match std::str::from_utf8(&self.buf) {
-                Ok(line) if line.trim().is_empty() => continue,
-                Ok(_) => {}
-                Err(_) => {
-                    self.buf.clear();
-                    self.buf.push(0);
-                }
-            }
-            let line = std::str::from_utf8(&self.buf).expect("checked above");
-            return Ok(Some((self.no, line)));
-        }
-    }
-}
-
-fn progress_bar(show: bool, len: u64, what: &str) -> indicatif::ProgressBar {
-    use std::io::IsTerminal;
-    if !show || !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(len);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{msg:>18} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
-    bar.set_message(what.to_string());
-    bar
+    Ok(lines.count())
 }
 
 impl Definitions {

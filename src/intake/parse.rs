@@ -4,7 +4,7 @@
 
 use crate::domain::{
     Account, AccountKind, Completion, CompletionStatus, Course, Hours, Identity, LearningMode,
-    NationalId, Person, RegistryKind, Unit, UnknownRegistry, mask_ids_in,
+    NationalId, Person, RegistryKind, Unit, UnknownRegistry, mask_ids_in_text,
 };
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -67,16 +67,60 @@ enum Raw {
 /// checked, as an unknown field would be.
 type RawCertified = BTreeMap<String, Option<String>>;
 
-/// Parses and checks one line. The error never carries a whole national ID.
-pub fn parse_line(line: &str) -> Result<Object, String> {
-    if line.contains('\0') {
-        return Err("line is not valid UTF-8 text".into());
+/// The longest key (`code`, `account_id`, `course_code`, `category_code`,
+/// `completion_id`, `bound_to`) and the longest `enved_account` or
+/// `service_unit_code`, in characters.
+pub const MAX_KEY_CHARS: usize = 200;
+/// The longest name (a unit's or a course's), in characters.
+pub const MAX_NAME_CHARS: usize = 1_000;
+
+/// What a line is checked against besides its own content.
+#[derive(Debug, Clone, Copy)]
+pub struct LineRules {
+    /// The latest `completed_at` accepted, and the allowance in days that
+    /// set it (for the message).
+    pub latest_completion: Option<(chrono::DateTime<chrono::Utc>, u32)>,
+}
+
+impl LineRules {
+    /// Rules of an import at `now_ms`: completions may be dated at most
+    /// `max_future_days` later (`intake.max_future_days`).
+    pub fn at(now_ms: i64, max_future_days: u32) -> Self {
+        let now = chrono::DateTime::from_timestamp_millis(now_ms).unwrap_or_default();
+        Self {
+            latest_completion: Some((
+                now + chrono::Duration::days(i64::from(max_future_days)),
+                max_future_days,
+            )),
+        }
     }
-    let raw: Raw = serde_json::from_str(line).map_err(|e| mask_ids_in(&describe_json_error(&e)))?;
+
+    /// Only the line's own content is checked (for data generated here).
+    pub fn content_only() -> Self {
+        Self {
+            latest_completion: None,
+        }
+    }
+}
+
+/// Parses and checks one line. The error never carries a whole national ID.
+///
+/// Every text field is checked here, at the edge, so that both backends
+/// receive the same validated values: a NUL character (`\u0000`), which
+/// PostgreSQL text can not hold, refuses the line and names the field,
+/// rather than being stored by SQLite and failing a whole chunk on
+/// PostgreSQL; keys and names longer than [`MAX_KEY_CHARS`] and
+/// [`MAX_NAME_CHARS`] are refused.
+pub fn parse_line(line: &str, rules: &LineRules) -> Result<Object, String> {
+    parse(line, rules).map_err(|e| mask_ids_in_text(&e).into_owned())
+}
+
+fn parse(line: &str, rules: &LineRules) -> Result<Object, String> {
+    let raw: Raw = serde_json::from_str(line).map_err(|e| describe_json_error(&e))?;
     match raw {
         Raw::Unit { code, name } => Ok(Object::Unit(Unit {
             code: key("code", code)?,
-            name,
+            name: name_field("name", name)?,
         })),
         Raw::Person {
             national_id,
@@ -94,8 +138,8 @@ pub fn parse_line(line: &str) -> Result<Object, String> {
             Ok(Object::Person(Person {
                 national_id: national_id_field(&national_id)?,
                 personnel_category,
-                enved_account: non_blank(enved_account),
-                service_unit_code: non_blank(service_unit_code),
+                enved_account: optional_key("enved_account", enved_account)?,
+                service_unit_code: optional_key("service_unit_code", service_unit_code)?,
             }))
         }
         Raw::Account {
@@ -127,7 +171,7 @@ pub fn parse_line(line: &str) -> Result<Object, String> {
                 national_id: national_id_field(&national_id)?,
                 kind,
                 identity,
-                bound_to: non_blank(bound_to),
+                bound_to: optional_key("bound_to", bound_to)?,
             }))
         }
         Raw::Course {
@@ -154,7 +198,7 @@ pub fn parse_line(line: &str) -> Result<Object, String> {
             }
             let course = Course {
                 course_code: key("course_code", course_code)?,
-                name,
+                name: name_field("name", name)?,
                 learning_mode,
                 category_code: key("category_code", category_code)?,
                 digital_hours,
@@ -182,6 +226,15 @@ pub fn parse_line(line: &str) -> Result<Object, String> {
                 chrono::DateTime::parse_from_rfc3339(&completed_at).map_err(|_| {
                     format!("completed_at {completed_at:?} is not an RFC 3339 time with an offset")
                 })?;
+            if let Some((latest, days)) = rules.latest_completion
+                && completed_at > latest
+            {
+                return Err(format!(
+                    "completed_at {} lies more than {days} day(s) after the import's time; \
+                     a completion can not be dated in the future (intake.max_future_days)",
+                    completed_at.to_rfc3339()
+                ));
+            }
             let status = match status.as_str() {
                 "completed" => CompletionStatus::Completed,
                 "revoked" => CompletionStatus::Revoked,
@@ -226,14 +279,35 @@ fn key(field: &str, value: String) -> Result<String, String> {
     if v.is_empty() {
         return Err(format!("{field} must not be empty"));
     }
-    if v.len() > 200 {
-        return Err(format!("{field} is longer than 200 characters"));
-    }
+    text(field, v, MAX_KEY_CHARS)?;
     Ok(v.to_string())
 }
 
-fn non_blank(v: Option<String>) -> Option<String> {
-    v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+/// An optional key-like field: blank reads as absent.
+fn optional_key(field: &str, value: Option<String>) -> Result<Option<String>, String> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(_) => key(field, value.unwrap_or_default()).map(Some),
+    }
+}
+
+fn name_field(field: &str, value: String) -> Result<String, String> {
+    text(field, &value, MAX_NAME_CHARS)?;
+    Ok(value)
+}
+
+/// What every stored text must be: without NUL, which PostgreSQL text can
+/// not hold, and at most `max` characters.
+fn text(field: &str, value: &str, max: usize) -> Result<(), String> {
+    if value.contains('\0') {
+        return Err(format!(
+            "{field} contains a NUL character (\\u0000), which hoursync does not store"
+        ));
+    }
+    if value.chars().count() > max {
+        return Err(format!("{field} is longer than {max} characters"));
+    }
+    Ok(())
 }
 
 fn national_id_field(raw: &str) -> Result<NationalId, String> {
@@ -249,7 +323,7 @@ mod tests {
     use super::*;
 
     fn err(line: &str) -> String {
-        parse_line(line).unwrap_err()
+        parse_line(line, &LineRules::content_only()).unwrap_err()
     }
 
     #[test]
@@ -263,7 +337,7 @@ mod tests {
             r#"{"type":"course","course_code":"C-2026-0042","name":"環境教育：淨零生活","learning_mode":1,"category_code":"A1","digital_hours":"2.0","classroom_hours":"0.0","certified":{"lifelong":"2.0","teacher":"2.0","enved":"2.0"}}"#,
             r#"{"type":"completion","completion_id":"cmp-9001","account_id":"acc-1","course_code":"C-2026-0042","completed_at":"2026-11-20T10:15:00+08:00","status":"completed"}"#,
         ] {
-            parse_line(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+            parse_line(line, &LineRules::content_only()).unwrap_or_else(|e| panic!("{line}: {e}"));
         }
     }
 
@@ -309,5 +383,81 @@ mod tests {
     fn a_json_type_error_does_not_echo_a_national_id() {
         let e = err(r#"{"type":"unit","code":"A123456789","name":5}"#);
         assert!(!e.contains("A123456789"), "{e}");
+    }
+
+    #[test]
+    fn a_nul_escape_in_any_text_field_refuses_the_line_and_names_the_field() {
+        for (line, field) in [
+            (r#"{"type":"unit","code":"U","name":"a\u0000b"}"#, "name"),
+            (r#"{"type":"unit","code":"U\u0000","name":"n"}"#, "code"),
+            (
+                r#"{"type":"person","national_id":"A123456789","enved_account":"E\u0000"}"#,
+                "enved_account",
+            ),
+            (
+                r#"{"type":"account","account_id":"a","national_id":"A123456789","kind":"certificate","bound_to":"\u0000x"}"#,
+                "bound_to",
+            ),
+            (
+                r#"{"type":"completion","completion_id":"c\u0000","account_id":"a","course_code":"C","completed_at":"2026-11-20T10:15:00+08:00","status":"completed"}"#,
+                "completion_id",
+            ),
+        ] {
+            let e = err(line);
+            assert!(e.starts_with(field) && e.contains("NUL"), "{line}: {e}");
+        }
+        // An escaped backslash before "u0000" is text, not a NUL.
+        let literal = r#"{"type":"unit","code":"U","name":"a\\u0000b"}"#;
+        assert!(parse_line(literal, &LineRules::content_only()).is_ok());
+    }
+
+    #[test]
+    fn keys_and_names_longer_than_the_limits_are_refused() {
+        let long_key = "k".repeat(MAX_KEY_CHARS + 1);
+        let e = err(&format!(
+            r#"{{"type":"unit","code":"{long_key}","name":"n"}}"#
+        ));
+        assert!(e.contains("code is longer than 200 characters"), "{e}");
+        let name = "名".repeat(MAX_NAME_CHARS);
+        let ok = format!(r#"{{"type":"unit","code":"U","name":"{name}"}}"#);
+        assert!(parse_line(&ok, &LineRules::content_only()).is_ok());
+        let e = err(&format!(r#"{{"type":"unit","code":"U","name":"{name}x"}}"#));
+        assert!(e.contains("name is longer than 1000 characters"), "{e}");
+        let e = err(&format!(
+            r#"{{"type":"person","national_id":"A123456789","service_unit_code":"{long_key}"}}"#
+        ));
+        assert!(e.contains("service_unit_code is longer"), "{e}");
+    }
+
+    #[test]
+    fn a_completion_dated_past_the_allowance_is_refused() {
+        let line = |at: &str| {
+            format!(
+                r#"{{"type":"completion","completion_id":"c","account_id":"a","course_code":"C","completed_at":"{at}","status":"completed"}}"#
+            )
+        };
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-20T00:00:00Z")
+            .unwrap()
+            .timestamp_millis();
+        let rules = LineRules::at(now, 1);
+        assert!(parse_line(&line("2026-11-20T23:59:59Z"), &rules).is_ok());
+        let e = parse_line(&line("9999-01-01T00:00:00+08:00"), &rules).unwrap_err();
+        assert!(
+            e.contains("in the future") && e.contains("intake.max_future_days"),
+            "{e}"
+        );
+        assert!(parse_line(&line("2026-11-21T00:00:01Z"), &rules).is_err());
+        assert!(parse_line(&line("9999-01-01T00:00:00Z"), &LineRules::content_only()).is_ok());
+    }
+
+    #[test]
+    fn a_reason_quoting_an_id_outside_the_national_id_field_is_masked() {
+        let e = err(
+            r#"{"type":"account","account_id":"a","national_id":"A123456789","kind":"xA123456789"}"#,
+        );
+        assert!(
+            e.contains("xA12*****89") && !e.contains("A123456789"),
+            "{e}"
+        );
     }
 }

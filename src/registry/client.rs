@@ -189,9 +189,14 @@ impl RegistryClient {
         // A 200 we can not read may still have credited the records: the
         // outcome is unknown, so resend under the same keys (the registry
         // answers duplicate for what it took); never give up on them.
-        serde_json::from_str::<BatchAnswer>(&text)
+        let mut results = serde_json::from_str::<BatchAnswer>(&text)
             .map(|a| a.results)
-            .map_err(unreadable_200)
+            .map_err(unreadable_200)?;
+        for r in &mut results {
+            r.code = r.code.as_deref().map(outside_text);
+            r.message = r.message.as_deref().map(outside_text);
+        }
+        Ok(results)
     }
 
     /// `GET {base}/v1/records/{idempotency_key}`: the receipt and credited
@@ -317,7 +322,7 @@ impl RegistryClient {
             },
             _ => SendError::BadRequest {
                 status,
-                message: truncated(&response.text().await.unwrap_or_default()),
+                message: outside_text(&response.text().await.unwrap_or_default()),
             },
         })
     }
@@ -327,7 +332,7 @@ impl RegistryClient {
 /// have acted, so the outcome is unknown.
 fn unreadable_200(e: impl std::fmt::Display) -> SendError {
     SendError::Transient {
-        message: format!("unreadable 200 answer: {e}"),
+        message: outside_text(&format!("unreadable 200 answer: {e}")),
         retry_after: None,
     }
 }
@@ -342,11 +347,24 @@ fn answer_message(body: &str) -> String {
                 .into_iter()
                 .find_map(|name| v.get(name)?.as_str().map(str::to_owned))
         });
-    truncated(&field.unwrap_or_else(|| body.to_owned()))
+    outside_text(&field.unwrap_or_else(|| body.to_owned()))
 }
 
-fn truncated(text: &str) -> String {
-    text.chars().take(300).collect()
+/// Longest text kept from a registry's answer.
+const OUTSIDE_TEXT_CHARS: usize = 300;
+
+/// A text the registry wrote (an error body, a rejection's code or
+/// message), made fit to store, log and show: national IDs masked, then cut
+/// to [`OUTSIDE_TEXT_CHARS`]. Masking happens here, where the text enters,
+/// so that `deliveries.last_error`, the attempt history and every log line
+/// and answer built from them never hold a whole ID. The cut keeps an ID's
+/// length of margin so that an ID straddling it is masked before it is cut.
+fn outside_text(text: &str) -> String {
+    let head: String = text.chars().take(OUTSIDE_TEXT_CHARS + 10).collect();
+    crate::domain::mask_ids_in_text(&head)
+        .chars()
+        .take(OUTSIDE_TEXT_CHARS)
+        .collect()
 }
 
 fn transport_error(e: reqwest::Error) -> SendError {
@@ -358,7 +376,7 @@ fn transport_error(e: reqwest::Error) -> SendError {
         "connection failed"
     };
     SendError::Transient {
-        message: format!("{kind}: {}", error_chain(&e)),
+        message: outside_text(&format!("{kind}: {}", error_chain(&e))),
         retry_after: None,
     }
 }
@@ -490,6 +508,40 @@ mod tests {
             .unwrap_err();
         assert!(err.is_retryable(), "{err:?}");
         assert!(matches!(err, SendError::Transient { .. }));
+    }
+
+    /// What a registry writes may quote the record it refuses; the client
+    /// masks it where it enters, before anything stores or logs it.
+    #[tokio::test]
+    async fn a_registry_text_quoting_a_national_id_comes_back_masked() {
+        let rejected = r#"{"results":[{"idempotency_key":"k1","status":"rejected","code":"bad_idA123456789","message":"person=A123456789 unknown"}]}"#;
+        let results = client(&peer(answer("200 OK", "", rejected)).await)
+            .post_batch("{}".into(), "rid")
+            .await
+            .unwrap();
+        assert_eq!(results[0].code.as_deref(), Some("bad_idA12*****89"));
+        assert_eq!(
+            results[0].message.as_deref(),
+            Some("person=A12*****89 unknown")
+        );
+
+        // The ID straddles the 300-character cut: masked, then cut.
+        let body = format!("{}A123456789 is invalid", "x".repeat(295));
+        let c = client(&peer(answer("400 Bad Request", "", &body)).await);
+        let Err(SendError::BadRequest { message, .. }) = c.post_batch("{}".into(), "rid").await
+        else {
+            panic!("a 400 is BadRequest")
+        };
+        assert_eq!(message, format!("{}A12**", "x".repeat(295)));
+
+        let taken = r#"{"error":"key k2 belongs to receipt L-9 of F131104093"}"#;
+        let c = client(&peer(answer("409 Conflict", "", taken)).await);
+        assert_eq!(
+            c.correct("L-1", 10, "k2", "rid").await,
+            Ok(CorrectAnswer::KeyTaken(
+                "key k2 belongs to receipt L-9 of F13*****93".into()
+            ))
+        );
     }
 
     #[test]

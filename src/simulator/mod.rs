@@ -12,7 +12,9 @@
 //! Faults ([`Faults`]) make the unhappy paths reproducible: whole-batch 503s,
 //! connections dropped after a batch, correction or withdrawal was committed
 //! (the "unknown outcome" the contract warns about), latency, courses the
-//! registry refuses, and batches answered 429 at random (`throttle_rate`).
+//! registry refuses (with a message quoting the national ID, on request),
+//! batches answered 400 with a body quoting it, and batches answered 429 at
+//! random (`throttle_rate`).
 //! Every registry counts the requests that arrive inside a `Retry-After` it
 //! announced (`early_requests`), so a test can assert that all our daemons
 //! honour each other's 429s.
@@ -106,6 +108,14 @@ pub struct Faults {
     pub latency_ms: u64,
     /// Course codes answered `rejected` with code `unknown_course`.
     pub reject_courses: Vec<String>,
+    /// Whether those rejections quote the record's whole national ID in
+    /// their message, as a careless registry's do: what we store and show
+    /// of a registry's text must be masked by us.
+    pub reject_quoting_id: bool,
+    /// Course codes that make a whole batch answer 400, its body quoting
+    /// the offending record's whole national ID (a registry echoing input
+    /// it can not read). Nothing of the batch is committed.
+    pub bad_request_courses: Vec<String>,
     /// Probability that a batch POST answers 429 without committing
     /// anything, whatever the token bucket says: a registry that sheds load.
     pub throttle_rate: f64,

@@ -299,6 +299,10 @@ async fn batch(
         );
     }
 
+    if let Some(message) = bad_request_fault(&shared, &records) {
+        return error(StatusCode::BAD_REQUEST, message);
+    }
+
     let results: Vec<Value> = {
         let mut state = shared.lock();
         let faults: Faults = state.faults.clone();
@@ -337,6 +341,22 @@ async fn batch(
         "registry simulator answered a batch"
     );
     response
+}
+
+/// The `bad_request_courses` fault: the message of a 400 for the first
+/// record of such a course, quoting its national ID whole.
+fn bad_request_fault(shared: &Shared, records: &[Value]) -> Option<String> {
+    let faults = shared.lock().faults.bad_request_courses.clone();
+    if faults.is_empty() {
+        return None;
+    }
+    records.iter().enumerate().find_map(|(i, r)| {
+        let course = r.get("course_code")?.as_str()?;
+        faults.iter().any(|c| c == course).then(|| {
+            let nid = r.get("national_id").and_then(Value::as_str).unwrap_or("?");
+            format!("record {i}: cannot read the record of national_id={nid} (course {course:?})")
+        })
+    })
 }
 
 /// `GET {base}/v1/records/{idempotency_key}`.

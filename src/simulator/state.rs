@@ -164,13 +164,14 @@ impl Ledger {
             Err(rejection) => return Outcome::Rejected(rejection),
         };
         if faults.reject_courses.contains(&valid.course_code) {
-            return Outcome::Rejected(Rejection::new(
-                "unknown_course",
-                format!(
-                    "course {:?} is not known to this registry",
-                    valid.course_code
-                ),
-            ));
+            let mut message = format!(
+                "course {:?} is not known to this registry",
+                valid.course_code
+            );
+            if faults.reject_quoting_id {
+                message.push_str(&format!(" (record of person{})", valid.national_id));
+            }
+            return Outcome::Rejected(Rejection::new("unknown_course", message));
         }
         let slot = (valid.national_id, valid.course_code, valid.completed_on);
         if let Some(seq) = self.slots.get(&slot) {
