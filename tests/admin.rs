@@ -84,6 +84,16 @@ async fn health_readiness_metrics_and_roles_over_real_http(backend: Backend) {
             .status(),
         401
     );
+    // The scheme's name is case-insensitive (RFC 7235).
+    for scheme in ["bearer", "BEARER"] {
+        let answer = http
+            .get(&records)
+            .header("authorization", format!("{scheme} {SUPPORT}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200, "scheme {scheme}");
+    }
     let answer = http
         .get(&records)
         .bearer_auth(SUPPORT)
@@ -443,6 +453,26 @@ async fn retry_pagination_and_malformed_requests(backend: Backend) {
                 .status(),
             400,
             "{url}"
+        );
+    }
+    // An ID glued to a letter or digit is echoed masked all the same.
+    let whole = id(1);
+    let echoes = [
+        http.get(format!("{base}/api/v1/deliveries?state={whole}1")),
+        http.get(format!("{base}/api/v1/deliveries?registry={whole}x")),
+        http.get(format!("{base}/api/v1/deliveries?{whole}x=1")),
+        http.get(format!("{base}/nope/{whole}x")),
+        http.post(format!("{base}/api/v1/resyncs"))
+            .header("content-type", "application/json")
+            .body(format!(r#"{{"{whole}x": 1}}"#)),
+    ];
+    for request in echoes {
+        let answer = request.bearer_auth(SUPPORT).send().await.unwrap();
+        assert!(answer.status().is_client_error());
+        let text = answer.text().await.unwrap();
+        assert!(
+            !text.contains(&whole) && text.contains("*****"),
+            "an ID echoed whole: {text}"
         );
     }
     assert_eq!(store.table_counts().await.unwrap(), before);

@@ -75,8 +75,9 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         // Messages may echo what the caller sent (a query value, a path
-        // segment, a JSON key): mask anything shaped like a national ID.
-        let error = crate::domain::mask_ids_in(&self.1);
+        // segment, a JSON key), perhaps glued to other characters: mask
+        // anything shaped like a national ID, here, once for every answer.
+        let error = crate::domain::mask_ids_in_text(&self.1).into_owned();
         (self.0, Json(ErrorBody { error })).into_response()
     }
 }
@@ -109,7 +110,7 @@ where
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(bearer_token)
             .ok_or_else(|| {
                 ApiError(
                     StatusCode::UNAUTHORIZED,
@@ -122,6 +123,13 @@ where
             .map(Authed)
             .ok_or_else(|| ApiError(StatusCode::UNAUTHORIZED, "unknown token".into()))
     }
+}
+
+/// The token of an `Authorization` value with the `Bearer` scheme, whose
+/// name is case-insensitive (RFC 7235 §2.1): `bearer` and `BEARER` count.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token)
 }
 
 impl Authed {

@@ -6,7 +6,9 @@ mod national_id;
 mod records;
 
 pub use hours::{Hours, HoursError};
-pub use national_id::{NationalId, NationalIdError, mask, mask_ids_in, whole_id, whole_id_opt};
+pub use national_id::{
+    NationalId, NationalIdError, mask, mask_ids_in, mask_ids_in_text, whole_id, whole_id_opt,
+};
 pub use records::{
     Account, AccountKind, Completion, CompletionStatus, Course, Identity, LearningMode, Person,
     Unit,

@@ -218,33 +218,45 @@ mod tests {
 }
 
 /// Masks every run in `text` shaped like a national ID (a letter, a letter
-/// or digit, eight digits), for messages that quote input we did not parse.
-pub fn mask_ids_in(text: &str) -> String {
-    let chars: Vec<char> = text.chars().collect();
-    let mut out = String::with_capacity(text.len());
-    let mut i = 0;
-    while i < chars.len() {
-        let w = &chars[i..(i + 10).min(chars.len())];
-        let looks_like_id = w.len() == 10
-            && w[0].is_ascii_alphabetic()
+/// or digit, eight digits: the shapes [`NationalId::parse`] accepts, in
+/// either case), for messages that quote input we did not parse. A run is
+/// masked even when it touches other letters or digits (`A1234567891`,
+/// `xA123456789`): a caller who glues a character to an ID must not get it
+/// echoed whole. Where shapes overlap, the middle of each is masked, so the
+/// true ID inside shows no more than [`mask`] would show of it.
+pub fn mask_ids_in_text(s: &str) -> std::borrow::Cow<'_, str> {
+    let chars: Vec<char> = s.chars().collect();
+    let shaped = |i: usize| {
+        let w = &chars[i..i + 10];
+        w[0].is_ascii_alphabetic()
             && w[1].is_ascii_alphanumeric()
             && w[2..].iter().all(char::is_ascii_digit)
-            && (i == 0 || !chars[i - 1].is_ascii_alphanumeric())
-            && chars.get(i + 10).is_none_or(|c| !c.is_ascii_alphanumeric());
-        if looks_like_id {
-            out.push_str(&mask(&w.iter().collect::<String>()));
-            i += 10;
-        } else {
-            out.push(chars[i]);
-            i += 1;
-        }
+    };
+    let mut hidden = vec![false; chars.len()];
+    let mut any = false;
+    for i in (0..chars.len().saturating_sub(9)).filter(|&i| shaped(i)) {
+        hidden[i + 3..i + 8].iter_mut().for_each(|h| *h = true);
+        any = true;
     }
-    out
+    if !any {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let masked = chars
+        .iter()
+        .zip(hidden)
+        .map(|(c, h)| if h { '*' } else { *c })
+        .collect();
+    std::borrow::Cow::Owned(masked)
+}
+
+/// [`mask_ids_in_text`] as an owned `String`, for the callers that keep one.
+pub fn mask_ids_in(text: &str) -> String {
+    mask_ids_in_text(text).into_owned()
 }
 
 #[cfg(test)]
 mod mask_tests {
-    use super::mask_ids_in;
+    use super::{NationalId, mask, mask_ids_in, mask_ids_in_text};
 
     #[test]
     fn id_shaped_runs_inside_text_are_masked() {
@@ -254,5 +266,52 @@ mod mask_tests {
         );
         assert_eq!(mask_ids_in("AA00000009,x"), "AA0*****09,x");
         assert_eq!(mask_ids_in("order 12345678901"), "order 12345678901");
+    }
+
+    #[test]
+    fn an_id_touching_letters_or_digits_is_masked_all_the_same() {
+        for (text, want) in [
+            ("A1234567891", "A12*****891"),
+            ("A123456789x", "A12*****89x"),
+            ("xA123456789", "xA1******89"),
+            ("7A123456789", "7A12*****89"),
+            ("unknown field `A123456789x`", "unknown field `A12*****89x`"),
+            ("/nope/A123456789x", "/nope/A12*****89x"),
+            ("A123456789A123456789", "A12*****89A12*****89"),
+            ("AD301968181", "AD3******81"),
+            ("a800000014z", "a80*****14z"),
+        ] {
+            let masked = mask_ids_in_text(text);
+            assert_eq!(masked, want, "{text}");
+            for id in ["A123456789", "AD30196818", "A800000014"] {
+                assert!(
+                    !masked.to_ascii_uppercase().contains(id),
+                    "{text}: {masked}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_lone_id_is_masked_as_its_type_masks_it() {
+        let id = NationalId::parse("F131104093").unwrap();
+        assert_eq!(mask_ids_in_text(id.expose()), id.masked());
+        assert_eq!(mask_ids_in_text("A123456789"), mask("A123456789"));
+    }
+
+    #[test]
+    fn text_without_an_id_shape_is_borrowed_unchanged() {
+        for text in [
+            "",
+            "no route /api/v2",
+            "12345678901",
+            "AB1234567",
+            "ÄÖ 1234",
+        ] {
+            assert!(matches!(
+                mask_ids_in_text(text),
+                std::borrow::Cow::Borrowed(t) if t == text
+            ));
+        }
     }
 }
