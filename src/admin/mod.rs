@@ -37,6 +37,8 @@ pub struct AdminState {
     pub at_risk: chrono::Duration,
     /// For resyncs that verify delivered records at the registry.
     pub registries: crate::registries::Registries,
+    /// The daemon's work loops, for `/readyz`.
+    pub progress: Arc<crate::progress::Progress>,
 }
 
 pub type SharedState = Arc<AdminState>;
@@ -276,11 +278,19 @@ pub struct Readiness {
     pub database: String,
     /// Migrations applied and the scheduler running.
     pub started: bool,
+    /// `ok`, or each work loop that stopped or whose turn is past its bound
+    /// (e.g. `dispatch lifelong: stopped`).
+    pub work: String,
+    /// Log lines dropped since the start because the log stream failed or
+    /// stopped taking them; informative, readiness does not depend on it.
+    pub log_lines_dropped: u64,
 }
 
-/// Ready when the database answers and the daemon finished starting
-/// (migrations applied, scheduler running); 503 with the failing checks
-/// otherwise, so a load balancer or systemd stops routing to it.
+/// Ready when the daemon can make progress: the database answers, it
+/// finished starting (migrations applied, scheduler running), and every
+/// work loop runs with no turn past its bound (a dispatch turn: twice
+/// `dispatch.lease_ms`). 503 with the failing checks otherwise, so a load
+/// balancer, systemd or on-call sees a daemon that delivers nothing.
 #[utoipa::path(
     get,
     path = "/readyz",
@@ -295,13 +305,20 @@ pub struct Readiness {
 async fn readyz(State(state): State<SharedState>) -> Response {
     let database = state.store.ping().await.map_err(|e| e.to_string());
     let started = state.started.load(Ordering::SeqCst);
+    let stalled = state.progress.stalled();
     let body = Readiness {
         database: database
             .as_ref()
             .map_or_else(|e| e.clone(), |_| "ok".to_string()),
         started,
+        work: if stalled.is_empty() {
+            "ok".into()
+        } else {
+            stalled.join("; ")
+        },
+        log_lines_dropped: crate::telemetry::lines_dropped(),
     };
-    let status = if database.is_ok() && started {
+    let status = if database.is_ok() && started && stalled.is_empty() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
