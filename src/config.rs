@@ -44,6 +44,18 @@ pub struct AdminConfig {
     pub tokens_file: PathBuf,
     /// Whether /healthz, /readyz and /metrics answer without a token.
     pub open_health: bool,
+    /// Connections open at once at most; one arriving at the limit closes
+    /// the one idle longest. Each is a file descriptor, and the database
+    /// and the registry clients need theirs: keep it well under the
+    /// process's limit (`LimitNOFILE=` in the unit).
+    pub max_connections: usize,
+    /// How long a request's line and headers may take to arrive once the
+    /// server waits for them (also how long a keep-alive connection may
+    /// sit between requests).
+    pub header_read_timeout_ms: u64,
+    /// A connection with no byte moving either way this long, while none
+    /// of its requests is being handled, is closed.
+    pub idle_timeout_ms: u64,
 }
 
 impl Default for AdminConfig {
@@ -52,6 +64,9 @@ impl Default for AdminConfig {
             listen: "127.0.0.1:9464".into(),
             tokens_file: PathBuf::from("config/tokens/admin.tokens"),
             open_health: true,
+            max_connections: 256,
+            header_read_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
         }
     }
 }
@@ -481,6 +496,24 @@ impl Config {
         if self.admin.listen.trim().is_empty() {
             return Err(ConfigError::Invalid("admin.listen is empty".into()));
         }
+        at_least(
+            "admin.max_connections",
+            self.admin.max_connections as u64,
+            1,
+            "the admin server needs a connection",
+        )?;
+        at_least(
+            "admin.header_read_timeout_ms",
+            self.admin.header_read_timeout_ms,
+            MIN_TIMEOUT_MS,
+            "a request needs time to arrive",
+        )?;
+        at_least(
+            "admin.idle_timeout_ms",
+            self.admin.idle_timeout_ms,
+            MIN_TIMEOUT_MS,
+            "an answer needs time to be read",
+        )?;
         Ok(())
     }
 }
@@ -698,9 +731,20 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_loads_and_shows_the_defaults() {
+        let path = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/config/hoursync.example.toml"
+        ));
+        let mut loaded = Config::load(Some(path)).unwrap();
+        loaded.source = None;
+        assert_eq!(loaded, Config::default());
+    }
+
+    #[test]
     fn unusable_values_are_refused_by_key_name() {
         type Spoil = fn(&mut Config);
-        let cases: [(&str, Spoil); 12] = [
+        let cases: [(&str, Spoil); 15] = [
             ("registries.lifelong.base_url", |c| {
                 c.registries
                     .get_mut(&RegistryKind::Lifelong)
@@ -740,6 +784,11 @@ mod tests {
             ("log.format", |c| c.log.format = "xml".into()),
             ("log.level", |c| c.log.level = "loud,,=[".into()),
             ("admin.listen", |c| c.admin.listen = " ".into()),
+            ("admin.max_connections", |c| c.admin.max_connections = 0),
+            ("admin.header_read_timeout_ms", |c| {
+                c.admin.header_read_timeout_ms = 0
+            }),
+            ("admin.idle_timeout_ms", |c| c.admin.idle_timeout_ms = 5),
         ];
         for (key, spoil) in cases {
             let mut c = Config::default();

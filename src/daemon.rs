@@ -161,6 +161,7 @@ impl Preflight {
         let admin_tokens = crate::admin::auth::Tokens::load(&config.admin.tokens_file)
             .with_context(|| format!("admin.tokens_file {}", config.admin.tokens_file.display()))?;
         let registries = Registries::from_config(config)?;
+        check_descriptors(config, open_files_limit())?;
         let admin_listener = tokio::net::TcpListener::bind(&config.admin.listen)
             .await
             .with_context(|| format!("admin.listen {}", config.admin.listen))?;
@@ -171,6 +172,46 @@ impl Preflight {
             registries,
         })
     }
+}
+
+/// File descriptors `run` keeps for its own work beyond the admin server's
+/// connections: the database pool, SQLite's files, the registry clients'
+/// connections, the listener, the log.
+pub const DESCRIPTORS_KEPT_FOR_WORK: usize = 128;
+
+/// Refuses an `admin.max_connections` that would leave the daemon's own
+/// work fewer than [`DESCRIPTORS_KEPT_FOR_WORK`] (plus the database pool)
+/// of the process's `limit` of open files: with every descriptor taken by
+/// admin connections, the scan could not open its database file.
+fn check_descriptors(config: &Config, limit: Option<u64>) -> anyhow::Result<()> {
+    let Some(limit) = limit else {
+        return Ok(());
+    };
+    let needed = config.admin.max_connections as u64
+        + DESCRIPTORS_KEPT_FOR_WORK as u64
+        + u64::from(config.database.max_connections);
+    if needed > limit {
+        anyhow::bail!(
+            "admin.max_connections ({}) leaves too few of this process's {limit} file descriptors \
+             for its own work (it keeps {} plus database.max_connections): lower it, or raise \
+             the limit (LimitNOFILE= in the unit, ulimit -n)",
+            config.admin.max_connections,
+            DESCRIPTORS_KEPT_FOR_WORK
+        );
+    }
+    Ok(())
+}
+
+/// The soft limit of open files (`Max open files` in /proc/self/limits);
+/// `None` when unknown or unlimited.
+fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line["Max open files".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// One dispatch loop per enabled registry.
@@ -232,10 +273,11 @@ fn serve_admin(
         progress,
     });
     let admin_addr = listener.local_addr()?;
+    let limits = crate::admin::conn::Limits::from_config(&config.admin);
     tracker.spawn({
         let (state, shutdown) = (state.clone(), shutdown.clone());
         async move {
-            if let Err(e) = crate::admin::serve(listener, state, shutdown).await {
+            if let Err(e) = crate::admin::serve(listener, state, limits, shutdown).await {
                 error!(error = %e, "admin server stopped");
             }
         }
@@ -544,5 +586,31 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = term.recv() => info!("SIGTERM received"),
         _ = int.recv() => info!("SIGINT received"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admin_connections_must_leave_descriptors_for_the_work() {
+        let mut config = Config::default();
+        check_descriptors(&config, None).unwrap();
+        check_descriptors(&config, Some(1024)).unwrap();
+        config.admin.max_connections = 1000;
+        let err = check_descriptors(&config, Some(1024))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("admin.max_connections (1000)") && err.contains("1024"),
+            "{err}"
+        );
+        check_descriptors(&config, Some(4096)).unwrap();
+    }
+
+    #[test]
+    fn this_process_has_a_descriptor_limit() {
+        assert!(open_files_limit().is_some_and(|n| n > 0));
     }
 }

@@ -5,6 +5,7 @@
 
 mod api;
 pub mod auth;
+pub mod conn;
 pub mod openapi;
 
 pub use api::{AuditView, DeliveryView, ResyncRequest};
@@ -245,15 +246,14 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
     )
 }
 
-/// Serves until `shutdown` is cancelled.
+/// Serves until `shutdown` is cancelled, within `limits` (see [`conn`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: SharedState,
+    limits: conn::Limits,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    conn::serve(listener, router(state), limits, shutdown).await
 }
 
 /// The process is alive.
