@@ -43,10 +43,18 @@ async fn health_readiness_metrics_and_roles_over_real_http(backend: Backend) {
     );
     let ready = http.get(format!("{base}/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
-    assert_eq!(
-        ready.json::<serde_json::Value>().await.unwrap()["database"],
-        "ok"
-    );
+    let ready: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(ready["database"], "ok");
+    assert_eq!(ready["work"], "ok");
+
+    // A work loop that ended while the daemon runs (its task returned or
+    // panicked) makes the daemon not ready, and /readyz names it.
+    drop(running.state.progress.register("dispatch test", None));
+    let stalled = http.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(stalled.status(), 503);
+    let stalled: serde_json::Value = stalled.json().await.unwrap();
+    assert_eq!(stalled["work"], "dispatch test: stopped", "{stalled}");
+    assert_eq!(stalled["database"], "ok");
 
     // The gauges are refreshed at start and then periodically.
     hoursync::monitor::sweep(&store, &clock(), 24 * 3_600_000)
