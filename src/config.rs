@@ -45,6 +45,18 @@ pub struct AdminConfig {
     pub tokens_file: PathBuf,
     /// Whether /healthz, /readyz and /metrics answer without a token.
     pub open_health: bool,
+    /// Connections open at once at most; one arriving at the limit closes
+    /// the one idle longest. Each is a file descriptor, and the database
+    /// and the registry clients need theirs: keep it well under the
+    /// process's limit (`LimitNOFILE=` in the unit).
+    pub max_connections: usize,
+    /// How long a request's line and headers may take to arrive once the
+    /// server waits for them (also how long a keep-alive connection may
+    /// sit between requests).
+    pub header_read_timeout_ms: u64,
+    /// A connection with no byte moving either way this long, while none
+    /// of its requests is being handled, is closed.
+    pub idle_timeout_ms: u64,
 }
 
 impl Default for AdminConfig {
@@ -53,6 +65,9 @@ impl Default for AdminConfig {
             listen: "127.0.0.1:9464".into(),
             tokens_file: PathBuf::from("config/tokens/admin.tokens"),
             open_health: true,
+            max_connections: 256,
+            header_read_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
         }
     }
 }
@@ -399,7 +414,10 @@ impl Config {
         Ok(config)
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
+    /// Refuses values the daemon cannot work with, naming the key.
+    /// [`Config::load`] calls it; so does `run` for a configuration built
+    /// in code.
+    pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
         self.schedule.timezone()?;
         if self.retry.max_attempts == 0
@@ -419,12 +437,22 @@ impl Config {
         if self.history.retention_days == 0 {
             return bad("history.retention_days must be at least 1".into());
         }
+        self.validate_edges()?;
         for (kind, r) in &self.registries {
             if r.max_batch == 0 || r.max_batch > 500 {
                 return bad(format!(
                     "registries.{kind}.max_batch must be between 1 and 500"
                 ));
             }
+            if let Err(why) = http_url(&r.base_url) {
+                return bad(format!("registries.{kind}.base_url {:?} {why}", r.base_url));
+            }
+            at_least(
+                &format!("registries.{kind}.timeout_ms"),
+                r.timeout_ms,
+                MIN_TIMEOUT_MS,
+                "a request needs time to be answered",
+            )?;
             if r.lease_too_short(self.dispatch.lease_ms) {
                 return bad(format!(
                     "dispatch.lease_ms ({}) must be longer than registries.{kind}.timeout_ms ({})",
@@ -434,6 +462,101 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// The shortest registry timeout: below it every request fails before a
+/// registry can answer, and each failure costs an attempt.
+const MIN_TIMEOUT_MS: u64 = 100;
+/// The shortest pause between polls: 0 turns an idle dispatcher into a
+/// loop that spins on the database.
+const MIN_IDLE_POLL_MS: u64 = 10;
+
+impl Config {
+    /// The database, dispatch, log and admin keys.
+    fn validate_edges(&self) -> Result<(), ConfigError> {
+        let url = &self.database.url;
+        let known = ["sqlite:", "postgres://", "postgresql://"];
+        if !known.iter().any(|k| url.starts_with(k)) {
+            return Err(ConfigError::Invalid(format!(
+                "database.url {:?} is neither sqlite://… nor postgres://…",
+                redact_url(url)
+            )));
+        }
+        at_least(
+            "database.max_connections",
+            u64::from(self.database.max_connections),
+            1,
+            "the daemon needs a connection",
+        )?;
+        at_least(
+            "dispatch.idle_poll_ms",
+            self.dispatch.idle_poll_ms,
+            MIN_IDLE_POLL_MS,
+            "a shorter pause spins on the database",
+        )?;
+        at_least(
+            "dispatch.auth_recheck_ms",
+            self.dispatch.auth_recheck_ms,
+            MIN_IDLE_POLL_MS,
+            "a shorter pause hammers a registry that refuses our token",
+        )?;
+        if !["text", "json"].contains(&self.log.format.as_str()) {
+            return Err(ConfigError::Invalid(format!(
+                "log.format {:?} must be \"text\" or \"json\"",
+                self.log.format
+            )));
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            return Err(ConfigError::Invalid(format!(
+                "log.level {:?} is not a log filter: {e}",
+                self.log.level
+            )));
+        }
+        if self.admin.listen.trim().is_empty() {
+            return Err(ConfigError::Invalid("admin.listen is empty".into()));
+        }
+        at_least(
+            "admin.max_connections",
+            self.admin.max_connections as u64,
+            1,
+            "the admin server needs a connection",
+        )?;
+        at_least(
+            "admin.header_read_timeout_ms",
+            self.admin.header_read_timeout_ms,
+            MIN_TIMEOUT_MS,
+            "a request needs time to arrive",
+        )?;
+        at_least(
+            "admin.idle_timeout_ms",
+            self.admin.idle_timeout_ms,
+            MIN_TIMEOUT_MS,
+            "an answer needs time to be read",
+        )?;
+        Ok(())
+    }
+}
+
+/// Refuses `value` below `min`, naming the key and why.
+fn at_least(key: &str, value: u64, min: u64, why: &str) -> Result<(), ConfigError> {
+    if value < min {
+        return Err(ConfigError::Invalid(format!(
+            "{key} ({value}) must be at least {min}: {why}"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether `raw` is an absolute http(s) URL with a host; why not otherwise.
+fn http_url(raw: &str) -> Result<(), &'static str> {
+    let url = reqwest::Url::parse(raw).map_err(|_| "is not a URL")?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("is not an http:// or https:// URL");
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("has no host");
+    }
+    Ok(())
 }
 
 impl RegistryConfig {
@@ -449,15 +572,19 @@ pub enum SecretError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("secret file {0} is readable by other users; run `chmod 600` on it")]
-    TooOpen(PathBuf),
+    #[error(
+        "secret file {0} has mode {1:04o}: it must be readable by its owner only; run `chmod 600` on it"
+    )]
+    TooOpen(PathBuf, u32),
     #[error("secret file {0} is empty")]
     Empty(PathBuf),
 }
 
-/// Reads a secret (a bearer token) from a file, refusing one that other
-/// users can read. A relative path is looked up in `$CREDENTIALS_DIRECTORY`
-/// first (systemd's `LoadCredential`), then as given.
+/// Reads a secret (a bearer token) from a file, refusing one that any
+/// other user can use: mode 0600 or stricter (0400, systemd's credentials),
+/// not group-readable, since a group is more people than the daemon. A
+/// relative path is looked up in `$CREDENTIALS_DIRECTORY` first (systemd's
+/// `LoadCredential`), then as given.
 pub fn read_secret(path: &Path) -> Result<String, SecretError> {
     let path = resolve_credential(path);
     #[cfg(unix)]
@@ -467,8 +594,9 @@ pub fn read_secret(path: &Path) -> Result<String, SecretError> {
             path: path.clone(),
             source,
         })?;
-        if meta.permissions().mode() & 0o004 != 0 {
-            return Err(SecretError::TooOpen(path));
+        let mode = meta.permissions().mode() & 0o7777;
+        if mode & 0o077 != 0 {
+            return Err(SecretError::TooOpen(path, mode));
         }
     }
     let text = std::fs::read_to_string(&path).map_err(|source| SecretError::Read {
@@ -602,9 +730,94 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.token");
         std::fs::write(&path, "secret\n").unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(matches!(read_secret(&path), Err(SecretError::TooOpen(_))));
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        assert_eq!(read_secret(&path).unwrap(), "secret");
+        for open in [0o644, 0o640, 0o604, 0o620] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(open)).unwrap();
+            let err = read_secret(&path).unwrap_err();
+            assert!(
+                matches!(err, SecretError::TooOpen(_, m) if m == open),
+                "{err}"
+            );
+            let msg = err.to_string();
+            assert!(
+                msg.contains("t.token") && msg.contains(&format!("{open:04o}")),
+                "{msg}"
+            );
+        }
+        for closed in [0o600, 0o400] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(closed)).unwrap();
+            assert_eq!(read_secret(&path).unwrap(), "secret");
+        }
+    }
+
+    #[test]
+    fn the_example_file_loads_and_shows_the_defaults() {
+        let path = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/config/hoursync.example.toml"
+        ));
+        let mut loaded = Config::load(Some(path)).unwrap();
+        loaded.source = None;
+        assert_eq!(loaded, Config::default());
+    }
+
+    #[test]
+    fn unusable_values_are_refused_by_key_name() {
+        type Spoil = fn(&mut Config);
+        let cases: [(&str, Spoil); 15] = [
+            ("registries.lifelong.base_url", |c| {
+                c.registries
+                    .get_mut(&RegistryKind::Lifelong)
+                    .unwrap()
+                    .base_url = "not a url".into()
+            }),
+            ("registries.teacher.base_url", |c| {
+                c.registries
+                    .get_mut(&RegistryKind::Teacher)
+                    .unwrap()
+                    .base_url = String::new()
+            }),
+            ("registries.enved.base_url", |c| {
+                c.registries.get_mut(&RegistryKind::Enved).unwrap().base_url =
+                    "ftp://registry.example/enved".into()
+            }),
+            ("registries.lifelong.base_url", |c| {
+                c.registries
+                    .get_mut(&RegistryKind::Lifelong)
+                    .unwrap()
+                    .base_url = "http://".into()
+            }),
+            ("registries.enved.timeout_ms", |c| {
+                c.registries
+                    .get_mut(&RegistryKind::Enved)
+                    .unwrap()
+                    .timeout_ms = 0
+            }),
+            ("dispatch.idle_poll_ms", |c| c.dispatch.idle_poll_ms = 0),
+            ("dispatch.auth_recheck_ms", |c| {
+                c.dispatch.auth_recheck_ms = 0
+            }),
+            ("database.url", |c| c.database.url = "mysql://db/hs".into()),
+            ("database.max_connections", |c| {
+                c.database.max_connections = 0
+            }),
+            ("log.format", |c| c.log.format = "xml".into()),
+            ("log.level", |c| c.log.level = "loud,,=[".into()),
+            ("admin.listen", |c| c.admin.listen = " ".into()),
+            ("admin.max_connections", |c| c.admin.max_connections = 0),
+            ("admin.header_read_timeout_ms", |c| {
+                c.admin.header_read_timeout_ms = 0
+            }),
+            ("admin.idle_timeout_ms", |c| c.admin.idle_timeout_ms = 5),
+        ];
+        for (key, spoil) in cases {
+            let mut c = Config::default();
+            spoil(&mut c);
+            let err = c.validate().unwrap_err().to_string();
+            assert!(err.contains(key), "{key}: {err}");
+        }
+        let mut c = Config::default();
+        c.registries.get_mut(&RegistryKind::Enved).unwrap().base_url =
+            "https://registry.example:8443/enved/".into();
+        c.validate().unwrap();
     }
 }

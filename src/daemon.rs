@@ -7,6 +7,7 @@
 use crate::clock::SharedClock;
 use crate::config::{Config, redact_url};
 use crate::dispatch::{DispatchOutcome, DispatchSettings, Dispatcher};
+use crate::progress::{Beat, Progress};
 use crate::registries::Registries;
 use crate::scan::scan_as_leader;
 use crate::startup::App;
@@ -45,45 +46,59 @@ pub async fn run(
 
 /// Starts everything and returns once the daemon is ready: migrations
 /// applied, admin server listening, scheduler running.
+///
+/// Everything that can refuse the configuration is checked first (see
+/// [`Preflight`]): a daemon that cannot run exits before it writes to the
+/// database or sends a single request.
 pub async fn start(
     config: Config,
     clock: SharedClock,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Running> {
     crate::metrics::install()?;
-    let app = App::build(config, clock).await?;
-    let owner = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
-    let tracker = TaskTracker::new();
-    spawn_dispatchers(&app, &owner, &tracker, &shutdown);
-    let (admin_addr, state) = serve_admin(&app, &tracker, &shutdown).await?;
-
     let triggers = Triggers {
         scan: Arc::new(Notify::new()),
         reconcile: Arc::new(Notify::new()),
     };
-    let scheduler = start_scheduler(&app.config, &triggers).await?;
+    let preflight = Preflight::check(&config, &triggers).await?;
+    let mut app = App::open(config, clock).await?;
+    app.registries = preflight.registries;
+    let owner = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
+    let tracker = TaskTracker::new();
+    let progress = Arc::new(Progress::default());
+    let (admin_addr, state) = serve_admin(
+        &app,
+        preflight.admin_tokens,
+        preflight.admin_listener,
+        progress.clone(),
+        &tracker,
+        &shutdown,
+    )?;
+    spawn_dispatchers(&app, &owner, &progress, &tracker, &shutdown);
+    let scheduler = start_scheduler(preflight.jobs).await?;
     let App {
         config,
         store,
         registries,
         clock,
     } = app;
+    let worker = |name: &str| Worker {
+        store: store.clone(),
+        clock: clock.clone(),
+        owner: owner.clone(),
+        beat: progress.register(name, None),
+        shutdown: shutdown.clone(),
+    };
     tracker.spawn(scan_loop(
-        store.clone(),
-        clock.clone(),
-        owner.clone(),
+        worker("scan"),
         config.dispatch.lease_ms as i64,
         triggers.scan.clone(),
-        shutdown.clone(),
     ));
     tracker.spawn(reconcile_loop(
-        store.clone(),
-        clock.clone(),
-        owner.clone(),
+        worker("reconcile"),
         config.clone(),
         registries.clone(),
         triggers.reconcile.clone(),
-        shutdown.clone(),
     ));
     tracker.spawn(crate::monitor::gauge_loop(
         store,
@@ -125,8 +140,88 @@ pub async fn start(
     })
 }
 
+/// What `run` checks, reads and binds before it touches the database or a
+/// registry: the configuration's values, the cron expressions, the admin
+/// tokens file, every enabled registry's token file and client, and the
+/// admin port. A mistake in any of them used to surface only after the
+/// database was migrated and the first batches were sent.
+struct Preflight {
+    jobs: Vec<Job>,
+    admin_tokens: crate::admin::auth::Tokens,
+    admin_listener: tokio::net::TcpListener,
+    registries: Registries,
+}
+
+impl Preflight {
+    async fn check(config: &Config, triggers: &Triggers) -> anyhow::Result<Self> {
+        // `Config::load` validated already; a configuration built in code
+        // (tests, the demo, the bench) is checked here.
+        config.validate()?;
+        let jobs = cron_jobs(config, triggers)?;
+        let admin_tokens = crate::admin::auth::Tokens::load(&config.admin.tokens_file)
+            .with_context(|| format!("admin.tokens_file {}", config.admin.tokens_file.display()))?;
+        let registries = Registries::from_config(config)?;
+        check_descriptors(config, open_files_limit())?;
+        let admin_listener = tokio::net::TcpListener::bind(&config.admin.listen)
+            .await
+            .with_context(|| format!("admin.listen {}", config.admin.listen))?;
+        Ok(Self {
+            jobs,
+            admin_tokens,
+            admin_listener,
+            registries,
+        })
+    }
+}
+
+/// File descriptors `run` keeps for its own work beyond the admin server's
+/// connections: the database pool, SQLite's files, the registry clients'
+/// connections, the listener, the log.
+pub const DESCRIPTORS_KEPT_FOR_WORK: usize = 128;
+
+/// Refuses an `admin.max_connections` that would leave the daemon's own
+/// work fewer than [`DESCRIPTORS_KEPT_FOR_WORK`] (plus the database pool)
+/// of the process's `limit` of open files: with every descriptor taken by
+/// admin connections, the scan could not open its database file.
+fn check_descriptors(config: &Config, limit: Option<u64>) -> anyhow::Result<()> {
+    let Some(limit) = limit else {
+        return Ok(());
+    };
+    let needed = config.admin.max_connections as u64
+        + DESCRIPTORS_KEPT_FOR_WORK as u64
+        + u64::from(config.database.max_connections);
+    if needed > limit {
+        anyhow::bail!(
+            "admin.max_connections ({}) leaves too few of this process's {limit} file descriptors \
+             for its own work (it keeps {} plus database.max_connections): lower it, or raise \
+             the limit (LimitNOFILE= in the unit, ulimit -n)",
+            config.admin.max_connections,
+            DESCRIPTORS_KEPT_FOR_WORK
+        );
+    }
+    Ok(())
+}
+
+/// The soft limit of open files (`Max open files` in /proc/self/limits);
+/// `None` when unknown or unlimited.
+fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line["Max open files".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// One dispatch loop per enabled registry.
-fn spawn_dispatchers(app: &App, owner: &str, tracker: &TaskTracker, shutdown: &CancellationToken) {
+fn spawn_dispatchers(
+    app: &App,
+    owner: &str,
+    progress: &Progress,
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
+) {
     let config = &app.config;
     for registry in app.registries.iter() {
         let settings = DispatchSettings {
@@ -144,24 +239,29 @@ fn spawn_dispatchers(app: &App, owner: &str, tracker: &TaskTracker, shutdown: &C
             settings,
             owner.to_string(),
         );
+        // A turn claims, sends and records one batch: its request times out
+        // before the lease ends, so a turn past two leases is stuck.
+        let bound = Duration::from_millis(config.dispatch.lease_ms.saturating_mul(2));
         tracker.spawn(dispatch_loop(
             dispatcher,
             app.clock.clone(),
             config.dispatch.idle_poll(),
+            progress.register(format!("dispatch {}", registry.kind), Some(bound)),
             shutdown.clone(),
         ));
     }
 }
 
-/// Binds the admin server and serves it until shutdown.
-async fn serve_admin(
+/// Serves the admin server on its bound listener until shutdown.
+fn serve_admin(
     app: &App,
+    tokens: crate::admin::auth::Tokens,
+    listener: tokio::net::TcpListener,
+    progress: Arc<Progress>,
     tracker: &TaskTracker,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<(std::net::SocketAddr, crate::admin::SharedState)> {
     let config = &app.config;
-    let tokens =
-        crate::admin::auth::Tokens::load(&config.admin.tokens_file).context("admin.tokens_file")?;
     let state = Arc::new(crate::admin::AdminState {
         store: app.store.clone(),
         clock: app.clock.clone(),
@@ -170,15 +270,14 @@ async fn serve_admin(
         open_health: config.admin.open_health,
         at_risk: config.sla.at_risk(),
         registries: app.registries.clone(),
+        progress,
     });
-    let listener = tokio::net::TcpListener::bind(&config.admin.listen)
-        .await
-        .with_context(|| format!("admin.listen {}", config.admin.listen))?;
     let admin_addr = listener.local_addr()?;
+    let limits = crate::admin::conn::Limits::from_config(&config.admin);
     tracker.spawn({
         let (state, shutdown) = (state.clone(), shutdown.clone());
         async move {
-            if let Err(e) = crate::admin::serve(listener, state, shutdown).await {
+            if let Err(e) = crate::admin::serve(listener, state, limits, shutdown).await {
                 error!(error = %e, "admin server stopped");
             }
         }
@@ -189,12 +288,12 @@ async fn serve_admin(
 /// The cron scheduler and the ids of its jobs, which SIGHUP replaces.
 type SharedScheduler = Arc<tokio::sync::Mutex<(JobScheduler, Vec<uuid::Uuid>)>>;
 
-async fn start_scheduler(config: &Config, triggers: &Triggers) -> anyhow::Result<SharedScheduler> {
+async fn start_scheduler(jobs: Vec<Job>) -> anyhow::Result<SharedScheduler> {
     let scheduler = JobScheduler::new()
         .await
         .context("starting the scheduler")?;
     let mut job_ids = Vec::new();
-    for job in cron_jobs(config, triggers)? {
+    for job in jobs {
         job_ids.push(scheduler.add(job).await.context("scheduling a job")?);
     }
     scheduler.start().await.context("starting the scheduler")?;
@@ -344,22 +443,38 @@ fn cron_jobs(config: &Config, triggers: &Triggers) -> anyhow::Result<Vec<Job>> {
     ])
 }
 
+/// What a scheduled loop works with, and its [`Beat`].
+struct Worker {
+    store: SharedStore,
+    clock: SharedClock,
+    /// This daemon, as the leases name it.
+    owner: String,
+    beat: Beat,
+    shutdown: CancellationToken,
+}
+
 /// Reconciles on every trigger, on the daemon that takes the reconcile
 /// lease; purges the attempt history first.
 async fn reconcile_loop(
-    store: SharedStore,
-    clock: SharedClock,
-    owner: String,
+    worker: Worker,
     config: Config,
     registries: Registries,
     trigger: Arc<Notify>,
-    shutdown: CancellationToken,
 ) {
+    let Worker {
+        store,
+        clock,
+        owner,
+        beat,
+        shutdown,
+    } = worker;
     loop {
+        beat.idle();
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = trigger.notified() => {}
         }
+        beat.busy();
         // Long enough for a night's lookups; released when done.
         let ttl_ms = 6 * 3_600_000;
         match store
@@ -402,18 +517,20 @@ async fn reconcile_loop(
 
 /// Scans on start and on every trigger, when this daemon can take the scan
 /// lease (several daemons on one PostgreSQL database scan one at a time).
-async fn scan_loop(
-    store: SharedStore,
-    clock: SharedClock,
-    owner: String,
-    ttl_ms: i64,
-    trigger: Arc<Notify>,
-    shutdown: CancellationToken,
-) {
+async fn scan_loop(worker: Worker, ttl_ms: i64, trigger: Arc<Notify>) {
+    let Worker {
+        store,
+        clock,
+        owner,
+        beat,
+        shutdown,
+    } = worker;
     loop {
+        beat.busy();
         if let Err(e) = scan_as_leader(store.as_ref(), clock.as_ref(), &owner, ttl_ms).await {
             error!(error = %e, retryable = e.is_retryable(), "scan failed; the next trigger retries from the same cursor");
         }
+        beat.idle();
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = trigger.notified() => {}
@@ -425,11 +542,15 @@ async fn dispatch_loop(
     mut d: Dispatcher,
     clock: SharedClock,
     idle: Duration,
+    beat: Beat,
     shutdown: CancellationToken,
 ) {
     let mut store_errors = 0u32;
     while !shutdown.is_cancelled() {
-        let pause = match d.dispatch_once().await {
+        beat.busy();
+        let turn = d.dispatch_once().await;
+        beat.idle();
+        let pause = match turn {
             Ok(DispatchOutcome::Sent(_)) => {
                 store_errors = 0;
                 continue;
@@ -465,5 +586,31 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = term.recv() => info!("SIGTERM received"),
         _ = int.recv() => info!("SIGINT received"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admin_connections_must_leave_descriptors_for_the_work() {
+        let mut config = Config::default();
+        check_descriptors(&config, None).unwrap();
+        check_descriptors(&config, Some(1024)).unwrap();
+        config.admin.max_connections = 1000;
+        let err = check_descriptors(&config, Some(1024))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("admin.max_connections (1000)") && err.contains("1024"),
+            "{err}"
+        );
+        check_descriptors(&config, Some(4096)).unwrap();
+    }
+
+    #[test]
+    fn this_process_has_a_descriptor_limit() {
+        assert!(open_files_limit().is_some_and(|n| n > 0));
     }
 }

@@ -19,6 +19,7 @@
 //! - [`calendar`], [`sla`]: working days from the office calendar; due times
 //!   and SLA states. [`sla_report`]: `hoursync sla report`.
 //! - [`admin`]: the HTTP server: health, readiness, metrics, the support API.
+//!   [`progress`]: whether the work loops run, which `/readyz` reports.
 //! - [`resync`]: re-judging a scope and requeueing what is not delivered.
 //! - [`audit`]: the audit trail of resyncs and reconciles.
 //! - [`reconcile`]: nightly lookups at the registries that repair drift.
@@ -49,6 +50,7 @@ pub mod intake;
 pub mod metrics;
 pub mod migrate_data;
 pub mod monitor;
+pub mod progress;
 pub mod reconcile;
 pub mod registries;
 pub mod registry;

@@ -48,6 +48,7 @@ pub const RECONCILE_REPAIRS_TOTAL: &str = "hoursync_reconcile_repairs_total";
 pub const RECONCILE_LOOKUP_ERRORS_TOTAL: &str = "hoursync_reconcile_lookup_errors_total";
 pub const LAST_SUCCESSFUL_RECONCILE_TIMESTAMP_SECONDS: &str =
     "hoursync_last_successful_reconcile_timestamp_seconds";
+pub const LOG_LINES_DROPPED_TOTAL: &str = "hoursync_log_lines_dropped_total";
 
 /// The Prometheus type of a metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,6 +211,15 @@ pub const METRICS: &[Metric] = &[
         help: "Unix time at which the last reconcile finished.",
     },
     Metric {
+        name: LOG_LINES_DROPPED_TOTAL,
+        kind: Kind::Counter,
+        unit: Some(Unit::Count),
+        labels: &["reason"],
+        help: "Log lines not written, by reason: write_failed (the log stream refused them, \
+               e.g. its reader is gone) or queue_full (the stream is not taking lines as fast as \
+               they come). Work goes on without them.",
+    },
+    Metric {
         name: BUILD_INFO,
         kind: Kind::Gauge,
         unit: None,
@@ -217,6 +227,9 @@ pub const METRICS: &[Metric] = &[
         help: "Always 1; the version label is the running hoursync version.",
     },
 ];
+
+/// Why a log line was dropped ([`log_line_dropped`]).
+pub const LOG_DROP_REASONS: [&str; 2] = ["write_failed", "queue_full"];
 
 /// Outcomes of one record's delivery attempt ([`delivery`]).
 pub const OUTCOMES: [&str; 8] = [
@@ -347,6 +360,9 @@ fn initial_values() {
     }
     counter!(SCAN_COMPLETIONS_TOTAL).increment(0);
     counter!(CALENDAR_FALLBACK_TOTAL).increment(0);
+    for reason in LOG_DROP_REASONS {
+        counter!(LOG_LINES_DROPPED_TOTAL, "reason" => reason).increment(0);
+    }
 }
 
 fn one_of(value: &str, allowed: &[&'static str]) -> &'static str {
@@ -497,6 +513,12 @@ pub fn calendar_covered_until(unix_seconds: f64) {
 /// computed from it may be wrong (holidays, make-up Saturdays).
 pub fn calendar_fallback() {
     counter!(CALENDAR_FALLBACK_TOTAL).increment(1);
+}
+
+/// A log line was dropped for `reason` (write_failed, queue_full): the
+/// log is losing lines, though the work goes on (see `telemetry::sink`).
+pub fn log_line_dropped(reason: &str) {
+    counter!(LOG_LINES_DROPPED_TOTAL, "reason" => one_of(reason, &LOG_DROP_REASONS)).increment(1);
 }
 
 /// Sets `hoursync_build_info{version}` to 1: which version runs where.

@@ -43,10 +43,18 @@ async fn health_readiness_metrics_and_roles_over_real_http(backend: Backend) {
     );
     let ready = http.get(format!("{base}/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
-    assert_eq!(
-        ready.json::<serde_json::Value>().await.unwrap()["database"],
-        "ok"
-    );
+    let ready: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(ready["database"], "ok");
+    assert_eq!(ready["work"], "ok");
+
+    // A work loop that ended while the daemon runs (its task returned or
+    // panicked) makes the daemon not ready, and /readyz names it.
+    drop(running.state.progress.register("dispatch test", None));
+    let stalled = http.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(stalled.status(), 503);
+    let stalled: serde_json::Value = stalled.json().await.unwrap();
+    assert_eq!(stalled["work"], "dispatch test: stopped", "{stalled}");
+    assert_eq!(stalled["database"], "ok");
 
     // The gauges are refreshed at start and then periodically.
     hoursync::monitor::sweep(&store, &clock(), 24 * 3_600_000)
@@ -84,6 +92,16 @@ async fn health_readiness_metrics_and_roles_over_real_http(backend: Backend) {
             .status(),
         401
     );
+    // The scheme's name is case-insensitive (RFC 7235).
+    for scheme in ["bearer", "BEARER"] {
+        let answer = http
+            .get(&records)
+            .header("authorization", format!("{scheme} {SUPPORT}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200, "scheme {scheme}");
+    }
     let answer = http
         .get(&records)
         .bearer_auth(SUPPORT)
@@ -443,6 +461,26 @@ async fn retry_pagination_and_malformed_requests(backend: Backend) {
                 .status(),
             400,
             "{url}"
+        );
+    }
+    // An ID glued to a letter or digit is echoed masked all the same.
+    let whole = id(1);
+    let echoes = [
+        http.get(format!("{base}/api/v1/deliveries?state={whole}1")),
+        http.get(format!("{base}/api/v1/deliveries?registry={whole}x")),
+        http.get(format!("{base}/api/v1/deliveries?{whole}x=1")),
+        http.get(format!("{base}/nope/{whole}x")),
+        http.post(format!("{base}/api/v1/resyncs"))
+            .header("content-type", "application/json")
+            .body(format!(r#"{{"{whole}x": 1}}"#)),
+    ];
+    for request in echoes {
+        let answer = request.bearer_auth(SUPPORT).send().await.unwrap();
+        assert!(answer.status().is_client_error());
+        let text = answer.text().await.unwrap();
+        assert!(
+            !text.contains(&whole) && text.contains("*****"),
+            "an ID echoed whole: {text}"
         );
     }
     assert_eq!(store.table_counts().await.unwrap(), before);

@@ -445,6 +445,7 @@ fn record_every_metric() {
     metrics::scan_finished(1234, 0.8, 1_790_000_000.0);
     metrics::calendar_covered_until(1_798_732_799.0);
     metrics::calendar_fallback();
+    metrics::log_line_dropped("write_failed");
     metrics::reconcile_finished(1_790_005_400.0);
     metrics::build_info();
     // Wrong arguments must not put personal data into a label.

@@ -119,6 +119,29 @@ async fn the_unit_file_verifies_and_is_sandboxed_to_an_exposure_of_at_most_2() {
     assert!(level <= 2.0, "exposure {level} > 2.0:\n{text}");
 }
 
+/// The admin server's connection limit is sized against this: without it
+/// the default of 1,024 descriptors is all the daemon has.
+#[test]
+fn the_unit_sets_a_descriptor_limit_that_leaves_room_beside_the_admin_connections() {
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/systemd/hoursync.service"
+    ))
+    .unwrap();
+    let limit: usize = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("LimitNOFILE="))
+        .expect("LimitNOFILE= in the unit")
+        .trim()
+        .parse()
+        .unwrap();
+    let admin = hoursync::config::Config::default().admin.max_connections;
+    assert!(
+        limit >= admin + hoursync::daemon::DESCRIPTORS_KEPT_FOR_WORK,
+        "LimitNOFILE={limit} leaves too little beside {admin} admin connections"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_reloads_tokens_batch_sizes_and_the_scan_schedule_without_a_restart() {
     let env = TestEnv::new(Backend::Sqlite).await;

@@ -34,7 +34,7 @@ pub fn routes() -> Router<SharedState> {
 
 fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     body.map(|Json(v)| v)
-        .map_err(|r| ApiError(r.status(), crate::domain::mask_ids_in(&r.body_text())))
+        .map_err(|r| ApiError(r.status(), r.body_text()))
 }
 
 fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {

@@ -43,13 +43,20 @@ fn digest(token: &str) -> [u8; 32] {
 
 impl Tokens {
     /// Reads the tokens file; a missing file means no tokens (every API call
-    /// answers 401), a malformed line is an error naming the line.
+    /// answers 401), and says so in the log, since a path mistyped in the
+    /// configuration looks the same; a malformed line is an error naming
+    /// the line.
     pub fn load(path: &Path) -> Result<Self, TokensError> {
         let text = match crate::config::read_secret(path) {
             Ok(t) => t,
-            Err(crate::config::SecretError::Read { source, .. })
+            Err(crate::config::SecretError::Read { path, source })
                 if source.kind() == std::io::ErrorKind::NotFound =>
             {
+                tracing::warn!(
+                    file = %path.display(),
+                    "admin.tokens_file does not exist: every API call answers 401 \
+                     (health, readiness and metrics are not affected)"
+                );
                 return Ok(Tokens::default());
             }
             Err(e) => return Err(e.into()),

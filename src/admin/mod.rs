@@ -5,6 +5,7 @@
 
 mod api;
 pub mod auth;
+pub mod conn;
 pub mod openapi;
 
 pub use api::{AuditView, DeliveryView, ResyncRequest};
@@ -37,6 +38,8 @@ pub struct AdminState {
     pub at_risk: chrono::Duration,
     /// For resyncs that verify delivered records at the registry.
     pub registries: crate::registries::Registries,
+    /// The daemon's work loops, for `/readyz`.
+    pub progress: Arc<crate::progress::Progress>,
 }
 
 pub type SharedState = Arc<AdminState>;
@@ -75,8 +78,9 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         // Messages may echo what the caller sent (a query value, a path
-        // segment, a JSON key): mask anything shaped like a national ID.
-        let error = crate::domain::mask_ids_in(&self.1);
+        // segment, a JSON key), perhaps glued to other characters: mask
+        // anything shaped like a national ID, here, once for every answer.
+        let error = crate::domain::mask_ids_in_text(&self.1).into_owned();
         (self.0, Json(ErrorBody { error })).into_response()
     }
 }
@@ -109,7 +113,7 @@ where
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(bearer_token)
             .ok_or_else(|| {
                 ApiError(
                     StatusCode::UNAUTHORIZED,
@@ -122,6 +126,13 @@ where
             .map(Authed)
             .ok_or_else(|| ApiError(StatusCode::UNAUTHORIZED, "unknown token".into()))
     }
+}
+
+/// The token of an `Authorization` value with the `Bearer` scheme, whose
+/// name is case-insensitive (RFC 7235 §2.1): `bearer` and `BEARER` count.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token)
 }
 
 impl Authed {
@@ -235,15 +246,14 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
     )
 }
 
-/// Serves until `shutdown` is cancelled.
+/// Serves until `shutdown` is cancelled, within `limits` (see [`conn`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: SharedState,
+    limits: conn::Limits,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    conn::serve(listener, router(state), limits, shutdown).await
 }
 
 /// The process is alive.
@@ -268,11 +278,19 @@ pub struct Readiness {
     pub database: String,
     /// Migrations applied and the scheduler running.
     pub started: bool,
+    /// `ok`, or each work loop that stopped or whose turn is past its bound
+    /// (e.g. `dispatch lifelong: stopped`).
+    pub work: String,
+    /// Log lines dropped since the start because the log stream failed or
+    /// stopped taking them; informative, readiness does not depend on it.
+    pub log_lines_dropped: u64,
 }
 
-/// Ready when the database answers and the daemon finished starting
-/// (migrations applied, scheduler running); 503 with the failing checks
-/// otherwise, so a load balancer or systemd stops routing to it.
+/// Ready when the daemon can make progress: the database answers, it
+/// finished starting (migrations applied, scheduler running), and every
+/// work loop runs with no turn past its bound (a dispatch turn: twice
+/// `dispatch.lease_ms`). 503 with the failing checks otherwise, so a load
+/// balancer, systemd or on-call sees a daemon that delivers nothing.
 #[utoipa::path(
     get,
     path = "/readyz",
@@ -287,13 +305,20 @@ pub struct Readiness {
 async fn readyz(State(state): State<SharedState>) -> Response {
     let database = state.store.ping().await.map_err(|e| e.to_string());
     let started = state.started.load(Ordering::SeqCst);
+    let stalled = state.progress.stalled();
     let body = Readiness {
         database: database
             .as_ref()
             .map_or_else(|e| e.clone(), |_| "ok".to_string()),
         started,
+        work: if stalled.is_empty() {
+            "ok".into()
+        } else {
+            stalled.join("; ")
+        },
+        log_lines_dropped: crate::telemetry::lines_dropped(),
     };
-    let status = if database.is_ok() && started {
+    let status = if database.is_ok() && started && stalled.is_empty() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE

@@ -177,10 +177,20 @@ pub fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    match runtime.block_on(execute(cli.command, config)) {
+    let result = runtime.block_on(execute(cli.command, config));
+    // The last log lines (e.g. "stopped") before the process ends.
+    crate::telemetry::flush(std::time::Duration::from_secs(1));
+    match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", mask_ids_in(&format!("{e:#}")));
+            // Not `eprintln!`, which panics when stderr is gone: the exit
+            // code says it failed either way.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "error: {}",
+                mask_ids_in(&format!("{e:#}"))
+            );
             ExitCode::FAILURE
         }
     }
