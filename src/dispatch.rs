@@ -13,10 +13,10 @@ use crate::clock::SharedClock;
 use crate::config::{RetryConfig, read_secret};
 use crate::domain::RegistryKind;
 use crate::registry::adapter::batch_body;
+use crate::registry::answer::{Verdict, check_batch};
 use crate::registry::retry::{give_up, next_delay};
-use crate::registry::{RecordStatus, RegistryClient, SendError};
+use crate::registry::{RegistryClient, SendError};
 use crate::store::{Action, Attempt, Claimed, Outcome, SharedStore, StoreError};
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -469,6 +469,9 @@ impl Dispatcher {
         .await
     }
 
+    /// Records each record's verdict on a checked answer. An answer that
+    /// broke the contract is logged and counted once, and leaves the records
+    /// it concerns with an unknown outcome (never delivered on it).
     fn apply_results(
         &self,
         batch: &[Claimed],
@@ -477,38 +480,41 @@ impl Dispatcher {
         request_id: &str,
         log: &mut Log,
     ) {
-        let mut by_key: HashMap<String, crate::registry::RecordResult> = results
-            .into_iter()
-            .map(|r| (r.idempotency_key.clone(), r))
-            .collect();
-        for c in batch {
-            let result = by_key.remove(&c.idempotency_key);
-            let (outcome, word, error) = match result {
-                Some(r) if r.status != RecordStatus::Rejected => {
-                    let word = match r.status {
-                        RecordStatus::Duplicate => "duplicate",
-                        _ => "accepted",
-                    };
-                    match r.receipt_id {
-                        Some(receipt_id) => (
-                            Outcome::Delivered {
-                                id: c.id,
-                                revision: c.revision,
-                                receipt_id,
-                                credited_tenths: c.hours_tenths,
-                            },
-                            word,
-                            None,
-                        ),
-                        None => {
-                            let e = "registry credited the record without a receipt";
-                            (self.failed_attempt(c, e, None, now), "unknown", Some(e))
-                        }
-                    }
+        let keys: Vec<&str> = batch.iter().map(|c| c.idempotency_key.as_str()).collect();
+        let checked = check_batch(&keys, results);
+        let registry = self.settings.registry.as_str();
+        for (violation, n) in &checked.violations {
+            crate::metrics::contract_violation(registry, violation.as_str(), *n as u64);
+        }
+        if !checked.violations.is_empty() {
+            let found: Vec<String> = checked
+                .violations
+                .iter()
+                .map(|(v, n)| format!("{}: {n}", v.as_str()))
+                .collect();
+            let unknown = checked
+                .verdicts
+                .iter()
+                .filter(|v| matches!(v, Verdict::Unknown(_)))
+                .count();
+            warn!(registry, request_id, violations = %found.join(", "), records = batch.len(), unknown, "the registry's batch answer broke the contract: those records' outcome is unknown and they will be resent");
+        }
+        for (c, verdict) in batch.iter().zip(checked.verdicts) {
+            match verdict {
+                Verdict::Credited {
+                    receipt_id,
+                    duplicate,
+                } => {
+                    let word = if duplicate { "duplicate" } else { "accepted" };
+                    log.attempt(c, now, request_id, Some(200), word, None);
+                    log.outcomes.push(Outcome::Delivered {
+                        id: c.id,
+                        revision: c.revision,
+                        receipt_id,
+                        credited_tenths: c.hours_tenths,
+                    });
                 }
-                Some(r) => {
-                    let code = r.code.unwrap_or_else(|| "rejected".into());
-                    let message = r.message.unwrap_or_default();
+                Verdict::Rejected { code, message } => {
                     log.attempt(
                         c,
                         now,
@@ -523,22 +529,13 @@ impl Dispatcher {
                         code,
                         message,
                     });
-                    continue;
                 }
-                None => {
-                    let e = "registry answer had no result for this record";
-                    (self.failed_attempt(c, e, None, now), "unknown", Some(e))
+                Verdict::Unknown(violation) => {
+                    let e = violation.describe();
+                    log.attempt(c, now, request_id, Some(200), "unknown", Some(e.into()));
+                    log.outcomes.push(self.failed_attempt(c, e, None, now));
                 }
-            };
-            log.attempt(
-                c,
-                now,
-                request_id,
-                Some(200),
-                word,
-                error.map(str::to_string),
-            );
-            log.outcomes.push(outcome);
+            }
         }
     }
 

@@ -48,6 +48,7 @@ pub const RECONCILE_REPAIRS_TOTAL: &str = "hoursync_reconcile_repairs_total";
 pub const RECONCILE_LOOKUP_ERRORS_TOTAL: &str = "hoursync_reconcile_lookup_errors_total";
 pub const LAST_SUCCESSFUL_RECONCILE_TIMESTAMP_SECONDS: &str =
     "hoursync_last_successful_reconcile_timestamp_seconds";
+pub const REGISTRY_CONTRACT_VIOLATIONS_TOTAL: &str = "hoursync_registry_contract_violations_total";
 
 /// The Prometheus type of a metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,6 +211,15 @@ pub const METRICS: &[Metric] = &[
         help: "Unix time at which the last reconcile finished.",
     },
     Metric {
+        name: REGISTRY_CONTRACT_VIOLATIONS_TOTAL,
+        kind: Kind::Counter,
+        unit: Some(Unit::Count),
+        labels: &["registry", "violation"],
+        help: "Answers (or records of a batch answer) that broke REGISTRY-API.md and were taken as an \
+               unknown outcome, by kind: oversized, unreadable, missing_receipt, missing_result, \
+               repeated_result, unexpected_key, out_of_order.",
+    },
+    Metric {
         name: BUILD_INFO,
         kind: Kind::Gauge,
         unit: None,
@@ -237,6 +247,16 @@ pub const BACKLOG_STATES: [&str; 6] = [
     "rejected",
     "correcting",
     "withdrawing",
+];
+/// Kinds of registry answer that break the contract ([`contract_violation`]).
+pub const VIOLATIONS: [&str; 7] = [
+    "oversized",
+    "unreadable",
+    "missing_receipt",
+    "missing_result",
+    "repeated_result",
+    "unexpected_key",
+    "out_of_order",
 ];
 /// Kinds of reconcile repair ([`reconcile_repair`]).
 pub const REPAIRS: [&str; 3] = ["requeued", "found", "corrected"];
@@ -344,6 +364,9 @@ fn initial_values() {
             reconcile_repair(r.as_str(), repair, 0);
         }
         reconcile_checked(r.as_str(), 0, 0);
+        for violation in VIOLATIONS {
+            contract_violation(r.as_str(), violation, 0);
+        }
     }
     counter!(SCAN_COMPLETIONS_TOTAL).increment(0);
     counter!(CALENDAR_FALLBACK_TOTAL).increment(0);
@@ -393,6 +416,14 @@ fn count(n: u64) -> f64 {
 /// throughput, and rejected/failed rates as "records that need a person".
 pub fn delivery(registry: &str, outcome: &str, n: u64) {
     counter!(DELIVERIES_TOTAL, "registry" => registry_label(registry), "outcome" => one_of(outcome, &OUTCOMES))
+        .increment(n);
+}
+
+/// `n` answers (or records of a batch answer) from `registry` broke the
+/// contract as `violation` and were taken as unknown outcomes: a registry
+/// bug (or a proxy in the way) that on-call reports to its operator.
+pub fn contract_violation(registry: &str, violation: &str, n: u64) {
+    counter!(REGISTRY_CONTRACT_VIOLATIONS_TOTAL, "registry" => registry_label(registry), "violation" => one_of(violation, &VIOLATIONS))
         .increment(n);
 }
 
@@ -539,7 +570,14 @@ mod tests {
                 assert!(m.name.ends_with("_seconds"), "{}", m.name);
             }
             let allowed = [
-                "registry", "outcome", "state", "status", "reason", "version", "repair",
+                "registry",
+                "outcome",
+                "state",
+                "status",
+                "reason",
+                "version",
+                "repair",
+                "violation",
             ];
             assert!(m.labels.iter().all(|l| allowed.contains(l)), "{}", m.name);
         }
@@ -558,6 +596,7 @@ mod tests {
             ineligible("lifelong", "COURSE-42", 4);
             ineligible("lifelong", "social_login", 5);
             request("lifelong", "A123456789", 0.1);
+            contract_violation("lifelong", "A123456789", 1);
             request("lifelong", "1000", 0.1);
             request("teacher", "timeout", 0.2);
             request("teacher", "503", 0.3);
@@ -585,6 +624,9 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains(r#"status="1000""#), "{text}");
+        assert!(text.contains(
+            r#"hoursync_registry_contract_violations_total{registry="lifelong",violation="other"} 1"#
+        ));
         assert!(
             text.contains(r#"registry="teacher",status="timeout""#),
             "{text}"

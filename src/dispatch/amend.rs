@@ -26,7 +26,11 @@ impl Dispatcher {
                 log.outcomes.push(release(c, until, None));
                 continue;
             }
-            match (c.action, c.receipt_id.as_deref()) {
+            // An empty receipt (stored before answers were checked) names no
+            // credit: a request to it could only be answered 404 by a path
+            // that is not the record's, so it is treated as no receipt.
+            let receipt = c.receipt_id.as_deref().filter(|r| !r.trim().is_empty());
+            match (c.action, receipt) {
                 (Action::Correct, Some(receipt)) => self.correct(c, receipt, log, held).await?,
                 (Action::Withdraw, Some(receipt)) => self.withdraw(c, receipt, log, held).await?,
                 (Action::Withdraw, None) => self.withdraw_unknown(c, log, held).await?,
