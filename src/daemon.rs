@@ -6,6 +6,7 @@
 
 use crate::clock::SharedClock;
 use crate::config::{Config, redact_url};
+use crate::db_health::{DbHealth, Task};
 use crate::dispatch::{DispatchOutcome, DispatchSettings, Dispatcher};
 use crate::registries::Registries;
 use crate::scan::scan_as_leader;
@@ -54,8 +55,9 @@ pub async fn start(
     let app = App::build(config, clock).await?;
     let owner = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
     let tracker = TaskTracker::new();
-    spawn_dispatchers(&app, &owner, &tracker, &shutdown);
-    let (admin_addr, state) = serve_admin(&app, &tracker, &shutdown).await?;
+    let db_health = DbHealth::new();
+    spawn_dispatchers(&app, &owner, &tracker, &shutdown, &db_health);
+    let (admin_addr, state) = serve_admin(&app, &tracker, &shutdown, &db_health).await?;
 
     let triggers = Triggers {
         scan: Arc::new(Notify::new()),
@@ -74,6 +76,7 @@ pub async fn start(
         owner.clone(),
         config.dispatch.lease_ms as i64,
         triggers.scan.clone(),
+        db_health,
         shutdown.clone(),
     ));
     tracker.spawn(reconcile_loop(
@@ -126,7 +129,13 @@ pub async fn start(
 }
 
 /// One dispatch loop per enabled registry.
-fn spawn_dispatchers(app: &App, owner: &str, tracker: &TaskTracker, shutdown: &CancellationToken) {
+fn spawn_dispatchers(
+    app: &App,
+    owner: &str,
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
+    db_health: &Arc<DbHealth>,
+) {
     let config = &app.config;
     for registry in app.registries.iter() {
         let settings = DispatchSettings {
@@ -148,6 +157,7 @@ fn spawn_dispatchers(app: &App, owner: &str, tracker: &TaskTracker, shutdown: &C
             dispatcher,
             app.clock.clone(),
             config.dispatch.idle_poll(),
+            db_health.clone(),
             shutdown.clone(),
         ));
     }
@@ -158,6 +168,7 @@ async fn serve_admin(
     app: &App,
     tracker: &TaskTracker,
     shutdown: &CancellationToken,
+    db_health: &Arc<DbHealth>,
 ) -> anyhow::Result<(std::net::SocketAddr, crate::admin::SharedState)> {
     let config = &app.config;
     let tokens =
@@ -170,6 +181,7 @@ async fn serve_admin(
         open_health: config.admin.open_health,
         at_risk: config.sla.at_risk(),
         registries: app.registries.clone(),
+        db_health: db_health.clone(),
     });
     let listener = tokio::net::TcpListener::bind(&config.admin.listen)
         .await
@@ -408,12 +420,15 @@ async fn scan_loop(
     owner: String,
     ttl_ms: i64,
     trigger: Arc<Notify>,
+    db_health: Arc<DbHealth>,
     shutdown: CancellationToken,
 ) {
     loop {
-        if let Err(e) = scan_as_leader(store.as_ref(), clock.as_ref(), &owner, ttl_ms).await {
+        let scanned = scan_as_leader(store.as_ref(), clock.as_ref(), &owner, ttl_ms).await;
+        if let Err(e) = &scanned {
             error!(error = %e, retryable = e.is_retryable(), "scan failed; the next trigger retries from the same cursor");
         }
+        db_health.report(Task::Scan, scanned.as_ref().map(|_| ()));
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = trigger.notified() => {}
@@ -421,15 +436,23 @@ async fn scan_loop(
     }
 }
 
+/// The longest pause after database errors: short, so that work resumes
+/// within seconds of the database coming back.
+const STORE_ERROR_PAUSE_MAX: Duration = Duration::from_secs(5);
+
 async fn dispatch_loop(
     mut d: Dispatcher,
     clock: SharedClock,
     idle: Duration,
+    db_health: Arc<DbHealth>,
     shutdown: CancellationToken,
 ) {
     let mut store_errors = 0u32;
+    let task = Task::Dispatch(d.registry());
     while !shutdown.is_cancelled() {
-        let pause = match d.dispatch_once().await {
+        let outcome = d.dispatch_once().await;
+        db_health.report(task, outcome.as_ref().map(|_| ()));
+        let pause = match outcome {
             Ok(DispatchOutcome::Sent(_)) => {
                 store_errors = 0;
                 continue;
@@ -441,7 +464,7 @@ async fn dispatch_loop(
             Err(e) => {
                 store_errors += 1;
                 error!(registry = %d.registry(), error = %e, "dispatch could not use the database");
-                idle * store_errors.min(30)
+                (idle * store_errors).min(STORE_ERROR_PAUSE_MAX)
             }
         };
         tokio::select! {

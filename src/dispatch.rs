@@ -169,6 +169,10 @@ pub struct Dispatcher {
     too_large_limit: Option<usize>,
     /// Set after a 401/403: no request until then, unless the token changes.
     auth_blocked_until_ms: Option<i64>,
+    /// What the registry answered but the database did not take: written
+    /// before anything new is claimed, so that a database back within the
+    /// lease finishes those rows as answered instead of resending them.
+    unrecorded: Option<Log>,
 }
 
 impl Dispatcher {
@@ -187,6 +191,7 @@ impl Dispatcher {
             owner,
             too_large_limit: None,
             auth_blocked_until_ms: None,
+            unrecorded: None,
         }
     }
 
@@ -219,6 +224,13 @@ impl Dispatcher {
             }
             self.auth_blocked_until_ms = None;
         }
+        if let Some(log) = self.unrecorded.take() {
+            if let Err(e) = self.record(&log.outcomes, &log.attempts).await {
+                self.unrecorded = Some(log);
+                return Err(e);
+            }
+            info!(registry = %self.settings.registry, records = log.outcomes.len(), "answers held while the database failed are recorded");
+        }
         let hold = self.store.registry_hold(self.settings.registry).await?;
         if hold > self.clock.now_ms() {
             return Ok(DispatchOutcome::Held { until_ms: hold });
@@ -248,13 +260,22 @@ impl Dispatcher {
         if sent.is_ok() {
             sent = self.amend(&amends, &mut log, &mut held).await;
         }
-        // Record what is known even when pacing failed part-way; the rest keep
-        // their lease and come back when it expires.
+        // Record what is known even when pacing failed part-way; the rest
+        // were not sent, and are released for the next claim.
         if let Err(e) = sent {
             warn!(registry = %self.settings.registry, error = %e, unsent = claimed_count - log.outcomes.len(), "could not pace requests through the database");
+            let answered: std::collections::HashSet<i64> =
+                log.outcomes.iter().map(Outcome::id).collect();
+            let now = self.clock.now_ms();
+            log.outcomes.extend(
+                uploads
+                    .iter()
+                    .chain(&amends)
+                    .filter(|c| !answered.contains(&c.id))
+                    .map(|c| release(c, now, None)),
+            );
         }
-        let outcomes = log.outcomes;
-        let tally = tally(&outcomes);
+        let tally = tally(&log.outcomes);
         let registry = self.settings.registry.as_str();
         for (outcome, n) in [
             ("delivered", tally.delivered),
@@ -271,7 +292,11 @@ impl Dispatcher {
             }
         }
         crate::metrics::retries(registry, tally.retrying as u64);
-        self.record(&outcomes, &log.attempts).await?;
+        if let Err(e) = self.record(&log.outcomes, &log.attempts).await {
+            warn!(registry = %self.settings.registry, error = %e, records = log.outcomes.len(), "the database did not take the registry's answers: holding them, to record first when it does");
+            self.unrecorded = Some(log);
+            return Err(e);
+        }
         Ok(match held {
             Some(until_ms) if tally.released == claimed_count => DispatchOutcome::Held { until_ms },
             _ => DispatchOutcome::Sent(tally),
@@ -280,8 +305,9 @@ impl Dispatcher {
 
     /// Writes outcomes, retrying a few times when the database is busy (a
     /// lock, a deadlock victim): the registry's answer is worth keeping. If
-    /// it still fails, the rows keep their lease, come back when it expires,
-    /// and are resent under the same keys, which the registry answers as
+    /// it still fails, the caller holds the answers and writes them before
+    /// its next claim; rows whose lease expires meanwhile are claimed again
+    /// and resent under the same keys, which the registry answers as
     /// duplicates: nothing is lost or credited twice.
     async fn record(&self, outcomes: &[Outcome], attempts: &[Attempt]) -> Result<(), StoreError> {
         let mut tries = 0u32;

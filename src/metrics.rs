@@ -49,6 +49,7 @@ pub const RECONCILE_LOOKUP_ERRORS_TOTAL: &str = "hoursync_reconcile_lookup_error
 pub const LAST_SUCCESSFUL_RECONCILE_TIMESTAMP_SECONDS: &str =
     "hoursync_last_successful_reconcile_timestamp_seconds";
 pub const REGISTRY_CONTRACT_VIOLATIONS_TOTAL: &str = "hoursync_registry_contract_violations_total";
+pub const DATABASE_ERRORS_TOTAL: &str = "hoursync_database_errors_total";
 
 /// The Prometheus type of a metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,6 +221,14 @@ pub const METRICS: &[Metric] = &[
                repeated_result, unexpected_key, out_of_order.",
     },
     Metric {
+        name: DATABASE_ERRORS_TOTAL,
+        kind: Kind::Counter,
+        unit: Some(Unit::Count),
+        labels: &["task"],
+        help: "Units of work (a dispatch batch, a scan) that failed on a database error, by task \
+               (dispatch, scan); /readyz answers 503 while a task's last unit of work failed.",
+    },
+    Metric {
         name: BUILD_INFO,
         kind: Kind::Gauge,
         unit: None,
@@ -258,6 +267,8 @@ pub const VIOLATIONS: [&str; 7] = [
     "unexpected_key",
     "out_of_order",
 ];
+/// Tasks that report database errors ([`database_error`]).
+pub const DATABASE_TASKS: [&str; 2] = ["dispatch", "scan"];
 /// Kinds of reconcile repair ([`reconcile_repair`]).
 pub const REPAIRS: [&str; 3] = ["requeued", "found", "corrected"];
 /// Non-HTTP request results of [`request`]; HTTP answers use the status code.
@@ -368,6 +379,9 @@ fn initial_values() {
             contract_violation(r.as_str(), violation, 0);
         }
     }
+    for task in DATABASE_TASKS {
+        counter!(DATABASE_ERRORS_TOTAL, "task" => task).increment(0);
+    }
     counter!(SCAN_COMPLETIONS_TOTAL).increment(0);
     counter!(CALENDAR_FALLBACK_TOTAL).increment(0);
 }
@@ -425,6 +439,11 @@ pub fn delivery(registry: &str, outcome: &str, n: u64) {
 pub fn contract_violation(registry: &str, violation: &str, n: u64) {
     counter!(REGISTRY_CONTRACT_VIOLATIONS_TOTAL, "registry" => registry_label(registry), "violation" => one_of(violation, &VIOLATIONS))
         .increment(n);
+}
+
+/// A unit of work of `task` (dispatch, scan) failed on a database error.
+pub fn database_error(task: &str) {
+    counter!(DATABASE_ERRORS_TOTAL, "task" => one_of(task, &DATABASE_TASKS)).increment(1);
 }
 
 /// How many records of `registry` are in `state` (pending, retrying, failed,
@@ -578,6 +597,7 @@ mod tests {
                 "version",
                 "repair",
                 "violation",
+                "task",
             ];
             assert!(m.labels.iter().all(|l| allowed.contains(l)), "{}", m.name);
         }
@@ -597,6 +617,7 @@ mod tests {
             ineligible("lifelong", "social_login", 5);
             request("lifelong", "A123456789", 0.1);
             contract_violation("lifelong", "A123456789", 1);
+            database_error("F131104093");
             request("lifelong", "1000", 0.1);
             request("teacher", "timeout", 0.2);
             request("teacher", "503", 0.3);
@@ -627,6 +648,7 @@ mod tests {
         assert!(text.contains(
             r#"hoursync_registry_contract_violations_total{registry="lifelong",violation="other"} 1"#
         ));
+        assert!(text.contains(r#"hoursync_database_errors_total{task="other"} 1"#));
         assert!(
             text.contains(r#"registry="teacher",status="timeout""#),
             "{text}"

@@ -37,6 +37,8 @@ pub struct AdminState {
     pub at_risk: chrono::Duration,
     /// For resyncs that verify delivered records at the registry.
     pub registries: crate::registries::Registries,
+    /// Whether the daemon's writes get through, for `/readyz`.
+    pub db_health: Arc<crate::db_health::DbHealth>,
 }
 
 pub type SharedState = Arc<AdminState>;
@@ -264,15 +266,17 @@ async fn healthz() -> &'static str {
 /// What `/readyz` checked.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct Readiness {
-    /// `ok`, or the database error.
+    /// `ok`, or the database error (no answer, or a task's writes failing).
     pub database: String,
     /// Migrations applied and the scheduler running.
     pub started: bool,
 }
 
-/// Ready when the database answers and the daemon finished starting
-/// (migrations applied, scheduler running); 503 with the failing checks
-/// otherwise, so a load balancer or systemd stops routing to it.
+/// Ready when the database answers within 2 s, the last unit of work of
+/// every task that writes (dispatch, scan) got through to it, and the
+/// daemon finished starting (migrations applied, scheduler running); 503
+/// with the failing checks otherwise, so a load balancer or systemd stops
+/// routing to it.
 #[utoipa::path(
     get,
     path = "/readyz",
@@ -285,7 +289,17 @@ pub struct Readiness {
     security((), ("bearer" = [])),
 )]
 async fn readyz(State(state): State<SharedState>) -> Response {
-    let database = state.store.ping().await.map_err(|e| e.to_string());
+    let database = match state.db_health.failing() {
+        Some(failing) => Err(failing),
+        None => match tokio::time::timeout(READY_PING_TIMEOUT, state.store.ping()).await {
+            Ok(answer) => answer.map_err(|e| e.to_string()),
+            Err(_) => Err(format!(
+                "the database did not answer within {} s",
+                READY_PING_TIMEOUT.as_secs()
+            )),
+        },
+    };
+    log_readiness(&database);
     let started = state.started.load(Ordering::SeqCst);
     let body = Readiness {
         database: database
@@ -299,6 +313,26 @@ async fn readyz(State(state): State<SharedState>) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, Json(body)).into_response()
+}
+
+/// How long `/readyz` waits for the database: a network partition that
+/// holds packets (rather than refusing them) must make the daemon unready
+/// within seconds, not after the pool's acquire timeout.
+const READY_PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Logs the database check of `/readyz` when it changes, so the log says
+/// when and why the daemon stopped (or went back to) being ready.
+fn log_readiness(database: &Result<(), String>) {
+    static FAILING: AtomicBool = AtomicBool::new(false);
+    match database {
+        Err(e) if !FAILING.swap(true, Ordering::SeqCst) => {
+            tracing::error!(error = %e, "not ready: the database check failed")
+        }
+        Ok(()) if FAILING.swap(false, Ordering::SeqCst) => {
+            tracing::info!("ready again: the database check passed")
+        }
+        _ => {}
+    }
 }
 
 /// Prometheus metrics, in the text exposition format.

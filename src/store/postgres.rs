@@ -22,15 +22,39 @@ pub struct PostgresStore {
     pool: PgPool,
 }
 
+/// The longest wait for a pooled connection. A server that holds packets
+/// (a network partition) rather than refusing them leaves every ping of an
+/// idle connection unanswered: the wait must end, with an error the daemon
+/// logs, within seconds rather than after `busy_timeout_ms`.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Server-side bounds, in milliseconds: a statement that runs this long is
+/// cancelled, and a session idle inside a transaction this long is ended,
+/// so that a daemon cut off mid-transaction does not hold its row locks
+/// (and the other daemons' claims behind them) for as long as TCP takes to
+/// notice. Far above anything the daemon runs: its bulk statements work in
+/// chunks of seconds.
+const STATEMENT_TIMEOUT_MS: u32 = 120_000;
+const IDLE_IN_TRANSACTION_TIMEOUT_MS: u32 = 120_000;
+
 impl PostgresStore {
     pub async fn open(url: &str, max_connections: u32, acquire_timeout_ms: u64) -> Result<Self> {
         // JIT compiling costs more than these short statements ever run.
         let opts = PgConnectOptions::from_str(url)?
             .application_name("hoursync")
-            .options([("jit", "off")]);
+            .options([
+                ("jit", "off".to_string()),
+                ("statement_timeout", STATEMENT_TIMEOUT_MS.to_string()),
+                (
+                    "idle_in_transaction_session_timeout",
+                    IDLE_IN_TRANSACTION_TIMEOUT_MS.to_string(),
+                ),
+            ]);
+        let acquire_timeout = Duration::from_millis(acquire_timeout_ms)
+            .clamp(Duration::from_secs(1), ACQUIRE_TIMEOUT);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
-            .acquire_timeout(Duration::from_millis(acquire_timeout_ms.max(1000)))
+            .acquire_timeout(acquire_timeout)
             .connect_with(opts)
             .await?;
         Ok(Self { pool })
