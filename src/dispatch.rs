@@ -258,7 +258,8 @@ impl Dispatcher {
         let mut held = None;
         let mut sent = self.send(&uploads, &mut log, &mut held).await;
         if sent.is_ok() {
-            sent = self.amend(&amends, &mut log, &mut held).await;
+            let budget = self.amend_budget(!uploads.is_empty(), &log);
+            sent = self.amend(&amends, budget, &mut log, &mut held).await;
         }
         // Record what is known even when pacing failed part-way; the rest
         // were not sent, and are released for the next claim.
