@@ -28,14 +28,15 @@ pub struct PostgresStore {
 /// logs, within seconds rather than after `busy_timeout_ms`.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Server-side bounds, in milliseconds: a statement that runs this long is
-/// cancelled, and a session idle inside a transaction this long is ended,
-/// so that a daemon cut off mid-transaction does not hold its row locks
-/// (and the other daemons' claims behind them) for as long as TCP takes to
-/// notice. Far above anything the daemon runs: its bulk statements work in
-/// chunks of seconds.
-const STATEMENT_TIMEOUT_MS: u32 = 120_000;
+/// Server-side bounds, in milliseconds. A session idle inside a
+/// transaction this long is ended, so that a daemon cut off mid-transaction
+/// does not hold its row locks (and the other daemons' claims behind them)
+/// for as long as TCP takes to notice (the daemon's transactions go from
+/// one statement to the next in well under a second). A statement that runs this long
+/// is cancelled: far above the daemon's own (its bulk work goes in chunks
+/// of seconds), with room for a migration or `ANALYZE` of a large database.
 const IDLE_IN_TRANSACTION_TIMEOUT_MS: u32 = 120_000;
+const STATEMENT_TIMEOUT_MS: u32 = 300_000;
 
 impl PostgresStore {
     pub async fn open(url: &str, max_connections: u32, acquire_timeout_ms: u64) -> Result<Self> {
