@@ -6,6 +6,7 @@
 
 use crate::clock::SharedClock;
 use crate::config::{Config, redact_url};
+use crate::db_health::{DbHealth, Task};
 use crate::dispatch::{DispatchOutcome, DispatchSettings, Dispatcher};
 use crate::progress::{Beat, Progress};
 use crate::registries::Registries;
@@ -66,6 +67,7 @@ pub async fn start(
     let owner = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
     let tracker = TaskTracker::new();
     let progress = Arc::new(Progress::default());
+    let db_health = DbHealth::new();
     let (admin_addr, state) = serve_admin(
         &app,
         preflight.admin_tokens,
@@ -73,8 +75,9 @@ pub async fn start(
         progress.clone(),
         &tracker,
         &shutdown,
+        &db_health,
     )?;
-    spawn_dispatchers(&app, &owner, &progress, &tracker, &shutdown);
+    spawn_dispatchers(&app, &owner, &progress, &tracker, &shutdown, &db_health);
     let scheduler = start_scheduler(preflight.jobs).await?;
     let App {
         config,
@@ -93,6 +96,7 @@ pub async fn start(
         worker("scan"),
         config.dispatch.lease_ms as i64,
         triggers.scan.clone(),
+        db_health,
     ));
     tracker.spawn(reconcile_loop(
         worker("reconcile"),
@@ -221,6 +225,7 @@ fn spawn_dispatchers(
     progress: &Progress,
     tracker: &TaskTracker,
     shutdown: &CancellationToken,
+    db_health: &Arc<DbHealth>,
 ) {
     let config = &app.config;
     for registry in app.registries.iter() {
@@ -247,6 +252,7 @@ fn spawn_dispatchers(
             app.clock.clone(),
             config.dispatch.idle_poll(),
             progress.register(format!("dispatch {}", registry.kind), Some(bound)),
+            db_health.clone(),
             shutdown.clone(),
         ));
     }
@@ -260,6 +266,7 @@ fn serve_admin(
     progress: Arc<Progress>,
     tracker: &TaskTracker,
     shutdown: &CancellationToken,
+    db_health: &Arc<DbHealth>,
 ) -> anyhow::Result<(std::net::SocketAddr, crate::admin::SharedState)> {
     let config = &app.config;
     let state = Arc::new(crate::admin::AdminState {
@@ -271,6 +278,7 @@ fn serve_admin(
         at_risk: config.sla.at_risk(),
         registries: app.registries.clone(),
         progress,
+        db_health: db_health.clone(),
     });
     let admin_addr = listener.local_addr()?;
     let limits = crate::admin::conn::Limits::from_config(&config.admin);
@@ -517,7 +525,7 @@ async fn reconcile_loop(
 
 /// Scans on start and on every trigger, when this daemon can take the scan
 /// lease (several daemons on one PostgreSQL database scan one at a time).
-async fn scan_loop(worker: Worker, ttl_ms: i64, trigger: Arc<Notify>) {
+async fn scan_loop(worker: Worker, ttl_ms: i64, trigger: Arc<Notify>, db_health: Arc<DbHealth>) {
     let Worker {
         store,
         clock,
@@ -527,10 +535,12 @@ async fn scan_loop(worker: Worker, ttl_ms: i64, trigger: Arc<Notify>) {
     } = worker;
     loop {
         beat.busy();
-        if let Err(e) = scan_as_leader(store.as_ref(), clock.as_ref(), &owner, ttl_ms).await {
+        let scanned = scan_as_leader(store.as_ref(), clock.as_ref(), &owner, ttl_ms).await;
+        beat.idle();
+        if let Err(e) = &scanned {
             error!(error = %e, retryable = e.is_retryable(), "scan failed; the next trigger retries from the same cursor");
         }
-        beat.idle();
+        db_health.report(Task::Scan, scanned.as_ref().map(|_| ()));
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = trigger.notified() => {}
@@ -538,19 +548,26 @@ async fn scan_loop(worker: Worker, ttl_ms: i64, trigger: Arc<Notify>) {
     }
 }
 
+/// The longest pause after database errors: short, so that work resumes
+/// within seconds of the database coming back.
+const STORE_ERROR_PAUSE_MAX: Duration = Duration::from_secs(5);
+
 async fn dispatch_loop(
     mut d: Dispatcher,
     clock: SharedClock,
     idle: Duration,
     beat: Beat,
+    db_health: Arc<DbHealth>,
     shutdown: CancellationToken,
 ) {
     let mut store_errors = 0u32;
+    let task = Task::Dispatch(d.registry());
     while !shutdown.is_cancelled() {
         beat.busy();
-        let turn = d.dispatch_once().await;
+        let outcome = d.dispatch_once().await;
         beat.idle();
-        let pause = match turn {
+        db_health.report(task, outcome.as_ref().map(|_| ()));
+        let pause = match outcome {
             Ok(DispatchOutcome::Sent(_)) => {
                 store_errors = 0;
                 continue;
@@ -562,7 +579,7 @@ async fn dispatch_loop(
             Err(e) => {
                 store_errors += 1;
                 error!(registry = %d.registry(), error = %e, "dispatch could not use the database");
-                idle * store_errors.min(30)
+                (idle * store_errors).min(STORE_ERROR_PAUSE_MAX)
             }
         };
         tokio::select! {

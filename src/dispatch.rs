@@ -13,10 +13,10 @@ use crate::clock::SharedClock;
 use crate::config::{RetryConfig, read_secret};
 use crate::domain::RegistryKind;
 use crate::registry::adapter::{batch_body, wire_record};
+use crate::registry::answer::{Verdict, check_batch};
 use crate::registry::retry::{give_up, next_delay};
-use crate::registry::{RecordStatus, RegistryClient, SendError};
+use crate::registry::{RegistryClient, SendError};
 use crate::store::{Action, Attempt, Claimed, Outcome, SharedStore, StoreError};
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -169,6 +169,10 @@ pub struct Dispatcher {
     too_large_limit: Option<usize>,
     /// Set after a 401/403: no request until then, unless the token changes.
     auth_blocked_until_ms: Option<i64>,
+    /// What the registry answered but the database did not take: written
+    /// before anything new is claimed, so that a database back within the
+    /// lease finishes those rows as answered instead of resending them.
+    unrecorded: Option<Log>,
 }
 
 impl Dispatcher {
@@ -187,6 +191,7 @@ impl Dispatcher {
             owner,
             too_large_limit: None,
             auth_blocked_until_ms: None,
+            unrecorded: None,
         }
     }
 
@@ -219,6 +224,13 @@ impl Dispatcher {
             }
             self.auth_blocked_until_ms = None;
         }
+        if let Some(log) = self.unrecorded.take() {
+            if let Err(e) = self.record(&log.outcomes, &log.attempts).await {
+                self.unrecorded = Some(log);
+                return Err(e);
+            }
+            info!(registry = %self.settings.registry, records = log.outcomes.len(), "answers held while the database failed are recorded");
+        }
         let hold = self.store.registry_hold(self.settings.registry).await?;
         if hold > self.clock.now_ms() {
             return Ok(DispatchOutcome::Held { until_ms: hold });
@@ -246,15 +258,25 @@ impl Dispatcher {
         let mut held = None;
         let mut sent = self.send(&uploads, &mut log, &mut held).await;
         if sent.is_ok() {
-            sent = self.amend(&amends, &mut log, &mut held).await;
+            let budget = self.amend_budget(!uploads.is_empty(), &log);
+            sent = self.amend(&amends, budget, &mut log, &mut held).await;
         }
-        // Record what is known even when pacing failed part-way; the rest keep
-        // their lease and come back when it expires.
+        // Record what is known even when pacing failed part-way; the rest
+        // were not sent, and are released for the next claim.
         if let Err(e) = sent {
             warn!(registry = %self.settings.registry, error = %e, unsent = claimed_count - log.outcomes.len(), "could not pace requests through the database");
+            let answered: std::collections::HashSet<i64> =
+                log.outcomes.iter().map(Outcome::id).collect();
+            let now = self.clock.now_ms();
+            log.outcomes.extend(
+                uploads
+                    .iter()
+                    .chain(&amends)
+                    .filter(|c| !answered.contains(&c.id))
+                    .map(|c| release(c, now, None)),
+            );
         }
-        let outcomes = log.outcomes;
-        let tally = tally(&outcomes);
+        let tally = tally(&log.outcomes);
         let registry = self.settings.registry.as_str();
         for (outcome, n) in [
             ("delivered", tally.delivered),
@@ -271,7 +293,11 @@ impl Dispatcher {
             }
         }
         crate::metrics::retries(registry, tally.retrying as u64);
-        self.record(&outcomes, &log.attempts).await?;
+        if let Err(e) = self.record(&log.outcomes, &log.attempts).await {
+            warn!(registry = %self.settings.registry, error = %e, records = log.outcomes.len(), "the database did not take the registry's answers: holding them, to record first when it does");
+            self.unrecorded = Some(log);
+            return Err(e);
+        }
         Ok(match held {
             Some(until_ms) if tally.released == claimed_count => DispatchOutcome::Held { until_ms },
             _ => DispatchOutcome::Sent(tally),
@@ -280,8 +306,9 @@ impl Dispatcher {
 
     /// Writes outcomes, retrying a few times when the database is busy (a
     /// lock, a deadlock victim): the registry's answer is worth keeping. If
-    /// it still fails, the rows keep their lease, come back when it expires,
-    /// and are resent under the same keys, which the registry answers as
+    /// it still fails, the caller holds the answers and writes them before
+    /// its next claim; rows whose lease expires meanwhile are claimed again
+    /// and resent under the same keys, which the registry answers as
     /// duplicates: nothing is lost or credited twice.
     async fn record(&self, outcomes: &[Outcome], attempts: &[Attempt]) -> Result<(), StoreError> {
         let mut tries = 0u32;
@@ -470,6 +497,9 @@ impl Dispatcher {
         .await
     }
 
+    /// Records each record's verdict on a checked answer. An answer that
+    /// broke the contract is logged and counted once, and leaves the records
+    /// it concerns with an unknown outcome (never delivered on it).
     fn apply_results(
         &self,
         batch: &[Claimed],
@@ -478,38 +508,41 @@ impl Dispatcher {
         request_id: &str,
         log: &mut Log,
     ) {
-        let mut by_key: HashMap<String, crate::registry::RecordResult> = results
-            .into_iter()
-            .map(|r| (r.idempotency_key.clone(), r))
-            .collect();
-        for c in batch {
-            let result = by_key.remove(&c.idempotency_key);
-            let (outcome, word, error) = match result {
-                Some(r) if r.status != RecordStatus::Rejected => {
-                    let word = match r.status {
-                        RecordStatus::Duplicate => "duplicate",
-                        _ => "accepted",
-                    };
-                    match r.receipt_id {
-                        Some(receipt_id) => (
-                            Outcome::Delivered {
-                                id: c.id,
-                                revision: c.revision,
-                                receipt_id,
-                                credited_tenths: c.hours_tenths,
-                            },
-                            word,
-                            None,
-                        ),
-                        None => {
-                            let e = "registry credited the record without a receipt";
-                            (self.failed_attempt(c, e, None, now), "unknown", Some(e))
-                        }
-                    }
+        let keys: Vec<&str> = batch.iter().map(|c| c.idempotency_key.as_str()).collect();
+        let checked = check_batch(&keys, results);
+        let registry = self.settings.registry.as_str();
+        for (violation, n) in &checked.violations {
+            crate::metrics::contract_violation(registry, violation.as_str(), *n as u64);
+        }
+        if !checked.violations.is_empty() {
+            let found: Vec<String> = checked
+                .violations
+                .iter()
+                .map(|(v, n)| format!("{}: {n}", v.as_str()))
+                .collect();
+            let unknown = checked
+                .verdicts
+                .iter()
+                .filter(|v| matches!(v, Verdict::Unknown(_)))
+                .count();
+            warn!(registry, request_id, violations = %found.join(", "), records = batch.len(), unknown, "the registry's batch answer broke the contract: those records' outcome is unknown and they will be resent");
+        }
+        for (c, verdict) in batch.iter().zip(checked.verdicts) {
+            match verdict {
+                Verdict::Credited {
+                    receipt_id,
+                    duplicate,
+                } => {
+                    let word = if duplicate { "duplicate" } else { "accepted" };
+                    log.attempt(c, now, request_id, Some(200), word, None);
+                    log.outcomes.push(Outcome::Delivered {
+                        id: c.id,
+                        revision: c.revision,
+                        receipt_id,
+                        credited_tenths: c.hours_tenths,
+                    });
                 }
-                Some(r) => {
-                    let code = r.code.unwrap_or_else(|| "rejected".into());
-                    let message = r.message.unwrap_or_default();
+                Verdict::Rejected { code, message } => {
                     log.attempt(
                         c,
                         now,
@@ -524,22 +557,13 @@ impl Dispatcher {
                         code,
                         message,
                     });
-                    continue;
                 }
-                None => {
-                    let e = "registry answer had no result for this record";
-                    (self.failed_attempt(c, e, None, now), "unknown", Some(e))
+                Verdict::Unknown(violation) => {
+                    let e = violation.describe();
+                    log.attempt(c, now, request_id, Some(200), "unknown", Some(e.into()));
+                    log.outcomes.push(self.failed_attempt(c, e, None, now));
                 }
-            };
-            log.attempt(
-                c,
-                now,
-                request_id,
-                Some(200),
-                word,
-                error.map(str::to_string),
-            );
-            log.outcomes.push(outcome);
+            }
         }
     }
 

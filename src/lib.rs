@@ -20,6 +20,7 @@
 //!   and SLA states. [`sla_report`]: `hoursync sla report`.
 //! - [`admin`]: the HTTP server: health, readiness, metrics, the support API.
 //!   [`progress`]: whether the work loops run, which `/readyz` reports.
+//!   [`db_health`]: whether the daemon's writes get through, for readiness.
 //! - [`resync`]: re-judging a scope and requeueing what is not delivered.
 //! - [`audit`]: the audit trail of resyncs and reconciles.
 //! - [`reconcile`]: nightly lookups at the registries that repair drift.
@@ -42,6 +43,7 @@ pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod dataset;
+pub mod db_health;
 pub mod demo;
 pub mod dispatch;
 pub mod domain;

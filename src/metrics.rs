@@ -49,6 +49,8 @@ pub const RECONCILE_LOOKUP_ERRORS_TOTAL: &str = "hoursync_reconcile_lookup_error
 pub const LAST_SUCCESSFUL_RECONCILE_TIMESTAMP_SECONDS: &str =
     "hoursync_last_successful_reconcile_timestamp_seconds";
 pub const LOG_LINES_DROPPED_TOTAL: &str = "hoursync_log_lines_dropped_total";
+pub const REGISTRY_CONTRACT_VIOLATIONS_TOTAL: &str = "hoursync_registry_contract_violations_total";
+pub const DATABASE_ERRORS_TOTAL: &str = "hoursync_database_errors_total";
 
 /// The Prometheus type of a metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,6 +222,23 @@ pub const METRICS: &[Metric] = &[
                they come). Work goes on without them.",
     },
     Metric {
+        name: REGISTRY_CONTRACT_VIOLATIONS_TOTAL,
+        kind: Kind::Counter,
+        unit: Some(Unit::Count),
+        labels: &["registry", "violation"],
+        help: "Answers (or records of a batch answer) that broke REGISTRY-API.md and were taken as an \
+               unknown outcome, by kind: oversized, unreadable, missing_receipt, missing_result, \
+               repeated_result, unexpected_key, out_of_order.",
+    },
+    Metric {
+        name: DATABASE_ERRORS_TOTAL,
+        kind: Kind::Counter,
+        unit: Some(Unit::Count),
+        labels: &["task"],
+        help: "Units of work (a dispatch batch, a scan) that failed on a database error, by task \
+               (dispatch, scan); /readyz answers 503 while a task's last unit of work failed.",
+    },
+    Metric {
         name: BUILD_INFO,
         kind: Kind::Gauge,
         unit: None,
@@ -251,6 +270,18 @@ pub const BACKLOG_STATES: [&str; 6] = [
     "correcting",
     "withdrawing",
 ];
+/// Kinds of registry answer that break the contract ([`contract_violation`]).
+pub const VIOLATIONS: [&str; 7] = [
+    "oversized",
+    "unreadable",
+    "missing_receipt",
+    "missing_result",
+    "repeated_result",
+    "unexpected_key",
+    "out_of_order",
+];
+/// Tasks that report database errors ([`database_error`]).
+pub const DATABASE_TASKS: [&str; 2] = ["dispatch", "scan"];
 /// Kinds of reconcile repair ([`reconcile_repair`]).
 pub const REPAIRS: [&str; 3] = ["requeued", "found", "corrected"];
 /// Non-HTTP request results of [`request`]; HTTP answers use the status code.
@@ -357,6 +388,12 @@ fn initial_values() {
             reconcile_repair(r.as_str(), repair, 0);
         }
         reconcile_checked(r.as_str(), 0, 0);
+        for violation in VIOLATIONS {
+            contract_violation(r.as_str(), violation, 0);
+        }
+    }
+    for task in DATABASE_TASKS {
+        counter!(DATABASE_ERRORS_TOTAL, "task" => task).increment(0);
     }
     counter!(SCAN_COMPLETIONS_TOTAL).increment(0);
     counter!(CALENDAR_FALLBACK_TOTAL).increment(0);
@@ -410,6 +447,19 @@ fn count(n: u64) -> f64 {
 pub fn delivery(registry: &str, outcome: &str, n: u64) {
     counter!(DELIVERIES_TOTAL, "registry" => registry_label(registry), "outcome" => one_of(outcome, &OUTCOMES))
         .increment(n);
+}
+
+/// `n` answers (or records of a batch answer) from `registry` broke the
+/// contract as `violation` and were taken as unknown outcomes: a registry
+/// bug (or a proxy in the way) that on-call reports to its operator.
+pub fn contract_violation(registry: &str, violation: &str, n: u64) {
+    counter!(REGISTRY_CONTRACT_VIOLATIONS_TOTAL, "registry" => registry_label(registry), "violation" => one_of(violation, &VIOLATIONS))
+        .increment(n);
+}
+
+/// A unit of work of `task` (dispatch, scan) failed on a database error.
+pub fn database_error(task: &str) {
+    counter!(DATABASE_ERRORS_TOTAL, "task" => one_of(task, &DATABASE_TASKS)).increment(1);
 }
 
 /// How many records of `registry` are in `state` (pending, retrying, failed,
@@ -561,7 +611,15 @@ mod tests {
                 assert!(m.name.ends_with("_seconds"), "{}", m.name);
             }
             let allowed = [
-                "registry", "outcome", "state", "status", "reason", "version", "repair",
+                "registry",
+                "outcome",
+                "state",
+                "status",
+                "reason",
+                "version",
+                "repair",
+                "violation",
+                "task",
             ];
             assert!(m.labels.iter().all(|l| allowed.contains(l)), "{}", m.name);
         }
@@ -580,6 +638,8 @@ mod tests {
             ineligible("lifelong", "COURSE-42", 4);
             ineligible("lifelong", "social_login", 5);
             request("lifelong", "A123456789", 0.1);
+            contract_violation("lifelong", "A123456789", 1);
+            database_error("F131104093");
             request("lifelong", "1000", 0.1);
             request("teacher", "timeout", 0.2);
             request("teacher", "503", 0.3);
@@ -607,6 +667,10 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains(r#"status="1000""#), "{text}");
+        assert!(text.contains(
+            r#"hoursync_registry_contract_violations_total{registry="lifelong",violation="other"} 1"#
+        ));
+        assert!(text.contains(r#"hoursync_database_errors_total{task="other"} 1"#));
         assert!(
             text.contains(r#"registry="teacher",status="timeout""#),
             "{text}"

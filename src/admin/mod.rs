@@ -40,6 +40,8 @@ pub struct AdminState {
     pub registries: crate::registries::Registries,
     /// The daemon's work loops, for `/readyz`.
     pub progress: Arc<crate::progress::Progress>,
+    /// Whether the daemon's writes get through, for `/readyz`.
+    pub db_health: Arc<crate::db_health::DbHealth>,
 }
 
 pub type SharedState = Arc<AdminState>;
@@ -274,7 +276,7 @@ async fn healthz() -> &'static str {
 /// What `/readyz` checked.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct Readiness {
-    /// `ok`, or the database error.
+    /// `ok`, or the database error (no answer, or a task's writes failing).
     pub database: String,
     /// Migrations applied and the scheduler running.
     pub started: bool,
@@ -286,11 +288,13 @@ pub struct Readiness {
     pub log_lines_dropped: u64,
 }
 
-/// Ready when the daemon can make progress: the database answers, it
-/// finished starting (migrations applied, scheduler running), and every
-/// work loop runs with no turn past its bound (a dispatch turn: twice
-/// `dispatch.lease_ms`). 503 with the failing checks otherwise, so a load
-/// balancer, systemd or on-call sees a daemon that delivers nothing.
+/// Ready when the daemon can make progress: the database answers within
+/// 2 s, the last unit of work of every task that writes (dispatch, scan)
+/// got through to it, it finished starting (migrations applied, scheduler
+/// running), and every work loop runs with no turn past its bound (a
+/// dispatch turn: twice `dispatch.lease_ms`). 503 with the failing checks
+/// otherwise, so a load balancer, systemd or on-call sees a daemon that
+/// delivers nothing.
 #[utoipa::path(
     get,
     path = "/readyz",
@@ -303,7 +307,17 @@ pub struct Readiness {
     security((), ("bearer" = [])),
 )]
 async fn readyz(State(state): State<SharedState>) -> Response {
-    let database = state.store.ping().await.map_err(|e| e.to_string());
+    let database = match state.db_health.failing() {
+        Some(failing) => Err(failing),
+        None => match tokio::time::timeout(READY_PING_TIMEOUT, state.store.ping()).await {
+            Ok(answer) => answer.map_err(|e| e.to_string()),
+            Err(_) => Err(format!(
+                "the database did not answer within {} s",
+                READY_PING_TIMEOUT.as_secs()
+            )),
+        },
+    };
+    log_readiness(&database);
     let started = state.started.load(Ordering::SeqCst);
     let stalled = state.progress.stalled();
     let body = Readiness {
@@ -324,6 +338,26 @@ async fn readyz(State(state): State<SharedState>) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, Json(body)).into_response()
+}
+
+/// How long `/readyz` waits for the database: a network partition that
+/// holds packets (rather than refusing them) must make the daemon unready
+/// within seconds, not after the pool's acquire timeout.
+const READY_PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Logs the database check of `/readyz` when it changes, so the log says
+/// when and why the daemon stopped (or went back to) being ready.
+fn log_readiness(database: &Result<(), String>) {
+    static FAILING: AtomicBool = AtomicBool::new(false);
+    match database {
+        Err(e) if !FAILING.swap(true, Ordering::SeqCst) => {
+            tracing::error!(error = %e, "not ready: the database check failed")
+        }
+        Ok(()) if FAILING.swap(false, Ordering::SeqCst) => {
+            tracing::info!("ready again: the database check passed")
+        }
+        _ => {}
+    }
 }
 
 /// Prometheus metrics, in the text exposition format.

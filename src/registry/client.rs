@@ -10,6 +10,15 @@ use serde::Deserialize;
 use std::sync::RwLock;
 use std::time::Duration;
 
+/// The most bytes read of one answer. A batch of 500 records is answered
+/// in about 75 KB; an answer past this bound is not read further (it would
+/// otherwise be held in memory whole, however large) and its outcome is
+/// unknown, as if the connection had been cut.
+pub const ANSWER_LIMIT: usize = 4 * 1024 * 1024;
+
+/// The most bytes read of an error answer, which is only logged.
+const ERROR_ANSWER_LIMIT: usize = 64 * 1024;
+
 /// A registry refused or failed the whole request (a batch, or a lookup,
 /// correction or withdrawal).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -191,7 +200,7 @@ impl RegistryClient {
         // answers duplicate for what it took); never give up on them.
         let mut results = serde_json::from_str::<BatchAnswer>(&text)
             .map(|a| a.results)
-            .map_err(unreadable_200)?;
+            .map_err(|e| self.unreadable_200(e))?;
         for r in &mut results {
             r.code = r.code.as_deref().map(outside_text);
             r.message = r.message.as_deref().map(outside_text);
@@ -212,6 +221,8 @@ impl RegistryClient {
     ) -> Result<Option<Credited>, SendError> {
         #[derive(Deserialize)]
         struct Found {
+            idempotency_key: String,
+            status: String,
             receipt_id: String,
             hours: String,
         }
@@ -221,8 +232,18 @@ impl RegistryClient {
         match self.exchange(request, request_id, &[200, 404]).await? {
             (404, _) => Ok(None),
             (_, text) => {
-                let found: Found = serde_json::from_str(&text).map_err(unreadable_200)?;
-                let hours = Hours::parse(&found.hours).map_err(unreadable_200)?;
+                let found: Found =
+                    serde_json::from_str(&text).map_err(|e| self.unreadable_200(e))?;
+                if found.idempotency_key != idempotency_key
+                    || found.status != "credited"
+                    || found.receipt_id.trim().is_empty()
+                {
+                    return Err(self.unreadable_200(format_args!(
+                        "not the credit of the key asked for (status {:?}, receipt {:?})",
+                        found.status, found.receipt_id
+                    )));
+                }
+                let hours = Hours::parse(&found.hours).map_err(|e| self.unreadable_200(e))?;
                 Ok(Some(Credited {
                     receipt_id: found.receipt_id,
                     hours_tenths: hours.tenths(),
@@ -238,8 +259,9 @@ impl RegistryClient {
     /// registry answers `corrected` again and changes nothing, so an unknown
     /// outcome (`Transient`) is resolved by resending it unchanged. The hours
     /// are sent as given; a figure the registry refuses (0, over 999.9)
-    /// answers 400, i.e. `BadRequest`. A 200 is the answer whatever its body
-    /// says: the body carries nothing the caller needs.
+    /// answers 400, i.e. `BadRequest`. A 200 whose body is not
+    /// `{"status": "corrected"}` for this receipt is an unknown outcome
+    /// (`Transient`), resolved by resending.
     pub async fn correct(
         &self,
         receipt_id: &str,
@@ -259,7 +281,10 @@ impl RegistryClient {
             match self.exchange(request, request_id, &[200, 404, 409]).await? {
                 (404, _) => CorrectAnswer::UnknownReceipt,
                 (409, text) => CorrectAnswer::KeyTaken(answer_message(&text)),
-                _ => CorrectAnswer::Corrected,
+                (_, text) => {
+                    self.expect_status(&text, "corrected", Some(receipt_id))?;
+                    CorrectAnswer::Corrected
+                }
             },
         )
     }
@@ -268,7 +293,8 @@ impl RegistryClient {
     ///
     /// The registry forgets the receipt once it is withdrawn, so a resend
     /// after an unknown outcome (`Transient`) that answers `UnknownReceipt`
-    /// most likely means the first attempt went through.
+    /// most likely means the first attempt went through. A 200 whose body is
+    /// not `{"status": "withdrawn"}` is an unknown outcome (`Transient`).
     pub async fn withdraw(
         &self,
         receipt_id: &str,
@@ -280,9 +306,59 @@ impl RegistryClient {
         Ok(
             match self.exchange(request, request_id, &[200, 404]).await? {
                 (404, _) => WithdrawAnswer::UnknownReceipt,
-                _ => WithdrawAnswer::Withdrawn,
+                (_, text) => {
+                    self.expect_status(&text, "withdrawn", None)?;
+                    WithdrawAnswer::Withdrawn
+                }
             },
         )
+    }
+
+    /// Checks that a 200 to a `PUT` or `DELETE` says `status` (and, when it
+    /// names one, `receipt_id`): anything else is an unknown outcome.
+    fn expect_status(
+        &self,
+        text: &str,
+        status: &str,
+        receipt_id: Option<&str>,
+    ) -> Result<(), SendError> {
+        #[derive(Deserialize)]
+        struct Answer {
+            status: String,
+            #[serde(default)]
+            receipt_id: Option<String>,
+        }
+        let answer: Answer = serde_json::from_str(text).map_err(|e| self.unreadable_200(e))?;
+        let same_receipt = match (receipt_id, answer.receipt_id.as_deref()) {
+            (Some(sent), Some(answered)) => sent == answered,
+            _ => true,
+        };
+        if answer.status != status || !same_receipt {
+            return Err(self.unreadable_200(format_args!(
+                "status {:?} (receipt {:?}) where {status:?} was due",
+                answer.status, answer.receipt_id
+            )));
+        }
+        Ok(())
+    }
+
+    /// A 200 whose body is not the answer the contract names: the registry
+    /// may have acted, so the outcome is unknown. Counted and logged here,
+    /// where the registry is known.
+    fn unreadable_200(&self, e: impl std::fmt::Display) -> SendError {
+        self.violation("unreadable", &e)
+    }
+
+    /// An answer that breaks the contract: counted by `violation`, logged,
+    /// and an unknown outcome for the caller.
+    fn violation(&self, violation: &'static str, e: &dyn std::fmt::Display) -> SendError {
+        let message = format!("{violation} answer: {}", outside_text(&e.to_string()));
+        crate::metrics::contract_violation(self.kind.as_str(), violation, 1);
+        tracing::warn!(registry = %self.kind, violation, error = %crate::domain::mask_ids_in(&message), "the registry's answer broke the contract; outcome unknown");
+        SendError::Transient {
+            message,
+            retry_after: None,
+        }
     }
 
     /// Sends `request` with our token and `request_id`. The statuses in
@@ -305,8 +381,16 @@ impl RegistryClient {
         let status = response.status().as_u16();
         if answers.contains(&status) {
             // A body cut off after the status came is as unknown an outcome
-            // as a reset: the registry may have acted.
-            let text = response.text().await.map_err(transport_error)?;
+            // as a reset: the registry may have acted. So is one too large
+            // to read.
+            let text = match read_bounded(response, ANSWER_LIMIT).await {
+                Ok(text) => text,
+                Err(Unread::Transport(e)) => return Err(transport_error(e)),
+                Err(Unread::TooLarge) => {
+                    return Err(self
+                        .violation("oversized", &format_args!("more than {ANSWER_LIMIT} bytes")));
+                }
+            };
             return Ok((status, text));
         }
         let retry_after = retry_after(response.headers());
@@ -322,19 +406,38 @@ impl RegistryClient {
             },
             _ => SendError::BadRequest {
                 status,
-                message: outside_text(&response.text().await.unwrap_or_default()),
+                message: outside_text(
+                    &read_bounded(response, ERROR_ANSWER_LIMIT)
+                        .await
+                        .unwrap_or_default(),
+                ),
             },
         })
     }
 }
 
-/// A 200 whose body is not the answer the contract names: the registry may
-/// have acted, so the outcome is unknown.
-fn unreadable_200(e: impl std::fmt::Display) -> SendError {
-    SendError::Transient {
-        message: outside_text(&format!("unreadable 200 answer: {e}")),
-        retry_after: None,
+/// Why an answer's body was not read.
+#[derive(Debug)]
+enum Unread {
+    Transport(reqwest::Error),
+    TooLarge,
+}
+
+/// The body of `response`, read chunk by chunk and given up as soon as it
+/// passes `limit` bytes (or announces more), so that an answer of any size
+/// costs at most `limit` bytes of memory.
+async fn read_bounded(mut response: reqwest::Response, limit: usize) -> Result<String, Unread> {
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(Unread::TooLarge);
     }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(Unread::Transport)? {
+        if body.len() + chunk.len() > limit {
+            return Err(Unread::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
 /// The human message of an error answer: its `error` (the simulator's) or
@@ -542,6 +645,80 @@ mod tests {
                 "key k2 belongs to receipt L-9 of F13*****93".into()
             ))
         );
+    }
+
+    #[tokio::test]
+    async fn an_answer_past_the_bound_is_an_unknown_outcome_whether_announced_or_not() {
+        let big = format!(
+            r#"{{"results":[],"padding":"{}"}}"#,
+            "x".repeat(ANSWER_LIMIT)
+        );
+        // Announced by its content-length, and sent until the connection
+        // closes, with no length given.
+        let announced = answer("200 OK", "", &big);
+        let unannounced: &'static str =
+            format!("HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n{big}").leak();
+        for raw in [announced, unannounced] {
+            let err = client(&peer(raw).await)
+                .post_batch("{}".into(), "rid")
+                .await
+                .unwrap_err();
+            match err {
+                SendError::Transient { message, .. } => {
+                    assert!(message.starts_with("oversized answer"), "{message}")
+                }
+                e => panic!("{e:?}"),
+            }
+        }
+        // Just under the bound is read.
+        let fits = format!(
+            r#"{{"results":[],"padding":"{}"}}"#,
+            "x".repeat(ANSWER_LIMIT - 40)
+        );
+        let base = peer(answer("200 OK", "", &fits)).await;
+        assert_eq!(
+            client(&base).post_batch("{}".into(), "rid").await,
+            Ok(vec![])
+        );
+    }
+
+    #[tokio::test]
+    async fn a_200_that_is_not_the_named_answer_to_a_put_delete_or_lookup_is_unknown() {
+        let c = |body: &'static str| async move { client(&peer(answer("200 OK", "", body)).await) };
+        for body in [
+            r#"{"status":"withdrawn"}"#,
+            r#"{"status":"corrected","receipt_id":"L-2"}"#,
+            "{}",
+        ] {
+            let got = c(body).await.correct("L-1", 10, "k", "rid").await;
+            assert!(
+                matches!(got, Err(SendError::Transient { .. })),
+                "{body}: {got:?}"
+            );
+        }
+        for body in [r#"{"status":"corrected"}"#, r#"{"ok":true}"#] {
+            let got = c(body).await.withdraw("L-1", "rid").await;
+            assert!(
+                matches!(got, Err(SendError::Transient { .. })),
+                "{body}: {got:?}"
+            );
+        }
+        for body in [
+            r#"{"idempotency_key":"other","status":"credited","receipt_id":"L-1","hours":"2.0"}"#,
+            r#"{"idempotency_key":"k","status":"credited","receipt_id":"","hours":"2.0"}"#,
+            r#"{"idempotency_key":"k","status":"gone","receipt_id":"L-1","hours":"2.0"}"#,
+        ] {
+            let got = c(body).await.lookup("k", "rid").await;
+            assert!(
+                matches!(got, Err(SendError::Transient { .. })),
+                "{body}: {got:?}"
+            );
+        }
+        let got = c(r#"{"status":"corrected"}"#)
+            .await
+            .correct("L-1", 10, "k", "rid")
+            .await;
+        assert_eq!(got, Ok(CorrectAnswer::Corrected));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! adapter per registry.
 
 pub mod adapter;
+pub mod answer;
 mod client;
 pub mod retry;
 

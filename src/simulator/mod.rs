@@ -13,8 +13,10 @@
 //! connections dropped after a batch, correction or withdrawal was committed
 //! (the "unknown outcome" the contract warns about), latency, courses the
 //! registry refuses (with a message quoting the national ID, on request),
-//! batches answered 400 with a body quoting it, and batches answered 429 at
-//! random (`throttle_rate`).
+//! batches answered 400 with a body quoting it, batches answered 429 at
+//! random (`throttle_rate`), and batch answers that break the contract
+//! after the batch was applied (empty receipts, results under keys not
+//! sent, oversized answers).
 //! Every registry counts the requests that arrive inside a `Retry-After` it
 //! announced (`early_requests`), so a test can assert that all our daemons
 //! honour each other's 429s.
@@ -121,6 +123,18 @@ pub struct Faults {
     pub throttle_rate: f64,
     /// The `Retry-After` of those 429s, in whole seconds (0 reads as 1).
     pub throttle_retry_after_s: u64,
+    /// Probability that an `accepted` or `duplicate` result of a batch is
+    /// answered with `"receipt_id": ""`, the record being credited all the
+    /// same: a registry that breaks the contract.
+    pub empty_receipt_rate: f64,
+    /// Probability that a result of a batch is answered under a key that
+    /// was not sent (the record's key with `-x` appended), the record being
+    /// applied all the same.
+    pub wrong_key_rate: f64,
+    /// Bytes of padding (a `"padding"` field of that many `x`) added to
+    /// every batch answer, after the batch is applied: an answer far larger
+    /// than any batch needs.
+    pub answer_padding_bytes: u64,
 }
 
 /// One credit as the registry holds it.

@@ -27,6 +27,9 @@
 //!   `"code": "invalid_hours"`.
 //! - `DELETE` forgets the credit and all its keys; the slot (person, course,
 //!   date) is free again; a second `DELETE` answers 404.
+//! - The faults that break the contract (`empty_receipt_rate`,
+//!   `wrong_key_rate`, `answer_padding_bytes`) change only the answer: the
+//!   batch is applied as usual, so a client that resends finds `duplicate`.
 //! - The `drop_rate` fault hits a batch, a `PUT` or a `DELETE` after it is
 //!   applied, whatever its answer; a lookup, which commits nothing, is
 //!   never dropped.
@@ -310,13 +313,25 @@ async fn batch(
         records
             .iter()
             .map(|record| {
-                let key = record.get("idempotency_key").cloned().unwrap_or(Value::Null);
-                match ledger.submit(record, &faults) {
-                    Outcome::Accepted(receipt) => {
-                        json!({"idempotency_key": key, "status": "accepted", "receipt_id": receipt})
+                let mut key = record.get("idempotency_key").cloned().unwrap_or(Value::Null);
+                if let Value::String(k) = &mut key
+                    && fires(faults.wrong_key_rate)
+                {
+                    k.push_str("-x");
+                }
+                let receipt = |r: String| {
+                    if fires(faults.empty_receipt_rate) {
+                        String::new()
+                    } else {
+                        r
                     }
-                    Outcome::Duplicate(receipt) => {
-                        json!({"idempotency_key": key, "status": "duplicate", "receipt_id": receipt})
+                };
+                match ledger.submit(record, &faults) {
+                    Outcome::Accepted(r) => {
+                        json!({"idempotency_key": key, "status": "accepted", "receipt_id": receipt(r)})
+                    }
+                    Outcome::Duplicate(r) => {
+                        json!({"idempotency_key": key, "status": "duplicate", "receipt_id": receipt(r)})
                     }
                     Outcome::Rejected(r) => json!({
                         "idempotency_key": key,
@@ -329,11 +344,13 @@ async fn batch(
             .collect()
     };
     let records = results.len();
-    let response = answer_or_drop(
-        &shared,
-        kind,
-        Json(json!({ "results": results })).into_response(),
-    );
+    let padding = shared.lock().faults.answer_padding_bytes;
+    let answer = if padding > 0 {
+        padded(&results, padding as usize)
+    } else {
+        Json(json!({ "results": results })).into_response()
+    };
+    let response = answer_or_drop(&shared, kind, answer);
     tracing::debug!(
         registry = kind.name(),
         records,
@@ -357,6 +374,22 @@ fn bad_request_fault(shared: &Shared, records: &[Value]) -> Option<String> {
             format!("record {i}: cannot read the record of national_id={nid} (course {course:?})")
         })
     })
+}
+
+/// A batch answer with a `"padding"` field of `bytes` bytes, written as
+/// bytes rather than through a JSON value, so that a large one is cheap.
+fn padded(results: &[Value], bytes: usize) -> Response {
+    let head = format!(
+        r#"{{"results":{},"padding":""#,
+        Value::from(results.to_vec())
+    );
+    // `vec!` of one byte is a memset, fast even in a debug build.
+    let padding = vec![b'x'; bytes];
+    let mut body = Vec::with_capacity(head.len() + bytes + 2);
+    body.extend_from_slice(head.as_bytes());
+    body.extend_from_slice(&padding);
+    body.extend_from_slice(b"\"}");
+    ([(CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 /// `GET {base}/v1/records/{idempotency_key}`.

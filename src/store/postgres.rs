@@ -29,15 +29,40 @@ pub struct PostgresStore {
     pool: PgPool,
 }
 
+/// The longest wait for a pooled connection. A server that holds packets
+/// (a network partition) rather than refusing them leaves every ping of an
+/// idle connection unanswered: the wait must end, with an error the daemon
+/// logs, within seconds rather than after `busy_timeout_ms`.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Server-side bounds, in milliseconds. A session idle inside a
+/// transaction this long is ended, so that a daemon cut off mid-transaction
+/// does not hold its row locks (and the other daemons' claims behind them)
+/// for as long as TCP takes to notice (the daemon's transactions go from
+/// one statement to the next in well under a second). A statement that runs this long
+/// is cancelled: far above the daemon's own (its bulk work goes in chunks
+/// of seconds), with room for a migration or `ANALYZE` of a large database.
+const IDLE_IN_TRANSACTION_TIMEOUT_MS: u32 = 120_000;
+const STATEMENT_TIMEOUT_MS: u32 = 300_000;
+
 impl PostgresStore {
     pub async fn open(url: &str, max_connections: u32, acquire_timeout_ms: u64) -> Result<Self> {
         // JIT compiling costs more than these short statements ever run.
         let opts = PgConnectOptions::from_str(url)?
             .application_name("hoursync")
-            .options([("jit", "off")]);
+            .options([
+                ("jit", "off".to_string()),
+                ("statement_timeout", STATEMENT_TIMEOUT_MS.to_string()),
+                (
+                    "idle_in_transaction_session_timeout",
+                    IDLE_IN_TRANSACTION_TIMEOUT_MS.to_string(),
+                ),
+            ]);
+        let acquire_timeout = Duration::from_millis(acquire_timeout_ms)
+            .clamp(Duration::from_secs(1), ACQUIRE_TIMEOUT);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
-            .acquire_timeout(Duration::from_millis(acquire_timeout_ms.max(1000)))
+            .acquire_timeout(acquire_timeout)
             .connect_with(opts)
             .await?;
         Ok(Self { pool })

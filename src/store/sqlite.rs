@@ -43,6 +43,8 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_millis(busy_timeout_ms.max(1000)))
+            .after_connect(|conn, _| Box::pin(refuse_read_only(conn)))
+            .after_release(|conn, _| Box::pin(out_of_transaction(conn)))
             .connect_with(opts)
             .await?;
         Ok(Self { pool })
@@ -51,6 +53,70 @@ impl SqliteStore {
     async fn write_tx(&self) -> Result<Tx> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
+}
+
+/// Refuses a new connection that can not write. SQLite opens a file it
+/// may not write (made immutable, or read-only, for a while) read-only
+/// without a word, and such a connection stays read-only after the file is
+/// writable again: every write on it would fail for as long as the pool
+/// keeps it. `BEGIN IMMEDIATE` does not tell (it succeeds on such a
+/// connection); rewriting `user_version` with its own value inside it does,
+/// and the rollback leaves the file untouched. With no busy wait, a lock
+/// held by another writer answers `SQLITE_BUSY`, which says the file is
+/// writable. The pool retries a refused connection until its acquire
+/// timeout.
+async fn refuse_read_only(conn: &mut sqlx::SqliteConnection) -> sqlx::Result<()> {
+    use sqlx::Executor as _;
+    let busy_timeout: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+        .fetch_one(&mut *conn)
+        .await?;
+    conn.execute("PRAGMA busy_timeout = 0").await?;
+    let probe = async {
+        conn.execute("BEGIN IMMEDIATE").await?;
+        let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(&mut *conn)
+            .await?;
+        conn.execute(sqlx::AssertSqlSafe(format!(
+            "PRAGMA user_version = {version}"
+        )))
+        .await
+    }
+    .await;
+    // Nothing to roll back when `BEGIN` itself failed.
+    let _ = conn.execute("ROLLBACK").await;
+    conn.execute(sqlx::AssertSqlSafe(format!(
+        "PRAGMA busy_timeout = {busy_timeout}"
+    )))
+    .await?;
+    match probe {
+        Err(sqlx::Error::Database(e)) if !is_busy(e.as_ref()) => Err(sqlx::Error::Database(e)),
+        Ok(_) | Err(sqlx::Error::Database(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// `SQLITE_BUSY` or one of its extended codes.
+fn is_busy(e: &dyn sqlx::error::DatabaseError) -> bool {
+    e.code()
+        .and_then(|c| c.parse::<i32>().ok())
+        .is_some_and(|c| c & 0xff == 5)
+}
+
+/// Keeps a connection returned to the pool only when it is outside any
+/// transaction. A transaction whose `COMMIT` failed (an I/O error: the
+/// file was not writable) is rolled back by SQLite itself, so the
+/// `ROLLBACK` sent when it is dropped fails, and the driver still counts
+/// the transaction as open: every later `BEGIN` on that connection would
+/// fail ("attempted to call begin_with at non-zero transaction depth").
+/// The ping first runs the rollback a dropped transaction queued.
+async fn out_of_transaction(conn: &mut sqlx::SqliteConnection) -> sqlx::Result<bool> {
+    use sqlx::Connection as _;
+    conn.ping().await?;
+    let clean = !conn.is_in_transaction();
+    if !clean {
+        tracing::warn!("a database connection came back inside a failed transaction; closing it");
+    }
+    Ok(clean)
 }
 
 fn ids_json(ids: &[i64]) -> String {
