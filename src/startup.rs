@@ -39,12 +39,55 @@ impl App {
         })
     }
 
+    /// The store as it is, for commands that only read: a database that
+    /// does not exist is not created, and one that lacks this build's
+    /// migrations is not migrated. Either is a [`NoDatabase`] error that
+    /// names the (redacted) URL, so "where are my hours?" is never answered
+    /// from a new, empty database next to wherever the command ran.
+    pub async fn read_only(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
+        let url = redact_url(&config.database.url);
+        if !store::database_exists(&config.database.url)? {
+            return Err(NoDatabase(format!("there is no database at {url}")).into());
+        }
+        let store = store::open(
+            &config.database.url,
+            config.database.max_connections,
+            config.database.busy_timeout_ms,
+        )
+        .await
+        .with_context(|| format!("opening database {url}"))?;
+        let pending = store.pending_migrations().await?;
+        if pending > 0 {
+            return Err(NoDatabase(format!(
+                "the database at {url} lacks {pending} of this version's migrations \
+                 (empty, or of an older hoursync): run `hoursync migrate` against it, or start the \
+                 service, which migrates"
+            ))
+            .into());
+        }
+        Ok(Self {
+            config,
+            store,
+            registries: Registries::default(),
+            clock,
+        })
+    }
+
     /// Adds a client for every enabled registry.
     pub fn with_registries(mut self) -> anyhow::Result<Self> {
         self.registries = Registries::from_config(&self.config)?;
         Ok(self)
     }
 }
+
+/// A read-only command found no database it could read: the wrong
+/// configuration, most likely. Its own exit code
+/// ([`crate::cli::EXIT_NO_DATABASE`]).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{0}. Point hoursync at the service's database: --config /etc/hoursync/hoursync.toml (or HOURSYNC_CONFIG), or HOURSYNC_DATABASE__URL"
+)]
+pub struct NoDatabase(pub String);
 
 /// Opens the configured store, applies migrations and stores the shipped
 /// office calendar into an empty database.

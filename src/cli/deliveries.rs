@@ -18,7 +18,7 @@ pub async fn run(
             crate::store::State::parse(s).ok_or_else(|| anyhow::anyhow!("unknown state {s:?}"))?,
         ),
     };
-    let app = App::open(config, clock).await?;
+    let app = App::read_only(config, clock).await?;
     let (mut after, mut shown) = (0, 0);
     while shown < limit {
         let page = app

@@ -30,12 +30,21 @@ use tokio_util::sync::CancellationToken;
 
 /// Exit code of `import` when some lines were rejected.
 pub const EXIT_REJECTED: u8 = 3;
+/// Exit code of a command that only reads, when the configured database
+/// does not exist or lacks this version's migrations (nothing was created
+/// or migrated).
+pub const EXIT_NO_DATABASE: u8 = 4;
 
 #[derive(Parser, Debug)]
 #[command(
     name = "hoursync",
     version,
-    about = "Delivers certified learning hours to the registries that count them, exactly once."
+    about = "Delivers certified learning hours to the registries that count them, exactly once.",
+    after_help = "Exit codes: 0 done; 1 failed (the message says why); 2 bad usage; \
+                  3 import: some lines were rejected (the others were applied); \
+                  4 a command that only reads (status, deliveries, history, audit, sla, \
+                  calendar show, resync --dry-run) found no database at the configured URL, \
+                  or one this version has not migrated: nothing was created or changed."
 )]
 pub struct Cli {
     /// Configuration file (default: config/hoursync.toml when present, else built-in defaults).
@@ -191,7 +200,11 @@ pub fn main() -> ExitCode {
                 "error: {}",
                 mask_ids_in(&format!("{e:#}"))
             );
-            ExitCode::FAILURE
+            if e.downcast_ref::<crate::startup::NoDatabase>().is_some() {
+                ExitCode::from(EXIT_NO_DATABASE)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -199,6 +212,8 @@ pub fn main() -> ExitCode {
 async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     let clock: SharedClock = Arc::new(SystemClock);
     let open = |config| App::open(config, clock.clone());
+    // Commands that only read never create or migrate a database.
+    let read = |config| App::read_only(config, clock.clone());
     match command {
         Command::Run => crate::daemon::run(config, clock, cancel_on_signal()).await?,
         Command::Migrate => {
@@ -215,14 +230,14 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Calendar(CalendarCommand::Import { dry_run, file }) => {
             calendar::import(open(config).await?, &file, dry_run).await?
         }
-        Command::Calendar(CalendarCommand::Show) => calendar::show(open(config).await?).await?,
+        Command::Calendar(CalendarCommand::Show) => calendar::show(read(config).await?).await?,
         Command::Sla(SlaCommand::Due { from }) => sla::due(config, clock, &from).await?,
         Command::Sla(SlaCommand::Report {
             registry,
             since,
             json,
             limit,
-        }) => sla::report(open(config).await?, registry, since, json, limit).await?,
+        }) => sla::report(read(config).await?, registry, since, json, limit).await?,
         Command::Resync(args) => resync::run(args, config, clock).await?,
         Command::Deliveries {
             state,
@@ -237,9 +252,9 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             json,
         } => reconcile::run(open(config).await?, registry, since, all, json).await?,
         Command::History { delivery_id, json } => {
-            history::run(open(config).await?, delivery_id, json).await?
+            history::run(read(config).await?, delivery_id, json).await?
         }
-        Command::Audit { limit } => audit::run(open(config).await?, limit).await?,
+        Command::Audit { limit } => audit::run(read(config).await?, limit).await?,
         Command::Simulate(args) => simulate::run(args).await?,
         Command::Demo(args) => crate::demo::run(args, config).await?,
         Command::MigrateData(args) => {

@@ -39,12 +39,13 @@ pub async fn run(args: ResyncArgs, config: Config, clock: SharedClock) -> anyhow
         verify: args.verify,
     };
     let scope = req.scope().map_err(|e| anyhow::anyhow!("{}", e.1))?;
-    let app = App::open(config, clock).await?;
     if args.dry_run {
+        let app = App::read_only(config, clock).await?;
         let summary = crate::resync::dry_run(app.store.as_ref(), &scope).await?;
         println!("{}", serde_json::to_string_pretty(&summary)?);
         return Ok(());
     }
+    let app = App::open(config, clock).await?;
     let app = if args.verify {
         app.with_registries()?
     } else {

@@ -9,7 +9,7 @@ pub async fn due(config: Config, clock: SharedClock, from: &str) -> anyhow::Resu
     let from = chrono::DateTime::parse_from_rfc3339(from).map_err(|e| {
         anyhow::anyhow!("--from {from:?} is not an RFC 3339 time with an offset: {e}")
     })?;
-    let app = App::open(config, clock).await?;
+    let app = App::read_only(config, clock).await?;
     let calendar = crate::calendar::load(app.store.as_ref()).await?;
     let due = crate::sla::due_at(&calendar, from.to_utc());
     if due.fallback_used {

@@ -12,7 +12,7 @@ pub async fn run(
     national_id: &str,
 ) -> anyhow::Result<()> {
     let id = NationalId::parse(national_id).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let app = App::open(config, clock).await?;
+    let app = App::read_only(config, clock).await?;
     let lines = crate::status::person_status(
         app.store.as_ref(),
         &id,

@@ -94,6 +94,10 @@ pub trait Store:
     /// Applies pending migrations; safe to call on every start.
     async fn migrate(&self) -> Result<()>;
 
+    /// How many of this build's migrations the database lacks (all of them
+    /// for an empty database), for commands that must not migrate.
+    async fn pending_migrations(&self) -> Result<usize>;
+
     /// Refreshes the planner's statistics after a bulk change, so the
     /// queries keep their index plans (PostgreSQL servers without
     /// autovacuum, and SQLite, otherwise plan on stale or no statistics).
@@ -104,6 +108,31 @@ pub trait Store:
 }
 
 /// Opens the store a URL names: `sqlite://…` or `postgres://…`.
+/// Whether the database `url` names exists: for SQLite, whether its file
+/// does (opening would create it); a PostgreSQL database is never created
+/// by connecting, so it counts as existing here.
+pub fn database_exists(url: &str) -> Result<bool> {
+    if !url.starts_with("sqlite:") {
+        return Ok(true);
+    }
+    let opts: sqlx::sqlite::SqliteConnectOptions = url.parse()?;
+    let file = opts.get_filename();
+    Ok(file.as_os_str() == ":memory:" || file.exists())
+}
+
+/// SQLite's and PostgreSQL's (42P01) error for a table that does not exist.
+fn no_such_table(e: &dyn sqlx::error::DatabaseError) -> bool {
+    e.code().as_deref() == Some("42P01") || e.message().contains("no such table")
+}
+
+/// The migrations of `migrator` not among `applied` (their versions).
+fn missing(migrator: &sqlx::migrate::Migrator, applied: &[i64]) -> usize {
+    migrator
+        .iter()
+        .filter(|m| m.migration_type.is_up_migration() && !applied.contains(&m.version))
+        .count()
+}
+
 pub async fn open(url: &str, max_connections: u32, busy_timeout_ms: u64) -> Result<SharedStore> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(

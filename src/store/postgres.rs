@@ -71,6 +71,23 @@ impl PostgresStore {
 
 #[async_trait]
 impl Store for PostgresStore {
+    async fn pending_migrations(&self) -> Result<usize> {
+        // No migrations table: nothing applied (an empty database).
+        let applied: Vec<i64> =
+            match sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&self.pool)
+                .await
+            {
+                Ok(applied) => applied,
+                Err(sqlx::Error::Database(e)) if super::no_such_table(e.as_ref()) => vec![],
+                Err(e) => return Err(e.into()),
+            };
+        Ok(super::missing(
+            &sqlx::migrate!("migrations/postgres"),
+            &applied,
+        ))
+    }
+
     async fn migrate(&self) -> Result<()> {
         // sqlx takes an advisory lock: daemons starting together migrate once.
         sqlx::migrate!("migrations/postgres")
