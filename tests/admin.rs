@@ -82,7 +82,13 @@ async fn health_readiness_metrics_and_roles_over_real_http(backend: Backend) {
 
     // The API: no token, an unknown token, then support.
     let records = format!("{base}/api/v1/people/{}/records", id(1));
-    assert_eq!(http.get(&records).send().await.unwrap().status(), 401);
+    let refused = http.get(&records).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    assert_eq!(
+        refused.headers()["www-authenticate"],
+        "Bearer realm=\"hoursync\"",
+        "a 401 names the scheme to use (RFC 6750)"
+    );
     assert_eq!(
         http.get(&records)
             .bearer_auth("nope-nope-nope-nope")

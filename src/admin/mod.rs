@@ -83,7 +83,15 @@ impl IntoResponse for ApiError {
         // segment, a JSON key), perhaps glued to other characters: mask
         // anything shaped like a national ID, here, once for every answer.
         let error = crate::domain::mask_ids_in_text(&self.1).into_owned();
-        (self.0, Json(ErrorBody { error })).into_response()
+        let mut response = (self.0, Json(ErrorBody { error })).into_response();
+        // RFC 6750: a 401 names the scheme the client must use.
+        if self.0 == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"hoursync\""),
+            );
+        }
+        response
     }
 }
 
