@@ -93,6 +93,18 @@ async fn a_registry_message_quoting_a_national_id_is_masked_wherever_it_is_kept_
     let deliveries = cli_ok(&env, &sim, &["deliveries", "--limit", "500"]).await;
     assert!(deliveries.contains(&masked), "{deliveries}");
     assert_masked("hoursync deliveries", &deliveries);
+    let listed = cli_ok(&env, &sim, &["deliveries", "--limit", "500", "--json"]).await;
+    let listed: Vec<serde_json::Value> = serde_json::from_str(&listed).expect("a JSON array");
+    assert_eq!(listed.len(), rows.len().min(500), "one object per delivery");
+    assert!(listed.iter().all(|d| {
+        d["national_id"]
+            .as_str()
+            .is_some_and(|n| n.contains("*****"))
+    }));
+    assert_masked(
+        "hoursync deliveries --json",
+        &serde_json::to_string(&listed).unwrap(),
+    );
     for args in [&["sla", "report"][..], &["sla", "report", "--json"][..]] {
         let out = cli_ok(&env, &sim, args).await;
         assert!(out.contains("*****"), "{args:?}: {out}");

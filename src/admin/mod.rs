@@ -3,7 +3,7 @@
 //! port 0 with the whole daemon. Its OpenAPI document (see [`openapi`]) is
 //! served, open, at `GET /api/v1/openapi.json`.
 
-mod api;
+pub(crate) mod api;
 pub mod auth;
 pub mod conn;
 pub mod openapi;

@@ -11,6 +11,7 @@ pub async fn run(
     state: Option<&str>,
     registry: Option<RegistryKind>,
     limit: usize,
+    json: bool,
 ) -> anyhow::Result<()> {
     let wanted = match state {
         None => None,
@@ -20,6 +21,7 @@ pub async fn run(
     };
     let app = App::read_only(config, clock).await?;
     let (mut after, mut shown) = (0, 0);
+    let mut views = Vec::new();
     while shown < limit {
         let page = app
             .store
@@ -28,6 +30,10 @@ pub async fn run(
         let Some(last) = page.last() else { break };
         after = last.id;
         shown += page.len();
+        if json {
+            views.extend(page.into_iter().map(crate::admin::api::DeliveryView::from));
+            continue;
+        }
         for d in page {
             println!(
                 "#{:<8} {:<9} {} {:<14} {:<16} {:<10} {:<22} attempts {:<3} {}",
@@ -42,6 +48,9 @@ pub async fn run(
                 d.last_error.as_deref().unwrap_or("")
             );
         }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&views)?);
     }
     Ok(())
 }

@@ -94,6 +94,9 @@ pub enum Command {
         registry: Option<crate::domain::RegistryKind>,
         #[arg(long, default_value_t = 50)]
         limit: usize,
+        /// Print a JSON array (the API's delivery objects, IDs masked) instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// Put one failed or rejected delivery back in the queue.
     Retry { delivery_id: i64 },
@@ -243,7 +246,8 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             state,
             registry,
             limit,
-        } => deliveries::run(config, clock, state.as_deref(), registry, limit).await?,
+            json,
+        } => deliveries::run(config, clock, state.as_deref(), registry, limit, json).await?,
         Command::Retry { delivery_id } => retry::run(open(config).await?, delivery_id).await?,
         Command::Reconcile {
             registry,
