@@ -5,9 +5,9 @@
 //! the other facts have a column each, null where the registry's record
 //! has no such field. `format` is null exactly when the row holds no record.
 
-use super::rowmap::{ByName, nid};
-use super::{Result, StoreError};
-use crate::domain::{Hours, LearningMode, RecordDetail, RecordFacts, RegistryKind};
+use super::Result;
+use super::rowmap::{ByName, corrupt, hours, nid};
+use crate::domain::{LearningMode, RecordDetail, RecordFacts, RegistryKind};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 /// The facts of a row of `registry`, if it holds a record, read by the
@@ -43,17 +43,6 @@ pub(super) fn record_from(r: &impl ByName, registry: RegistryKind) -> Result<Opt
         hours: hours(r.int_at("hours_tenths")?)?,
         detail,
     }))
-}
-
-fn hours(tenths: i64) -> Result<Hours> {
-    u32::try_from(tenths)
-        .ok()
-        .and_then(Hours::from_tenths)
-        .ok_or_else(|| corrupt("hours"))
-}
-
-fn corrupt(what: &str) -> StoreError {
-    StoreError::Fatal(format!("stored data is not valid: {what}"))
 }
 
 /// The record's own columns (not the learner, course or hours, which the

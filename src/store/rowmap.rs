@@ -11,7 +11,7 @@ use chrono::{FixedOffset, TimeZone};
 use serde_json::json;
 use std::collections::BTreeMap;
 
-fn corrupt(what: &str) -> StoreError {
+pub(super) fn corrupt(what: &str) -> StoreError {
     StoreError::Fatal(format!("stored data is not valid: {what}"))
 }
 
@@ -20,7 +20,7 @@ pub fn nid(s: &str) -> Result<NationalId> {
     NationalId::parse(s).map_err(|_| corrupt("a national ID"))
 }
 
-fn hours(tenths: i64) -> Result<Hours> {
+pub(super) fn hours(tenths: i64) -> Result<Hours> {
     u32::try_from(tenths)
         .ok()
         .and_then(Hours::from_tenths)
