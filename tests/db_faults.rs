@@ -35,35 +35,16 @@ fn eligible_file(env: &TestEnv, name: &str, persons: usize, offset: usize) -> st
     path
 }
 
-/// `hoursync run` as a process with its admin server on a known port and
-/// `extra` settings; its admin base URL.
+/// `hoursync run` as a process serving its admin API, logging at `info`
+/// (the readiness changes are logged there), with `extra` variables.
 fn spawn_daemon(
     env: &TestEnv,
     sim: &Simulator,
     extra: &[(&str, String)],
 ) -> (tokio::process::Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(env.path("daemons.log"))
-        .unwrap();
-    let mut cmd = env.command(sim, &["run"]);
-    cmd.env("HOURSYNC_ADMIN__LISTEN", format!("127.0.0.1:{port}"))
-        .env("HOURSYNC_LOG__LEVEL", "info")
-        .stdout(std::process::Stdio::null())
-        .stderr(log);
-    for (k, v) in extra {
-        cmd.env(k, v);
-    }
-    (
-        cmd.spawn().expect("daemon process"),
-        format!("http://127.0.0.1:{port}"),
-    )
+    let mut vars = vec![("HOURSYNC_LOG__LEVEL", "info".to_string())];
+    vars.extend(extra.iter().cloned());
+    env.spawn_serving_daemon(sim, &vars)
 }
 
 /// `/readyz`'s status and body; `None` when it did not answer in 10 s.

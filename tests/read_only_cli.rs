@@ -66,24 +66,7 @@ async fn a_read_only_command_never_creates_or_migrates_a_database(backend: Backe
 
 async fn a_database_of_an_older_version_is_not_migrated_by_a_read(backend: Backend) {
     let env = TestEnv::new(backend).await;
-    match backend {
-        Backend::Sqlite => {
-            let pool = sqlx::SqlitePool::connect(&env.db_url).await.unwrap();
-            sqlx::migrate!("migrations/sqlite")
-                .run_to(8, &pool)
-                .await
-                .unwrap();
-            pool.close().await;
-        }
-        Backend::Postgres => {
-            let pool = sqlx::PgPool::connect(&env.db_url).await.unwrap();
-            sqlx::migrate!("migrations/postgres")
-                .run_to(8, &pool)
-                .await
-                .unwrap();
-            pool.close().await;
-        }
-    }
+    env.migrate_to(8, None).await;
     let out = hoursync(&env, &["status", "A123456789"]).await;
     assert_refused(&out, "status");
     assert!(

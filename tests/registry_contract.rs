@@ -48,29 +48,6 @@ async fn import_lines(env: &TestEnv, store: &hoursync::store::SharedStore, lines
     assert_eq!(report.rejected, 0, "{:?}", report.errors);
 }
 
-/// `hoursync run` as a process whose admin server listens on a known port;
-/// its base URL.
-fn spawn_daemon(env: &TestEnv, sim: &Simulator) -> (tokio::process::Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(env.path("daemons.log"))
-        .unwrap();
-    let mut cmd = env.command(sim, &["run"]);
-    cmd.env("HOURSYNC_ADMIN__LISTEN", format!("127.0.0.1:{port}"))
-        .stdout(std::process::Stdio::null())
-        .stderr(log);
-    (
-        cmd.spawn().expect("daemon process"),
-        format!("http://127.0.0.1:{port}"),
-    )
-}
-
 /// How many answers of every registry the daemon counted as `violation`.
 async fn violations(admin: &str, violation: &str) -> f64 {
     let Ok(answer) = reqwest::get(format!("{admin}/metrics")).await else {
@@ -123,7 +100,7 @@ async fn an_empty_receipt_is_an_unknown_outcome_never_a_delivery(backend: Backen
     .await;
     let store = env.store().await;
     import_lines(&env, &store, &base()).await;
-    let (mut daemon, admin) = spawn_daemon(&env, &sim);
+    let (mut daemon, admin) = env.spawn_serving_daemon(&sim, &[]);
 
     // The registries credit every record but answer it with an empty
     // receipt; every record is resent (answered `duplicate`, still empty).
@@ -216,7 +193,7 @@ async fn an_answer_far_larger_than_a_batch_needs_is_read_no_further_and_resent(b
     .await;
     let store = env.store().await;
     import_lines(&env, &store, &base()).await;
-    let (mut daemon, admin) = spawn_daemon(&env, &sim);
+    let (mut daemon, admin) = env.spawn_serving_daemon(&sim, &[]);
 
     wait_for(LIMIT, "every record credited and resent", || async {
         let (accepted, duplicates) = totals(&sim);

@@ -21,32 +21,9 @@ VALUES ('K1', 'All three', 1, 'A1', 20, 0, 20, 15, 0, 3, 1000),
        ('K2', 'Lifelong only', 2, 'A1', 0, 30, 30, NULL, NULL, 4, 2000),
        ('K3', 'Not certified', 1, 'A1', 10, 0, NULL, NULL, NULL, 5, 3000)";
 
-async fn migrate_to_0007_with_courses(env: &TestEnv) {
-    match env.backend {
-        Backend::Sqlite => {
-            let pool = sqlx::SqlitePool::connect(&env.db_url).await.unwrap();
-            sqlx::migrate!("migrations/sqlite")
-                .run_to(BEFORE_COURSE_HOURS, &pool)
-                .await
-                .unwrap();
-            sqlx::query(OLD_COURSES).execute(&pool).await.unwrap();
-            pool.close().await;
-        }
-        Backend::Postgres => {
-            let pool = sqlx::PgPool::connect(&env.db_url).await.unwrap();
-            sqlx::migrate!("migrations/postgres")
-                .run_to(BEFORE_COURSE_HOURS, &pool)
-                .await
-                .unwrap();
-            sqlx::query(OLD_COURSES).execute(&pool).await.unwrap();
-            pool.close().await;
-        }
-    }
-}
-
 async fn a_database_upgraded_in_place_keeps_every_courses_certified_hours(backend: Backend) {
     let env = TestEnv::new(backend).await;
-    migrate_to_0007_with_courses(&env).await;
+    env.migrate_to(BEFORE_COURSE_HOURS, Some(OLD_COURSES)).await;
     // Opening the store applies 0008.
     let store = env.store().await;
 

@@ -177,36 +177,6 @@ fn old_learning_data() -> String {
     sql
 }
 
-/// Runs `sql` on the database at migration 0008.
-async fn at_0008(env: &TestEnv, sql: Option<&str>) {
-    match env.backend {
-        Backend::Sqlite => {
-            let pool = sqlx::SqlitePool::connect(&env.db_url).await.unwrap();
-            let migrator = sqlx::migrate!("migrations/sqlite");
-            migrator.run_to(BEFORE_RECORD_FACTS, &pool).await.unwrap();
-            if let Some(sql) = sql {
-                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
-                    .execute(&pool)
-                    .await
-                    .unwrap();
-            }
-            pool.close().await;
-        }
-        Backend::Postgres => {
-            let pool = sqlx::PgPool::connect(&env.db_url).await.unwrap();
-            let migrator = sqlx::migrate!("migrations/postgres");
-            migrator.run_to(BEFORE_RECORD_FACTS, &pool).await.unwrap();
-            if let Some(sql) = sql {
-                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
-                    .execute(&pool)
-                    .await
-                    .unwrap();
-            }
-            pool.close().await;
-        }
-    }
-}
-
 /// What a support person and an auditor can read: every learner's status,
 /// every delivery's attempt history, the audit trail.
 async fn everything_shown(store: &SharedStore) -> String {
@@ -349,7 +319,7 @@ async fn a_database_of_every_delivery_state_upgraded_in_place_shows_the_same_and
         a = NOW - 7_200_000,
         b = NOW - 3_600_000,
     ));
-    at_0008(&env, Some(&sql)).await;
+    env.migrate_to(BEFORE_RECORD_FACTS, Some(&sql)).await;
 
     let old = hoursync::store::open(&env.db_url, 2, 5_000).await.unwrap();
     let before = everything_shown(&old).await;

@@ -295,6 +295,68 @@ impl TestEnv {
     pub fn daemon_logs(&self) -> String {
         std::fs::read_to_string(self.path("daemons.log")).unwrap_or_default()
     }
+
+    /// `hoursync run` as a process whose admin server listens on a port of
+    /// its own, with `extra` environment variables on top of this
+    /// environment's; the process and the admin server's base URL. Its log
+    /// is appended to [`TestEnv::daemon_logs`].
+    pub fn spawn_serving_daemon(
+        &self,
+        sim: &Simulator,
+        extra: &[(&str, String)],
+    ) -> (tokio::process::Child, String) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path("daemons.log"))
+            .unwrap();
+        let mut cmd = self.command(sim, &["run"]);
+        cmd.env("HOURSYNC_ADMIN__LISTEN", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(log);
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        (
+            cmd.spawn().expect("daemon process"),
+            format!("http://127.0.0.1:{port}"),
+        )
+    }
+
+    /// The database as an older hoursync left it: this build's migrations
+    /// up to `version` only, then `sql` (several statements) run on it.
+    pub async fn migrate_to(&self, version: i64, sql: Option<&str>) {
+        let run = |sql: &str| sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()));
+        match self.backend {
+            Backend::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(&self.db_url).await.unwrap();
+                sqlx::migrate!("migrations/sqlite")
+                    .run_to(version, &pool)
+                    .await
+                    .unwrap();
+                if let Some(sql) = sql {
+                    run(sql).execute(&pool).await.unwrap();
+                }
+                pool.close().await;
+            }
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(&self.db_url).await.unwrap();
+                sqlx::migrate!("migrations/postgres")
+                    .run_to(version, &pool)
+                    .await
+                    .unwrap();
+                if let Some(sql) = sql {
+                    run(sql).execute(&pool).await.unwrap();
+                }
+                pool.close().await;
+            }
+        }
+    }
 }
 
 pub async fn simulator(faults: Faults) -> Simulator {
