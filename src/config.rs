@@ -445,7 +445,10 @@ impl Config {
                 ));
             }
             if let Err(why) = http_url(&r.base_url) {
-                return bad(format!("registries.{kind}.base_url {:?} {why}", r.base_url));
+                return bad(format!(
+                    "registries.{kind}.base_url {:?} {why}",
+                    redact_url(&r.base_url)
+                ));
             }
             at_least(
                 &format!("registries.{kind}.timeout_ms"),
@@ -623,13 +626,8 @@ pub fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
     std::io::Write::write_all(&mut f, secret.as_bytes())
 }
 
-/// A URL without its password, for messages and logs.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
-        _ => url.to_string(),
-    }
-}
+/// A URL without its passwords, for messages and logs (see [`crate::redact`]).
+pub use crate::redact::redact_url;
 
 fn resolve_credential(path: &Path) -> PathBuf {
     if path.is_relative()
@@ -710,18 +708,6 @@ mod tests {
         c.schedule.timezone = "Mars/Olympus".into();
         let err = c.validate().unwrap_err().to_string();
         assert!(err.contains("Mars/Olympus"), "{err}");
-    }
-
-    #[test]
-    fn a_url_loses_its_password_in_messages() {
-        assert_eq!(
-            redact_url("postgres://app:s3cret@db:5432/hs"),
-            "postgres://***@db:5432/hs"
-        );
-        assert_eq!(
-            redact_url("sqlite://hoursync.db?mode=rwc"),
-            "sqlite://hoursync.db?mode=rwc"
-        );
     }
 
     #[test]

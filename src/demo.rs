@@ -124,7 +124,7 @@ pub async fn run(args: DemoArgs, base: Config) -> anyhow::Result<()> {
     ));
     println!(
         "4. daemon running on {} (scan every 2 s, rate {} requests/s per registry)",
-        config.database.url,
+        crate::redact::redact_url(&config.database.url),
         config.registries[&RegistryKind::Lifelong].rate_per_second
     );
     let started = Instant::now();

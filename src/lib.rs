@@ -32,7 +32,7 @@
 //! - [`startup`]: `App` (configuration, store, registries, clock), where
 //!   `run`, every command, the demo and the bench start.
 //! - [`config`], [`clock`], [`telemetry`], [`cli`] (one module per command):
-//!   the edges.
+//!   the edges. [`redact`]: URLs without their passwords, for every message.
 
 pub mod admin;
 pub mod audit;
@@ -54,6 +54,7 @@ pub mod migrate_data;
 pub mod monitor;
 pub mod progress;
 pub mod reconcile;
+pub mod redact;
 pub mod registries;
 pub mod registry;
 pub mod resync;

@@ -478,8 +478,13 @@ fn transport_error(e: reqwest::Error) -> SendError {
     } else {
         "connection failed"
     };
+    // reqwest's message names the URL whole: a token in its query would
+    // reach the log and the attempt history. Name it redacted instead.
+    let url = e.url().map(|u| crate::redact::redact_url(u.as_str()));
+    let e = e.without_url();
+    let at = url.map(|u| format!(" ({u})")).unwrap_or_default();
     SendError::Transient {
-        message: outside_text(&format!("{kind}: {}", error_chain(&e))),
+        message: outside_text(&format!("{kind}: {}{at}", error_chain(&e))),
         retry_after: None,
     }
 }
