@@ -116,8 +116,16 @@ impl SlaConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseConfig {
-    /// `sqlite://PATH?mode=rwc` (embedded default) or `postgres://…`.
+    /// `sqlite://PATH?mode=rwc` (embedded default) or `postgres://…`
+    /// (`?sslmode=require`, `verify-ca` or `verify-full` with
+    /// `sslrootcert=PATH` for TLS). No password here: see `password_file`.
     pub url: String,
+    /// PostgreSQL: a file holding the password (mode 0600 or 0400, like the
+    /// token files; a relative name is looked up in `$CREDENTIALS_DIRECTORY`
+    /// first). It is given to the connection, never pasted into the URL.
+    /// Without it: `PGPASSWORD`, then `PGPASSFILE` or `~/.pgpass`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
     pub max_connections: u32,
     /// How long a writer waits for SQLite's lock before giving up.
     pub busy_timeout_ms: u64,
@@ -274,9 +282,17 @@ impl Default for DatabaseConfig {
     fn default() -> Self {
         Self {
             url: "sqlite://hoursync.db?mode=rwc".into(),
+            password_file: None,
             max_connections: 8,
             busy_timeout_ms: 30_000,
         }
+    }
+}
+
+impl DatabaseConfig {
+    /// The password of `password_file`, if one is configured.
+    pub fn password(&self) -> Result<Option<String>, SecretError> {
+        self.password_file.as_deref().map(read_secret).transpose()
     }
 }
 
@@ -484,6 +500,12 @@ impl Config {
                 "database.url {:?} is neither sqlite://… nor postgres://…",
                 redact_url(url)
             )));
+        }
+        if self.database.password_file.is_some() && url.starts_with("sqlite:") {
+            return Err(ConfigError::Invalid(
+                "database.password_file is for PostgreSQL; a SQLite database has no password"
+                    .into(),
+            ));
         }
         at_least(
             "database.max_connections",
@@ -749,7 +771,7 @@ mod tests {
     #[test]
     fn unusable_values_are_refused_by_key_name() {
         type Spoil = fn(&mut Config);
-        let cases: [(&str, Spoil); 15] = [
+        let cases: [(&str, Spoil); 16] = [
             ("registries.lifelong.base_url", |c| {
                 c.registries
                     .get_mut(&RegistryKind::Lifelong)
@@ -786,6 +808,9 @@ mod tests {
             ("database.max_connections", |c| {
                 c.database.max_connections = 0
             }),
+            ("database.password_file", |c| {
+                c.database.password_file = Some("db.password".into())
+            }),
             ("log.format", |c| c.log.format = "xml".into()),
             ("log.level", |c| c.log.level = "loud,,=[".into()),
             ("admin.listen", |c| c.admin.listen = " ".into()),
@@ -805,5 +830,17 @@ mod tests {
         c.registries.get_mut(&RegistryKind::Enved).unwrap().base_url =
             "https://registry.example:8443/enved/".into();
         c.validate().unwrap();
+    }
+
+    #[test]
+    fn a_refused_database_url_is_named_without_its_passwords() {
+        let mut c = Config::default();
+        c.database.url = "mysql://app:hunter1@db/hs?password=hunter2&sslmode=require".into();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("mysql://***@db/hs?password=***&sslmode=require"),
+            "{err}"
+        );
+        assert!(!err.contains("hunter"), "{err}");
     }
 }

@@ -128,7 +128,20 @@ pub async fn start(
     if let Some(every) = sd_notify::watchdog_enabled() {
         tracker.spawn(watchdog(every / 2, shutdown.clone()));
     }
-    info!(owner, admin = %admin_addr, database = %redact_url(&config.database.url), scan = %config.schedule.scan, reconcile = %config.schedule.reconcile,
+    // Whether `sslmode` gave TLS: `prefer` (sqlx's default) falls back to
+    // plain text without a word.
+    let database_tls = match state.store.encrypted().await {
+        Ok(Some(tls)) => {
+            if tls {
+                "on"
+            } else {
+                "off"
+            }
+        }
+        Ok(None) => "local file",
+        Err(_) => "unknown",
+    };
+    info!(owner, admin = %admin_addr, database = %redact_url(&config.database.url), database_tls, scan = %config.schedule.scan, reconcile = %config.schedule.reconcile,
           timezone = %config.schedule.timezone, "hoursync running");
 
     let task = tokio::spawn(supervise(

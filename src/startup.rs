@@ -49,13 +49,9 @@ impl App {
         if !store::database_exists(&config.database.url)? {
             return Err(NoDatabase(format!("there is no database at {url}")).into());
         }
-        let store = store::open(
-            &config.database.url,
-            config.database.max_connections,
-            config.database.busy_timeout_ms,
-        )
-        .await
-        .with_context(|| format!("opening database {url}"))?;
+        let store = open_database(&config)
+            .await
+            .with_context(|| format!("opening database {url}"))?;
         let pending = store.pending_migrations().await?;
         if pending > 0 {
             return Err(NoDatabase(format!(
@@ -89,16 +85,25 @@ impl App {
 )]
 pub struct NoDatabase(pub String);
 
-/// Opens the configured store, applies migrations and stores the shipped
-/// office calendar into an empty database.
-pub async fn open_store(config: &Config) -> anyhow::Result<SharedStore> {
-    let store = store::open(
+/// Connects to the configured database, with the password of
+/// `database.password_file` if there is one.
+async fn open_database(config: &Config) -> anyhow::Result<SharedStore> {
+    let password = config.database.password()?;
+    Ok(store::open_with_password(
         &config.database.url,
+        password.as_deref(),
         config.database.max_connections,
         config.database.busy_timeout_ms,
     )
-    .await
-    .with_context(|| format!("opening database {}", redact_url(&config.database.url)))?;
+    .await?)
+}
+
+/// Opens the configured store, applies migrations and stores the shipped
+/// office calendar into an empty database.
+pub async fn open_store(config: &Config) -> anyhow::Result<SharedStore> {
+    let store = open_database(config)
+        .await
+        .with_context(|| format!("opening database {}", redact_url(&config.database.url)))?;
     store.migrate().await?;
     let seeded = crate::calendar::seed_if_empty(
         store.as_ref(),

@@ -71,7 +71,10 @@ impl BenchDb {
                     name,
                 })
             }
-            Some(url) => bail!("--database {url:?}: expected a sqlite:// or postgres:// URL"),
+            Some(url) => bail!(
+                "--database {:?}: expected a sqlite:// or postgres:// URL",
+                crate::redact::redact_url(url)
+            ),
         }
     }
 

@@ -105,6 +105,11 @@ pub trait Store:
 
     /// Whether the database answers.
     async fn ping(&self) -> Result<()>;
+
+    /// Whether the connection to the database is encrypted (TLS); `None`
+    /// for a database that is a local file. Logged at start, so ops see
+    /// what `sslmode` gave them.
+    async fn encrypted(&self) -> Result<Option<bool>>;
 }
 
 /// Opens the store a URL names: `sqlite://…` or `postgres://…`.
@@ -134,13 +139,25 @@ fn missing(migrator: &sqlx::migrate::Migrator, applied: &[i64]) -> usize {
 }
 
 pub async fn open(url: &str, max_connections: u32, busy_timeout_ms: u64) -> Result<SharedStore> {
+    open_with_password(url, None, max_connections, busy_timeout_ms).await
+}
+
+/// [`open`], with a PostgreSQL password given to the connection options
+/// (from `database.password_file`) rather than written into the URL, where
+/// every message that names the URL would have to hide it again.
+pub async fn open_with_password(
+    url: &str,
+    password: Option<&str>,
+    max_connections: u32,
+    busy_timeout_ms: u64,
+) -> Result<SharedStore> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(
             SqliteStore::open(url, max_connections, busy_timeout_ms).await?,
         ))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Arc::new(
-            PostgresStore::open(url, max_connections, busy_timeout_ms).await?,
+            PostgresStore::open(url, password, max_connections, busy_timeout_ms).await?,
         ))
     } else {
         Err(StoreError::Fatal(format!(

@@ -46,18 +46,27 @@ const IDLE_IN_TRANSACTION_TIMEOUT_MS: u32 = 120_000;
 const STATEMENT_TIMEOUT_MS: u32 = 300_000;
 
 impl PostgresStore {
-    pub async fn open(url: &str, max_connections: u32, acquire_timeout_ms: u64) -> Result<Self> {
+    pub async fn open(
+        url: &str,
+        password: Option<&str>,
+        max_connections: u32,
+        acquire_timeout_ms: u64,
+    ) -> Result<Self> {
+        // Without a password here, sqlx takes the URL's, `PGPASSWORD`'s or
+        // the one `PGPASSFILE` (or `~/.pgpass`) holds for this host and user.
+        let mut opts = PgConnectOptions::from_str(url)?;
+        if let Some(password) = password {
+            opts = opts.password(password);
+        }
         // JIT compiling costs more than these short statements ever run.
-        let opts = PgConnectOptions::from_str(url)?
-            .application_name("hoursync")
-            .options([
-                ("jit", "off".to_string()),
-                ("statement_timeout", STATEMENT_TIMEOUT_MS.to_string()),
-                (
-                    "idle_in_transaction_session_timeout",
-                    IDLE_IN_TRANSACTION_TIMEOUT_MS.to_string(),
-                ),
-            ]);
+        let opts = opts.application_name("hoursync").options([
+            ("jit", "off".to_string()),
+            ("statement_timeout", STATEMENT_TIMEOUT_MS.to_string()),
+            (
+                "idle_in_transaction_session_timeout",
+                IDLE_IN_TRANSACTION_TIMEOUT_MS.to_string(),
+            ),
+        ]);
         let acquire_timeout = Duration::from_millis(acquire_timeout_ms)
             .clamp(Duration::from_secs(1), ACQUIRE_TIMEOUT);
         let pool = PgPoolOptions::new()
@@ -106,6 +115,14 @@ impl Store for PostgresStore {
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    async fn encrypted(&self) -> Result<Option<bool>> {
+        let ssl: Option<bool> =
+            sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(Some(ssl.unwrap_or(false)))
     }
 }
 

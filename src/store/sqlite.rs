@@ -158,4 +158,8 @@ impl Store for SqliteStore {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
+
+    async fn encrypted(&self) -> Result<Option<bool>> {
+        Ok(None)
+    }
 }
