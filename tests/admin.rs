@@ -528,6 +528,66 @@ fn promtool_check_metrics(text: &str) {
     );
 }
 
+/// Ops read who asked for what in the journal; a national ID in a path
+/// must not reach it, so the line names the route, not the path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_request_leaves_an_access_line_with_the_route_template_and_no_national_id() {
+    let env = TestEnv::new(Backend::Sqlite).await;
+    tokens(&env);
+    let sim = simulator(Default::default()).await;
+    let (mut daemon, base) =
+        env.spawn_serving_daemon(&sim, &[("HOURSYNC_LOG__LEVEL", "info".to_string())]);
+    let http = reqwest::Client::new();
+    wait_for(Duration::from_secs(30), "the admin server", || {
+        let answer = http.get(format!("{base}/healthz")).send();
+        async move { answer.await.is_ok() }
+    })
+    .await;
+
+    let records = http
+        .get(format!("{base}/api/v1/people/{}/records", id(1)))
+        .bearer_auth(SUPPORT)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
+    let unknown = http
+        .get(format!("{base}/no/such/{}?q={}", id(2), id(3)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    let access = |logs: &str, needle: &str| {
+        logs.lines()
+            .find(|l| l.contains(" access ") && l.contains(needle))
+            .map(str::to_string)
+    };
+    wait_for(Duration::from_secs(10), "the access lines", || {
+        let logs = env.daemon_logs();
+        async move { access(&logs, "(no route)").is_some() }
+    })
+    .await;
+    daemon.kill().await.ok();
+
+    let logs = env.daemon_logs();
+    let line = access(&logs, "/api/v1/people/{national_id}/records")
+        .unwrap_or_else(|| panic!("no access line of the records route: {logs}"));
+    for part in [
+        "method=GET",
+        &format!("status={records}"),
+        "alice",
+        "latency_ms=",
+    ] {
+        assert!(line.contains(part), "{part:?} missing: {line}");
+    }
+    let line = access(&logs, "(no route)").unwrap();
+    assert!(line.contains("status=404"), "{line}");
+    for n in 1..=3 {
+        assert!(!logs.contains(&id(n)), "national ID {n} in the log: {logs}");
+    }
+}
+
 backend_tests!(
     health_readiness_metrics_and_roles_over_real_http,
     a_resync_sends_a_converted_learners_hours_and_verify_resends_exactly_what_a_registry_lost,

@@ -3,6 +3,7 @@
 //! port 0 with the whole daemon. Its OpenAPI document (see [`openapi`]) is
 //! served, open, at `GET /api/v1/openapi.json`.
 
+mod access_log;
 pub(crate) mod api;
 pub mod auth;
 pub mod conn;
@@ -131,10 +132,13 @@ where
                 )
             })?;
         let tokens = state.tokens.read().expect("tokens lock").clone();
-        tokens
+        let caller = tokens
             .authenticate(token.trim())
-            .map(Authed)
-            .ok_or_else(|| ApiError(StatusCode::UNAUTHORIZED, "unknown token".into()))
+            .ok_or_else(|| ApiError(StatusCode::UNAUTHORIZED, "unknown token".into()))?;
+        if let Some(slot) = parts.extensions.get::<access_log::CallerSlot>() {
+            slot.set(&caller.name);
+        }
+        Ok(Authed(caller))
     }
 }
 
@@ -181,6 +185,7 @@ pub fn router(state: SharedState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(close_unless_body_read))
+        .layer(axum::middleware::from_fn(access_log::access_log))
         .with_state(state)
 }
 
