@@ -89,6 +89,22 @@ async fn health_readiness_metrics_and_roles_over_real_http(backend: Backend) {
         "Bearer realm=\"hoursync\"",
         "a 401 names the scheme to use (RFC 6750)"
     );
+    // Problem details (RFC 9457), with the `error` clients already read.
+    assert_eq!(
+        refused.headers()["content-type"],
+        "application/problem+json"
+    );
+    let problem: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(
+        problem,
+        serde_json::json!({
+            "type": "about:blank",
+            "title": "Unauthorized",
+            "status": 401,
+            "detail": "a bearer token is required",
+            "error": "a bearer token is required",
+        })
+    );
     assert_eq!(
         http.get(&records)
             .bearer_auth("nope-nope-nope-nope")

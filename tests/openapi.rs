@@ -346,8 +346,9 @@ fn id_shaped(text: &str) -> Option<String> {
 }
 
 /// An answer of `op` against the document: never a 5xx, a documented
-/// status and media type, a 2xx JSON body of its schema, every 4xx a JSON
-/// `{"error": "…"}`, no national ID unmasked.
+/// status and media type, a JSON body of its schema, every 4xx RFC 9457
+/// problem details (`application/problem+json`) with the `error` field
+/// clients read, no national ID unmasked.
 fn check_answer(
     doc: &Value,
     op: &Operation,
@@ -373,7 +374,7 @@ fn check_answer(
                 content.keys().collect::<Vec<_>>()
             ));
         };
-        if media == "application/json" {
+        if media == "application/json" || media == "application/problem+json" {
             let value: Value = serde_json::from_slice(body)
                 .map_err(|e| format!("{status}: not JSON ({e}): {shown}"))?;
             let mut errors = Vec::new();
@@ -388,11 +389,17 @@ fn check_answer(
     if (400..500).contains(&status) {
         let value: Value = serde_json::from_slice(body)
             .map_err(|e| format!("a {status} that is not JSON ({e}): {shown}"))?;
-        let fine = media == "application/json"
-            && value.as_object().is_some_and(|o| o.len() == 1)
-            && value["error"].as_str().is_some_and(|e| !e.is_empty());
+        let fine = media == "application/problem+json"
+            && value.as_object().is_some_and(|o| o.len() == 5)
+            && value["type"] == "about:blank"
+            && value["title"].as_str().is_some_and(|t| !t.is_empty())
+            && value["status"] == status
+            && value["error"].as_str().is_some_and(|e| !e.is_empty())
+            && value["detail"] == value["error"];
         if !fine {
-            return Err(format!("a {status} that is not {{\"error\": …}}: {shown}"));
+            return Err(format!(
+                "a {status} that is not problem+json with `error` ({media}): {shown}"
+            ));
         }
     }
     // National IDs are masked: in every error (whatever the request
@@ -552,8 +559,8 @@ async fn document_is_openapi_3_and_lists_exactly_the_served_routes(backend: Back
             op.template != "/api/v1/openapi.json",
             "{what}: 401"
         );
-        // Every error answer is documented with the ErrorBody schema, but
-        // a not-ready /readyz (the failing check).
+        // Every error answer is documented as problem+json with the
+        // Problem schema, but a not-ready /readyz (the failing check).
         for (code, r) in &op.responses {
             assert!(
                 code.len() == 3 && code.parse::<u16>().is_ok(),
@@ -562,8 +569,8 @@ async fn document_is_openapi_3_and_lists_exactly_the_served_routes(backend: Back
             assert!(r["description"].is_string(), "{what} {code}");
             if code.as_str() >= "400" && !(op.template == "/readyz" && code == "503") {
                 assert_eq!(
-                    r.pointer("/content/application~1json/schema/$ref"),
-                    Some(&json!("#/components/schemas/ErrorBody")),
+                    r.pointer("/content/application~1problem+json/schema/$ref"),
+                    Some(&json!("#/components/schemas/Problem")),
                     "{what} {code}"
                 );
             }
@@ -708,7 +715,10 @@ async fn document_is_openapi_3_and_lists_exactly_the_served_routes(backend: Back
             .await
             .unwrap();
         assert_eq!(answer.status(), 404, "{path}");
+        assert_eq!(media_type(answer.headers()), "application/problem+json");
         let body: Value = answer.json().await.unwrap();
+        assert_eq!(body["title"], "Not Found", "{body}");
+        assert_eq!(body["status"], 404, "{body}");
         assert!(body["error"].is_string(), "{body}");
     }
     d.stop().await;

@@ -6,7 +6,7 @@ use super::openapi::{
     BAD_ID, FORBIDDEN_OPS, RegistryKindDoc, ResyncSummaryDoc, STORE_500, STORE_503, StateDoc,
     StatusLineDoc, UNAUTHORIZED,
 };
-use super::{ApiError, Authed, ErrorBody, SharedState};
+use super::{ApiError, Authed, Problem, SharedState};
 use crate::admin::auth::Role;
 use crate::clock::{taipei_midnight_ms, taipei_rfc3339};
 use crate::domain::{Hours, NationalId, RegistryKind, mask};
@@ -60,10 +60,10 @@ fn path<T>(p: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
     params(("national_id" = String, Path, description = "A national ID (e.g. `A123456789`)")),
     responses(
         (status = 200, description = "The learner's records; empty when none", body = Vec<StatusLineDoc>),
-        (status = 400, description = BAD_ID, body = ErrorBody),
-        (status = 401, description = UNAUTHORIZED, body = ErrorBody),
-        (status = 500, description = STORE_500, body = ErrorBody),
-        (status = 503, description = STORE_503, body = ErrorBody),
+        (status = 400, description = BAD_ID, body = Problem),
+        (status = 401, description = UNAUTHORIZED, body = Problem),
+        (status = 500, description = STORE_500, body = Problem),
+        (status = 503, description = STORE_503, body = Problem),
     ),
     security(("bearer" = [])),
 )]
@@ -177,10 +177,10 @@ pub(super) struct DeliveriesPage {
     params(DeliveriesQuery),
     responses(
         (status = 200, description = "A page of deliveries", body = DeliveriesPage),
-        (status = 400, description = "A query value that does not parse (unknown state or registry, a non-number cursor or limit) or an unknown query key", body = ErrorBody),
-        (status = 401, description = UNAUTHORIZED, body = ErrorBody),
-        (status = 500, description = STORE_500, body = ErrorBody),
-        (status = 503, description = STORE_503, body = ErrorBody),
+        (status = 400, description = "A query value that does not parse (unknown state or registry, a non-number cursor or limit) or an unknown query key", body = Problem),
+        (status = 401, description = UNAUTHORIZED, body = Problem),
+        (status = 500, description = STORE_500, body = Problem),
+        (status = 503, description = STORE_503, body = Problem),
     ),
     security(("bearer" = [])),
 )]
@@ -236,13 +236,13 @@ pub(super) struct Retried {
     params(("id" = i64, Path, description = "A delivery's `id`")),
     responses(
         (status = 200, description = "Requeued", body = Retried),
-        (status = 400, description = "The id is not a 64-bit integer", body = ErrorBody),
-        (status = 401, description = UNAUTHORIZED, body = ErrorBody),
-        (status = 403, description = FORBIDDEN_OPS, body = ErrorBody),
-        (status = 404, description = "No such delivery", body = ErrorBody),
-        (status = 409, description = "The delivery is neither failed nor rejected", body = ErrorBody),
-        (status = 500, description = STORE_500, body = ErrorBody),
-        (status = 503, description = STORE_503, body = ErrorBody),
+        (status = 400, description = "The id is not a 64-bit integer", body = Problem),
+        (status = 401, description = UNAUTHORIZED, body = Problem),
+        (status = 403, description = FORBIDDEN_OPS, body = Problem),
+        (status = 404, description = "No such delivery", body = Problem),
+        (status = 409, description = "The delivery is neither failed nor rejected", body = Problem),
+        (status = 500, description = STORE_500, body = Problem),
+        (status = 503, description = STORE_503, body = Problem),
     ),
     security(("bearer" = [])),
 )]
@@ -300,11 +300,11 @@ pub(super) struct AttemptHistory {
     params(("id" = i64, Path, description = "A delivery's `id` (`delivery_id` in a person's records)")),
     responses(
         (status = 200, description = "The kept attempts, oldest first", body = AttemptHistory),
-        (status = 400, description = "The id is not a 64-bit integer", body = ErrorBody),
-        (status = 401, description = UNAUTHORIZED, body = ErrorBody),
-        (status = 404, description = "No such delivery", body = ErrorBody),
-        (status = 500, description = STORE_500, body = ErrorBody),
-        (status = 503, description = STORE_503, body = ErrorBody),
+        (status = 400, description = "The id is not a 64-bit integer", body = Problem),
+        (status = 401, description = UNAUTHORIZED, body = Problem),
+        (status = 404, description = "No such delivery", body = Problem),
+        (status = 500, description = STORE_500, body = Problem),
+        (status = 503, description = STORE_503, body = Problem),
     ),
     security(("bearer" = [])),
 )]
@@ -417,13 +417,13 @@ pub(super) struct ResyncAnswer {
     responses(
         (status = 200, description = "A dry run: the records in scope by state", body = ResyncAnswer),
         (status = 202, description = "Started: its id and the records in scope by state", body = ResyncAnswer),
-        (status = 400, description = "Not JSON, an empty scope, an invalid national ID, an empty course_code or one with a control character, or completed_from after completed_to", body = ErrorBody),
-        (status = 401, description = UNAUTHORIZED, body = ErrorBody),
-        (status = 413, description = "A body over 64 KiB", body = ErrorBody),
-        (status = 415, description = "The body is not declared `application/json`", body = ErrorBody),
-        (status = 422, description = "JSON of the wrong shape: a wrong type, an unknown field, an unknown registry, a bad date", body = ErrorBody),
-        (status = 500, description = STORE_500, body = ErrorBody),
-        (status = 503, description = STORE_503, body = ErrorBody),
+        (status = 400, description = "Not JSON, an empty scope, an invalid national ID, an empty course_code or one with a control character, or completed_from after completed_to", body = Problem),
+        (status = 401, description = UNAUTHORIZED, body = Problem),
+        (status = 413, description = "A body over 64 KiB", body = Problem),
+        (status = 415, description = "The body is not declared `application/json`", body = Problem),
+        (status = 422, description = "JSON of the wrong shape: a wrong type, an unknown field, an unknown registry, a bad date", body = Problem),
+        (status = 500, description = STORE_500, body = Problem),
+        (status = 503, description = STORE_503, body = Problem),
     ),
     security(("bearer" = [])),
 )]
@@ -553,11 +553,11 @@ impl From<AuditEntry> for AuditView {
     params(("id" = i64, Path, description = "The `id` a resync was answered")),
     responses(
         (status = 200, description = "Its audit entry", body = AuditView),
-        (status = 400, description = "The id is not a 64-bit integer", body = ErrorBody),
-        (status = 401, description = UNAUTHORIZED, body = ErrorBody),
-        (status = 404, description = "No such resync", body = ErrorBody),
-        (status = 500, description = STORE_500, body = ErrorBody),
-        (status = 503, description = STORE_503, body = ErrorBody),
+        (status = 400, description = "The id is not a 64-bit integer", body = Problem),
+        (status = 401, description = UNAUTHORIZED, body = Problem),
+        (status = 404, description = "No such resync", body = Problem),
+        (status = 500, description = STORE_500, body = Problem),
+        (status = 503, description = STORE_503, body = Problem),
     ),
     security(("bearer" = [])),
 )]
@@ -595,11 +595,11 @@ pub(super) struct AuditQuery {
     params(AuditQuery),
     responses(
         (status = 200, description = "Audit entries, newest first", body = Vec<AuditView>),
-        (status = 400, description = "A non-number before or limit, or an unknown query key", body = ErrorBody),
-        (status = 401, description = UNAUTHORIZED, body = ErrorBody),
-        (status = 403, description = FORBIDDEN_OPS, body = ErrorBody),
-        (status = 500, description = STORE_500, body = ErrorBody),
-        (status = 503, description = STORE_503, body = ErrorBody),
+        (status = 400, description = "A non-number before or limit, or an unknown query key", body = Problem),
+        (status = 401, description = UNAUTHORIZED, body = Problem),
+        (status = 403, description = FORBIDDEN_OPS, body = Problem),
+        (status = 500, description = STORE_500, body = Problem),
+        (status = 503, description = STORE_503, body = Problem),
     ),
     security(("bearer" = [])),
 )]

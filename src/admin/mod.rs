@@ -58,16 +58,32 @@ impl AdminState {
 }
 
 /// An error answer: a status and a message that says what was wrong.
-/// Every error the server answers, 4xx or 5xx, is this JSON object.
+/// Every error the server answers, 4xx or 5xx, is a [`Problem`].
 #[derive(Debug)]
 pub struct ApiError(pub StatusCode, pub String);
 
-/// The body of every error answer.
+/// The media type of every error answer (RFC 9457).
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// The body of every error answer: RFC 9457 problem details, plus `error`,
+/// the field clients read before there were problem details.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
+pub struct Problem {
+    /// Always `about:blank`: the status says what kind of problem it is.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The status's reason phrase, e.g. `Not Found`.
+    pub title: String,
+    /// The HTTP status of the answer.
+    pub status: u16,
     /// What was wrong; anything shaped like a national ID is masked.
+    pub detail: String,
+    /// The same text as `detail`, kept for the clients that read it.
     pub error: String,
 }
+
+/// The former name of [`Problem`], for code written before it.
+pub type ErrorBody = Problem;
 
 impl ApiError {
     pub fn bad_request(msg: impl Into<String>) -> Self {
@@ -83,8 +99,19 @@ impl IntoResponse for ApiError {
         // Messages may echo what the caller sent (a query value, a path
         // segment, a JSON key), perhaps glued to other characters: mask
         // anything shaped like a national ID, here, once for every answer.
-        let error = crate::domain::mask_ids_in_text(&self.1).into_owned();
-        let mut response = (self.0, Json(ErrorBody { error })).into_response();
+        let detail = crate::domain::mask_ids_in_text(&self.1).into_owned();
+        let problem = Problem {
+            kind: "about:blank".into(),
+            title: self.0.canonical_reason().unwrap_or("Error").into(),
+            status: self.0.as_u16(),
+            error: detail.clone(),
+            detail,
+        };
+        let mut response = (self.0, Json(problem)).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static(PROBLEM_JSON),
+        );
         // RFC 6750: a 401 names the scheme the client must use.
         if self.0 == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
@@ -278,7 +305,7 @@ pub async fn serve(
     tag = "health",
     responses(
         (status = 200, description = "Always `ok`", body = String, content_type = "text/plain"),
-        (status = 401, description = openapi::HEALTH_UNAUTHORIZED, body = ErrorBody),
+        (status = 401, description = openapi::HEALTH_UNAUTHORIZED, body = Problem),
     ),
     security((), ("bearer" = [])),
 )]
@@ -314,7 +341,7 @@ pub struct Readiness {
     tag = "health",
     responses(
         (status = 200, description = "Ready", body = Readiness),
-        (status = 401, description = openapi::HEALTH_UNAUTHORIZED, body = ErrorBody),
+        (status = 401, description = openapi::HEALTH_UNAUTHORIZED, body = Problem),
         (status = 503, description = "Not ready: the failing check", body = Readiness),
     ),
     security((), ("bearer" = [])),
@@ -380,8 +407,8 @@ fn log_readiness(database: &Result<(), String>) {
     tag = "health",
     responses(
         (status = 200, description = "The metrics", body = String, content_type = "text/plain"),
-        (status = 401, description = openapi::HEALTH_UNAUTHORIZED, body = ErrorBody),
-        (status = 500, description = "The metrics recorder could not be installed", body = ErrorBody),
+        (status = 401, description = openapi::HEALTH_UNAUTHORIZED, body = Problem),
+        (status = 500, description = "The metrics recorder could not be installed", body = Problem),
     ),
     security((), ("bearer" = [])),
 )]

@@ -10,7 +10,7 @@
 //! when one of them gains a field or a variant, and `tests/openapi.rs`
 //! checks real answers against the document.
 
-use super::ErrorBody;
+use super::Problem;
 use axum::Json;
 use std::sync::LazyLock;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -36,8 +36,9 @@ pub(super) const STORE_503: &str =
         title = "hoursync admin API",
         description = "Health, readiness and metrics for ops and Prometheus, and the API support staff use. \
             `/api/v1` answers need `Authorization: Bearer TOKEN` (tokens from `admin.tokens_file`, \
-            role `support` or `ops`; `ops` may do everything `support` may). Every error is JSON \
-            `{\"error\": \"…\"}`; national IDs are masked in every answer."
+            role `support` or `ops`; `ops` may do everything `support` may). Every error is \
+            `application/problem+json` (RFC 9457): `type`, `title`, `status`, `detail`, and `error` \
+            (the same text as `detail`); national IDs are masked in every answer."
     ),
     paths(
         super::healthz,
@@ -52,7 +53,7 @@ pub(super) const STORE_503: &str =
         super::api::resync_progress,
         super::api::audit,
     ),
-    components(schemas(ErrorBody)),
+    components(schemas(Problem)),
     modifiers(&BearerScheme),
     tags(
         (name = "health", description = "Open unless `admin.open_health` is false"),
@@ -88,9 +89,43 @@ impl Modify for BearerScheme {
 /// The document, as a JSON value.
 pub fn document() -> serde_json::Value {
     static DOC: LazyLock<serde_json::Value> = LazyLock::new(|| {
-        serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serializes")
+        let mut doc =
+            serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serializes");
+        problems_as_problem_json(&mut doc);
+        doc
     });
     DOC.clone()
+}
+
+/// Every answer documented with the [`Problem`] schema is served as
+/// `application/problem+json`; the attributes say `body = Problem` and
+/// utoipa files it under `application/json`, so it is moved here, once,
+/// for every route (a route added later included).
+fn problems_as_problem_json(doc: &mut serde_json::Value) {
+    let problem = serde_json::json!("#/components/schemas/Problem");
+    let Some(paths) = doc["paths"].as_object_mut() else {
+        return;
+    };
+    let operations = paths
+        .values_mut()
+        .filter_map(|item| item.as_object_mut())
+        .flat_map(|item| item.values_mut());
+    for op in operations {
+        let Some(responses) = op.get_mut("responses").and_then(|r| r.as_object_mut()) else {
+            continue;
+        };
+        for answer in responses.values_mut() {
+            let Some(content) = answer.get_mut("content").and_then(|c| c.as_object_mut()) else {
+                continue;
+            };
+            let is_problem = content
+                .get("application/json")
+                .is_some_and(|c| c["schema"]["$ref"] == problem);
+            if is_problem && let Some(json) = content.remove("application/json") {
+                content.insert(super::PROBLEM_JSON.to_string(), json);
+            }
+        }
+    }
 }
 
 /// This document. Open: no token needed.
