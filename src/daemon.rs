@@ -129,17 +129,14 @@ pub async fn start(
         tracker.spawn(watchdog(every / 2, shutdown.clone()));
     }
     // Whether `sslmode` gave TLS: `prefer` (sqlx's default) falls back to
-    // plain text without a word.
-    let database_tls = match state.store.encrypted().await {
-        Ok(Some(tls)) => {
-            if tls {
-                "on"
-            } else {
-                "off"
-            }
-        }
-        Ok(None) => "local file",
-        Err(_) => "unknown",
+    // plain text without a word. Bounded: a database that stopped
+    // answering must not hold the start up.
+    let asked = tokio::time::timeout(Duration::from_secs(2), state.store.encrypted()).await;
+    let database_tls = match asked {
+        Ok(Ok(Some(true))) => "on",
+        Ok(Ok(Some(false))) => "off",
+        Ok(Ok(None)) => "local file",
+        _ => "unknown",
     };
     info!(owner, admin = %admin_addr, database = %redact_url(&config.database.url), database_tls, scan = %config.schedule.scan, reconcile = %config.schedule.reconcile,
           timezone = %config.schedule.timezone, "hoursync running");
