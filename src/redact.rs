@@ -71,7 +71,8 @@ fn redact_pairs(pairs: &str, sep: char) -> String {
         .join(&sep.to_string())
 }
 
-fn is_secret_key(key: &str) -> bool {
+/// Whether a query key (percent-encoded as written) names a secret.
+pub(crate) fn is_secret_key(key: &str) -> bool {
     let key: String = url::form_urlencoded::parse(format!("{key}=").as_bytes())
         .next()
         .map(|(k, _)| k.to_lowercase())

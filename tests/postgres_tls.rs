@@ -145,6 +145,11 @@ async fn the_password_comes_from_password_file_or_pgpassfile_and_never_shows() {
     );
     let (ok, said) = migrate(&[("PGPASSFILE", &pgpass)]);
     assert!(ok, "{said}");
+    // One that others may read is ignored, as libpq does.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (ok, said) = migrate(&[("PGPASSFILE", &pgpass)]);
+    assert!(!ok, "{said}");
 }
 
 /// The superuser's password on the private server.

@@ -52,6 +52,7 @@ impl PostgresStore {
         max_connections: u32,
         acquire_timeout_ms: u64,
     ) -> Result<Self> {
+        refuse_unknown_secrets(url)?;
         // Without a password here, sqlx takes the URL's, `PGPASSWORD`'s or
         // the one `PGPASSFILE` (or `~/.pgpass`) holds for this host and user.
         let mut opts = PgConnectOptions::from_str(url)?;
@@ -136,4 +137,49 @@ enum Params {
     /// The sequence only: it rewrites the hours of courses already
     /// stamped (and counted).
     Rewrite,
+}
+
+/// Query parameters sqlx reads that look like secrets but are not.
+const KNOWN_KEYS: [&str; 3] = ["password", "sslkey", "ssl-key"];
+
+/// sqlx logs the value of a query parameter it does not know: a
+/// password-like one (libpq's `sslpassword`, a misspelt `passwd`) is
+/// refused before that, naming the key, never the value.
+fn refuse_unknown_secrets(url: &str) -> Result<()> {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return Ok(());
+    };
+    let query = parsed.query().unwrap_or("");
+    for pair in query.split('&') {
+        let key = pair.split_once('=').map_or(pair, |(k, _)| k);
+        if crate::redact::is_secret_key(key) && !KNOWN_KEYS.contains(&key) {
+            return Err(StoreError::Fatal(format!(
+                "database.url: parameter {key:?} is not supported, and it looks like a secret; \
+                 put the password in database.password_file"
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refuse_unknown_secrets;
+
+    #[test]
+    fn an_unknown_password_like_parameter_is_refused_without_its_value() {
+        let err = refuse_unknown_secrets("postgres://h/db?sslmode=require&sslpassword=hunter2")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("sslpassword") && !err.contains("hunter2"),
+            "{err}"
+        );
+        for fine in [
+            "postgres://h/db?password=x&sslmode=verify-full&sslrootcert=/ca.pem&sslkey=/k.pem",
+            "postgres://u:p@h/db",
+        ] {
+            refuse_unknown_secrets(fine).unwrap();
+        }
+    }
 }
