@@ -49,6 +49,7 @@ pub mod dispatch;
 pub mod domain;
 pub mod eligibility;
 pub mod intake;
+pub mod lookup;
 pub mod metrics;
 pub mod migrate_data;
 pub mod monitor;
