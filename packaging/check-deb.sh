@@ -16,7 +16,16 @@ fi
 command -v cargo-deb >/dev/null || cargo install cargo-deb --locked
 
 fail() { echo "check-deb: FAILED: $*" >&2; exit 1; }
-cleanup() { dpkg --purge hoursync >/dev/null 2>&1 || true; rm -rf /var/lib/hoursync; }
+# /var/lib/hoursync is removed only when this script made it (the marker):
+# on a host with a real install it holds the delivery receipts.
+marker=/var/lib/hoursync/.made-by-check-deb
+cleanup() {
+    dpkg --purge hoursync >/dev/null 2>&1 || true
+    if [ -e "$marker" ]; then rm -rf /var/lib/hoursync; fi
+}
+if [ -e /var/lib/hoursync ] && [ ! -e "$marker" ]; then
+    fail "/var/lib/hoursync exists and was not made by this check: not touching a real install"
+fi
 cleanup
 trap cleanup EXIT
 
@@ -49,6 +58,7 @@ echo "check-deb: $(grep -c '^-' <<<"$contents") files:"
 awk '/^-/ {print "  " $3 "\t" $6}' <<<"$contents"
 
 dpkg -i "$deb"
+touch "$marker"
 unit=/lib/systemd/system/hoursync.service
 getent passwd hoursync >/dev/null || fail "no hoursync user"
 [ "$(stat -c %U /var/lib/hoursync)" = hoursync ] || fail "/var/lib/hoursync is not the service user's"

@@ -32,11 +32,9 @@ impl Origin {
         match self {
             Origin::Flag => "named by --config",
             Origin::EnvVar => "named by HOURSYNC_CONFIG",
-            Origin::WorkingDir => {
-                "found in the working directory (no --config, no HOURSYNC_CONFIG)"
-            }
+            Origin::WorkingDir => "in the working directory: no --config, no HOURSYNC_CONFIG",
             Origin::System => {
-                "the system file (no --config, no HOURSYNC_CONFIG, no ./config/hoursync.toml)"
+                "the system file: no --config, no HOURSYNC_CONFIG, no ./config/hoursync.toml"
             }
             Origin::Defaults => {
                 "no --config, no HOURSYNC_CONFIG, no ./config/hoursync.toml, \
