@@ -178,7 +178,11 @@ pub enum CalendarCommand {
         file: PathBuf,
     },
     /// List the stored years and how far the calendar reaches.
-    Show,
+    Show {
+        /// `{"years": [{year, days_off, working_days}], "covered_until"}`.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -296,7 +300,9 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Calendar(CalendarCommand::Import { dry_run, file }) => {
             calendar::import(open(config).await?, &file, dry_run).await?
         }
-        Command::Calendar(CalendarCommand::Show) => calendar::show(read(config).await?).await?,
+        Command::Calendar(CalendarCommand::Show { json }) => {
+            calendar::show(read(config).await?, json).await?
+        }
         Command::Sla(SlaCommand::Due { from }) => sla::due(config, clock, &from).await?,
         Command::Sla(SlaCommand::Report {
             registry,
