@@ -21,10 +21,10 @@ fail() { echo "check-deb: FAILED: $*" >&2; exit 1; }
 marker=/var/lib/hoursync/.made-by-check-deb
 cleanup() {
     dpkg --purge hoursync >/dev/null 2>&1 || true
-    if [ -e "$marker" ]; then rm -rf /var/lib/hoursync; fi
+    if [ -e "$marker" ]; then rm -rf /var/lib/hoursync; else rmdir /var/lib/hoursync 2>/dev/null || true; fi
 }
-if [ -e /var/lib/hoursync ] && [ ! -e "$marker" ]; then
-    fail "/var/lib/hoursync exists and was not made by this check: not touching a real install"
+if [ -e /var/lib/hoursync/hoursync.db ] && [ ! -e "$marker" ]; then
+    fail "/var/lib/hoursync holds a database this check did not make: not touching a real install"
 fi
 cleanup
 trap cleanup EXIT
@@ -57,8 +57,10 @@ dpkg-deb -f "$deb" Conffiles 2>/dev/null | grep -q /etc/hoursync/hoursync.toml \
 echo "check-deb: $(grep -c '^-' <<<"$contents") files:"
 awk '/^-/ {print "  " $3 "\t" $6}' <<<"$contents"
 
-dpkg -i "$deb"
-touch "$marker"
+status=0
+dpkg -i "$deb" || status=$?
+[ -d /var/lib/hoursync ] && [ ! -e /var/lib/hoursync/hoursync.db ] && touch "$marker"
+[ "$status" = 0 ] || fail "dpkg -i exited $status"
 unit=/lib/systemd/system/hoursync.service
 getent passwd hoursync >/dev/null || fail "no hoursync user"
 [ "$(stat -c %U /var/lib/hoursync)" = hoursync ] || fail "/var/lib/hoursync is not the service user's"
@@ -80,12 +82,14 @@ fi
 
 /usr/bin/hoursync --version
 # From / : no ./config/hoursync.toml, so the system file is the one read.
-(cd / && runuser -u hoursync -- hoursync config show) | grep -q '^# File: /etc/hoursync/hoursync.toml (the system file' \
+# (Output captured before grep -q, which may stop reading early.)
+shown=$(cd / && runuser -u hoursync -- hoursync config show)
+grep -q '^# File: /etc/hoursync/hoursync.toml (the system file' <<<"$shown" \
     || fail "config show does not name /etc/hoursync/hoursync.toml"
 (cd / && runuser -u hoursync -- hoursync --config /etc/hoursync/hoursync.toml migrate)
 [ -f /var/lib/hoursync/hoursync.db ] || fail "migrate made no /var/lib/hoursync/hoursync.db"
-(cd / && runuser -u hoursync -- hoursync calendar show) | grep -q 2026 \
-    || fail "the packaged calendar was not loaded"
+calendar=$(cd / && runuser -u hoursync -- hoursync calendar show)
+grep -q '^2026: ' <<<"$calendar" || fail "the packaged calendar was not loaded: $calendar"
 
 dpkg -r hoursync
 [ -f /etc/hoursync/hoursync.toml ] || fail "remove deleted the configuration"
