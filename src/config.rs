@@ -12,7 +12,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The file read when `--config` is not given, if it exists.
+mod search;
+mod show;
+pub use search::{Located, Origin, SYSTEM_CONFIG_PATH, locate};
+pub use show::{Shown, show};
+
+/// The file read when no file is named, if it exists in the working
+/// directory (a checkout); then [`SYSTEM_CONFIG_PATH`].
 pub const DEFAULT_CONFIG_PATH: &str = "config/hoursync.toml";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -393,20 +399,27 @@ pub enum ConfigError {
     Figment(#[from] Box<figment::Error>),
 }
 
+/// A configuration with the layers it was merged from, so `hoursync
+/// config show` can say where each value came from.
+pub struct Layered {
+    pub config: Config,
+    pub figment: Figment,
+    pub located: Located,
+}
+
 impl Config {
-    /// Loads defaults, then `path` (or the default file when present), then
-    /// the environment.
+    /// Loads defaults, then `path` (or the file found as [`locate`] says),
+    /// then the environment.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_layered(path.map(|p| (p, Origin::Flag))).map(|l| l.config)
+    }
+
+    /// [`Config::load`], keeping the layers; `named` is the file given on
+    /// the command line or by `HOURSYNC_CONFIG`, and which of the two.
+    pub fn load_layered(named: Option<(&Path, Origin)>) -> Result<Layered, ConfigError> {
+        let located = locate(named, Path::exists)?;
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
-        let source = match path {
-            Some(p) if !p.exists() => return Err(ConfigError::Missing(p.to_path_buf())),
-            Some(p) => Some(p.to_path_buf()),
-            None if Path::new(DEFAULT_CONFIG_PATH).exists() => {
-                Some(PathBuf::from(DEFAULT_CONFIG_PATH))
-            }
-            None => None,
-        };
-        if let Some(p) = &source {
+        if let Some(p) = &located.path {
             fig = fig.merge(Toml::file(p));
         }
         // Only HOURSYNC_<SECTION>__<KEY> is configuration: other HOURSYNC_
@@ -426,8 +439,12 @@ impl Config {
                 .or_insert_with(|| RegistryConfig::default_for(kind));
         }
         config.validate()?;
-        config.source = source;
-        Ok(config)
+        config.source = located.path.clone();
+        Ok(Layered {
+            config,
+            figment: fig,
+            located,
+        })
     }
 
     /// Refuses values the daemon cannot work with, naming the key.

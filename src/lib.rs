@@ -29,6 +29,8 @@
 //! - [`migrate_data`]: copies a database to another (SQLite to PostgreSQL).
 //! - [`simulator`]: a registry peer speaking REGISTRY-API.md, for tests and demos.
 //! - [`dataset`], [`demo`], [`bench`]: generated data, the demonstration, the figures.
+//!   These and the simulator are the `dev-tools` feature (on by default; the
+//!   Debian package leaves it out: production runs none of them).
 //! - [`startup`]: `App` (configuration, store, registries, clock), where
 //!   `run`, every command, the demo and the bench start.
 //! - [`config`], [`clock`], [`telemetry`], [`cli`] (one module per command):
@@ -36,19 +38,23 @@
 
 pub mod admin;
 pub mod audit;
+#[cfg(feature = "dev-tools")]
 pub mod bench;
 pub mod calendar;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod daemon;
+#[cfg(feature = "dev-tools")]
 pub mod dataset;
 pub mod db_health;
+#[cfg(feature = "dev-tools")]
 pub mod demo;
 pub mod dispatch;
 pub mod domain;
 pub mod eligibility;
 pub mod intake;
+pub mod lookup;
 pub mod metrics;
 pub mod migrate_data;
 pub mod monitor;
@@ -59,6 +65,7 @@ pub mod registries;
 pub mod registry;
 pub mod resync;
 pub mod scan;
+#[cfg(feature = "dev-tools")]
 pub mod simulator;
 pub mod sla;
 pub mod sla_report;

@@ -305,6 +305,32 @@ const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
+/// The standard Prometheus process metrics (RSS, CPU, open files, threads),
+/// read from /proc at each scrape by the `metrics-process` crate, so that
+/// a leak or a file-descriptor exhaustion shows per daemon.
+pub const PROCESS_METRICS: [&str; 8] = [
+    "process_cpu_seconds_total",
+    "process_open_fds",
+    "process_max_fds",
+    "process_virtual_memory_bytes",
+    "process_virtual_memory_max_bytes",
+    "process_resident_memory_bytes",
+    "process_start_time_seconds",
+    "process_threads",
+];
+
+fn process_collector() -> &'static metrics_process::Collector {
+    static COLLECTOR: OnceLock<metrics_process::Collector> = OnceLock::new();
+    COLLECTOR.get_or_init(metrics_process::Collector::default)
+}
+
+/// What `/metrics` serves: the process metrics read now, then everything
+/// the recorder holds.
+pub fn render(handle: &PrometheusHandle) -> String {
+    process_collector().collect();
+    handle.render()
+}
+
 /// The builder [`install`] uses: histogram buckets per metric.
 pub fn builder() -> anyhow::Result<PrometheusBuilder> {
     Ok(PrometheusBuilder::new()
@@ -337,6 +363,7 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
         .install_recorder()
         .context("installing the Prometheus metrics recorder (is another recorder installed?)")?;
     describe();
+    process_collector().describe();
     initial_values();
     build_info();
     let upkeep = handle.clone();

@@ -13,14 +13,11 @@
 
 use crate::clock::Clock;
 use crate::domain::RegistryKind;
-use crate::registries::Registries;
+use crate::lookup::{LookupOf, paced_lookup};
+use crate::registries::{Registries, Registry};
 use crate::registry::adapter::idempotency_key;
-use crate::registry::{RegistryClient, SendError};
-use crate::store::{
-    Action, Attempt, ReconcileItem, ReconcileQuery, Repair, State, Store, StoreError,
-};
+use crate::store::{Attempt, ReconcileItem, ReconcileQuery, Repair, State, Store, StoreError};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use tracing::{info, warn};
 
 /// What a reconcile covers.
@@ -87,10 +84,6 @@ pub const RECONCILE_LEASE: &str = "reconcile";
 /// Candidates read (and repairs applied) at a time.
 const PAGE: usize = 500;
 
-/// How many times a lookup answered 429 is tried again before it counts as
-/// an error.
-const RATE_LIMIT_TRIES: u32 = 5;
-
 /// Looks every candidate up and applies the repairs.
 pub async fn run(
     store: &dyn Store,
@@ -109,9 +102,7 @@ pub async fn run(
     let mut lanes: Vec<Lane> = registries
         .iter()
         .map(|r| Lane {
-            registry: r.kind,
-            client: r.client.clone(),
-            interval_ms: r.interval_ms(),
+            registry: r.clone(),
             checked: 0,
             errors: 0,
             skipped: 0,
@@ -156,7 +147,7 @@ pub async fn run(
         }
     }
     for lane in &lanes {
-        let r = lane.registry.as_str();
+        let r = lane.registry.kind.as_str();
         crate::metrics::reconcile_checked(r, lane.checked as u64, lane.errors as u64);
         if lane.checked > 0 {
             report.checked.insert(r.to_string(), lane.checked);
@@ -186,9 +177,7 @@ const GIVE_UP_AFTER_ERRORS: u32 = 5;
 
 /// One registry's share of a reconcile.
 struct Lane {
-    registry: RegistryKind,
-    client: Arc<RegistryClient>,
-    interval_ms: i64,
+    registry: Registry,
     checked: usize,
     errors: usize,
     skipped: usize,
@@ -206,21 +195,19 @@ impl Lane {
         items: &[ReconcileItem],
     ) -> Result<Vec<(Repair, RepairLine)>, StoreError> {
         let mut planned = Vec::new();
-        for item in items.iter().filter(|i| i.registry == self.registry) {
+        for item in items.iter().filter(|i| i.registry == self.registry.kind) {
             if self.errors_in_a_row >= GIVE_UP_AFTER_ERRORS {
                 self.skipped += 1;
                 continue;
             }
             self.checked += 1;
-            let answer = look_up(
-                store,
-                clock,
-                &self.client,
-                item,
-                self.interval_ms,
-                &mut self.attempts,
-            )
-            .await?;
+            let of = LookupOf {
+                delivery_id: item.id,
+                revision: item.revision,
+                idempotency_key: &item.idempotency_key,
+            };
+            let answer =
+                paced_lookup(store, clock, &self.registry, &of, &mut self.attempts).await?;
             match answer {
                 Ok(found) => {
                     self.errors_in_a_row = 0;
@@ -231,7 +218,7 @@ impl Lane {
                     self.errors += 1;
                     self.errors_in_a_row += 1;
                     if self.errors_in_a_row == GIVE_UP_AFTER_ERRORS {
-                        warn!(registry = %self.registry, "reconcile: {GIVE_UP_AFTER_ERRORS} lookups in a row failed; this registry's other records wait for the next run");
+                        warn!(registry = %self.registry.kind, "reconcile: {GIVE_UP_AFTER_ERRORS} lookups in a row failed; this registry's other records wait for the next run");
                     }
                 }
             }
@@ -248,49 +235,6 @@ where
     match run {
         Some(f) => f.await,
         None => Ok(Vec::new()),
-    }
-}
-
-/// One lookup, paced with the registry's other requests, each try pushed
-/// onto `history`. The outer error is the database's; the inner, the
-/// registry's.
-async fn look_up(
-    store: &dyn Store,
-    clock: &dyn Clock,
-    client: &Arc<RegistryClient>,
-    item: &ReconcileItem,
-    interval_ms: i64,
-    history: &mut Vec<Attempt>,
-) -> Result<Result<Option<crate::registry::Credited>, SendError>, StoreError> {
-    let mut tries = 0;
-    loop {
-        crate::dispatch::wait_for_slot(store, clock, item.registry, interval_ms).await?;
-        let request_id = uuid::Uuid::new_v4().to_string();
-        let result = client.lookup(&item.idempotency_key, &request_id).await;
-        let (http_status, word, error) = match &result {
-            Ok(Some(_)) => (Some(200), "found", None),
-            Ok(None) => (Some(404), "not_found", None),
-            Err(e) => (e.http_status(), e.history_result(), Some(e.to_string())),
-        };
-        history.push(Attempt {
-            delivery_id: item.id,
-            at: clock.now_ms(),
-            revision: item.revision,
-            action: Action::Lookup.as_str().into(),
-            request_id,
-            http_status,
-            result: word.into(),
-            error,
-        });
-        match result {
-            Err(SendError::RateLimited { retry_after }) if tries < RATE_LIMIT_TRIES => {
-                tries += 1;
-                let until = crate::dispatch::hold_until(clock.now_ms(), retry_after);
-                store.hold_registry(item.registry, until).await?;
-                tokio::time::sleep(retry_after).await;
-            }
-            other => return Ok(other),
-        }
     }
 }
 

@@ -8,10 +8,15 @@
 //! and `hoursync resync`.
 
 use crate::clock::Clock;
+use crate::lookup::{LookupOf, paced_lookup};
 use crate::registries::Registries;
 use crate::scan::{CHUNK, plan_rows, set_due_times};
 use crate::store::{AuditEntry, DeliveryItem, ResyncScope, State, Store, StoreError};
 use std::collections::BTreeMap;
+
+/// Lookups of a verifying resync kept in memory before their history is
+/// written.
+const HISTORY_CHUNK: usize = 500;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ResyncSummary {
@@ -134,15 +139,23 @@ async fn execute(
         .collect();
     let (mut missing, mut lookup_errors) = (0, 0);
     if verify {
+        // Paced like every request to the registry, a 429 waited out, and
+        // each lookup kept in the record's history.
+        let mut history = Vec::new();
         for item in items.iter().filter(|i| i.state == State::Delivered) {
-            let (Some(client), Some(key)) = (
-                registries.client(item.registry),
+            let (Some(registry), Some(key)) = (
+                registries.get(item.registry),
                 item.idempotency_key.as_deref(),
             ) else {
                 lookup_errors += 1;
                 continue;
             };
-            match client.lookup(key, &uuid::Uuid::new_v4().to_string()).await {
+            let of = LookupOf {
+                delivery_id: item.id,
+                revision: item.revision,
+                idempotency_key: key,
+            };
+            match paced_lookup(store, clock, registry, &of, &mut history).await? {
                 Ok(Some(_)) => {}
                 Ok(None) => {
                     missing += 1;
@@ -153,7 +166,12 @@ async fn execute(
                     lookup_errors += 1;
                 }
             }
+            if history.len() >= HISTORY_CHUNK {
+                store.add_attempts(&history).await?;
+                history.clear();
+            }
         }
+        store.add_attempts(&history).await?;
     }
     let requeued = store.requeue(&requeue, clock.now_ms()).await?;
     let after = by_state(&store.deliveries_of(&ids, scope.registry).await?);

@@ -477,7 +477,6 @@ fn exported_metrics_pass_promtool_and_carry_no_personal_data() {
     let handle = metrics::install().expect("installing the recorder");
     let again = metrics::install().expect("a second install");
     record_every_metric();
-    let text = handle.render();
     // Series order varies from one rendering to the next.
     let sorted = |t: &str| {
         let mut lines: Vec<String> = t.lines().map(String::from).collect();
@@ -485,9 +484,18 @@ fn exported_metrics_pass_promtool_and_carry_no_personal_data() {
         lines
     };
     assert!(
-        sorted(&text) == sorted(&again.render()),
+        sorted(&handle.render()) == sorted(&again.render()),
         "install() must return the same handle"
     );
+    // What /metrics serves: with the process metrics read at the scrape.
+    let text = metrics::render(&handle);
+    let rss = text
+        .lines()
+        .find_map(|l| l.strip_prefix("process_resident_memory_bytes "))
+        .unwrap_or_else(|| panic!("no resident memory figure:\n{text}"));
+    assert!(rss.trim().parse::<f64>().unwrap() > 1e6, "{rss}");
+    assert!(text.contains("\nprocess_open_fds "), "{text}");
+    assert!(text.contains("\nprocess_cpu_seconds_total "), "{text}");
 
     for m in METRICS {
         let kind = m.kind.as_str();
@@ -509,6 +517,9 @@ fn exported_metrics_pass_promtool_and_carry_no_personal_data() {
         .filter(|l| !l.starts_with('#') && !l.is_empty())
     {
         let name = line.split(['{', ' ']).next().unwrap();
+        if metrics::PROCESS_METRICS.contains(&name) {
+            continue;
+        }
         assert!(defined.contains(name), "undeclared series {line}");
         let metric = METRICS
             .iter()
@@ -602,8 +613,18 @@ fn dashboard_has_the_variables_and_schema_grafana_needs() {
         .as_str()
         .or(registry["query"].as_str())
         .unwrap();
-    assert_eq!(query, "label_values(hoursync_backlog, registry)");
+    assert_eq!(
+        query,
+        "label_values(hoursync_backlog{job=~\"$job\",instance=~\"$instance\"}, registry)"
+    );
     assert_eq!(registry["datasource"]["uid"], "${datasource}");
+    // With several daemons: pick the job, then one daemon or all of them.
+    for name in ["job", "instance"] {
+        let v = var(name);
+        assert_eq!(v["type"], "query", "{name}");
+        assert_eq!(v["includeAll"], true, "{name}");
+        assert_eq!(v["allValue"], ".*", "{name}");
+    }
 
     let mut ids = BTreeSet::new();
     for p in dash["panels"].as_array().unwrap() {
@@ -640,7 +661,7 @@ fn dashboard_queries_use_only_metrics_hoursync_exports() {
             assert!(!names.is_empty(), "{title}: no metric in {expr}");
             for name in names {
                 assert!(
-                    defined.contains(&name),
+                    defined.contains(&name) || metrics::PROCESS_METRICS.contains(&name.as_str()),
                     "panel {title:?} uses {name}, which src/metrics.rs does not define: {expr}"
                 );
                 used.insert(base_metric(&name).to_owned());
@@ -691,7 +712,9 @@ fn dashboard_queries_are_valid_promql() {
                 .replace("$__rate_interval", "5m")
                 .replace("$__range", "1d")
                 .replace("$__interval", "1m")
-                .replace("$registry", ".*");
+                .replace("$registry", ".*")
+                .replace("$job", ".*")
+                .replace("$instance", ".*");
             assert!(!expr.contains('$'), "unknown variable in {expr}");
             rules.push(
                 serde_json::json!({"record": format!("dashboard:panel_{i}_{j}"), "expr": expr}),
@@ -726,4 +749,50 @@ fn readme_documents_every_metric_and_alert() {
         assert!(readme.contains(&name), "README lacks alert {name}");
     }
     assert!(Path::new(&monitoring("dashboard.json")).exists());
+}
+
+/// Gauges every daemon exports with the same value, because they describe
+/// the shared database.
+const DATABASE_WIDE: [&str; 5] = [
+    "hoursync_sla_records",
+    "hoursync_backlog",
+    "hoursync_ineligible_records",
+    "hoursync_oldest_undelivered_age_seconds",
+    "hoursync_calendar_covered_until_timestamp_seconds",
+];
+
+/// Whether `expr` takes the `max` across daemons of every database-wide
+/// gauge it reads (a `sum` would count the database once per daemon). The
+/// check is on the text: each such gauge sits inside a `max` aggregation.
+fn aggregates_database_wide_gauges_with_max(expr: &str) -> bool {
+    DATABASE_WIDE
+        .iter()
+        .flat_map(|g| expr.match_indices(g).map(|(at, _)| at))
+        .all(|at| expr[..at].contains("max(") || expr[..at].contains("max by ("))
+}
+
+#[test]
+fn with_several_daemons_no_rule_or_panel_counts_the_database_twice() {
+    assert!(aggregates_database_wide_gauges_with_max(
+        "max by (registry) (sum by (instance, registry) (hoursync_backlog{a=\"b\"}))"
+    ));
+    assert!(!aggregates_database_wide_gauges_with_max(
+        "sum(hoursync_backlog)"
+    ));
+    for (alert, expr) in rule_exprs(&read("alerts.yml")) {
+        assert!(
+            aggregates_database_wide_gauges_with_max(&expr),
+            "{alert}: {expr}"
+        );
+    }
+    let dash = dashboard();
+    for p in panels(&dash) {
+        for expr in exprs(p) {
+            assert!(
+                aggregates_database_wide_gauges_with_max(expr),
+                "panel {:?}: {expr}",
+                p["title"]
+            );
+        }
+    }
 }

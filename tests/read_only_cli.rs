@@ -84,3 +84,25 @@ backend_tests!(
     a_read_only_command_never_creates_or_migrates_a_database,
     a_database_of_an_older_version_is_not_migrated_by_a_read,
 );
+
+#[tokio::test]
+async fn calendar_show_json_lists_the_stored_years_and_how_far_they_reach() {
+    let env = TestEnv::new(Backend::Sqlite).await;
+    assert!(hoursync(&env, &["migrate"]).await.status.success());
+    let out = hoursync(&env, &["calendar", "show", "--json"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let year = &shown["years"][0];
+    assert_eq!(year["year"], 2026);
+    let (off, working) = (
+        year["days_off"].as_u64().unwrap(),
+        year["working_days"].as_u64().unwrap(),
+    );
+    assert_eq!(off + working, 365);
+    assert!(working > 240 && working < 260, "{working}");
+    assert_eq!(shown["covered_until"], "2026-12-31");
+}

@@ -416,7 +416,7 @@ async fn metrics() -> Response {
     match crate::metrics::install() {
         Ok(handle) => (
             [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-            handle.render(),
+            crate::metrics::render(&handle),
         )
             .into_response(),
         Err(e) => ApiError(

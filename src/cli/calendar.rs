@@ -11,8 +11,26 @@ pub async fn import(app: App, file: &Path, dry_run: bool) -> anyhow::Result<()> 
     Ok(())
 }
 
-pub async fn show(app: App) -> anyhow::Result<()> {
+pub async fn show(app: App, json: bool) -> anyhow::Result<()> {
     let calendar = crate::calendar::load(app.store.as_ref()).await?;
+    if json {
+        let years: Vec<_> = calendar
+            .years()
+            .map(|y| {
+                serde_json::json!({
+                    "year": y.year(),
+                    "days_off": y.days_off(),
+                    "working_days": y.working_days(),
+                })
+            })
+            .collect();
+        let shown = serde_json::json!({
+            "years": years,
+            "covered_until": calendar.covered_until(),
+        });
+        println!("{}", serde_json::to_string_pretty(&shown)?);
+        return Ok(());
+    }
     for y in calendar.years() {
         println!(
             "{}: {} days off, {} working days",

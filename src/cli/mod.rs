@@ -4,25 +4,29 @@
 
 mod audit;
 mod calendar;
+mod config;
 mod deliveries;
+mod generate;
 mod history;
 mod import;
 mod reconcile;
 mod resync;
 mod retry;
 mod scan;
+#[cfg(feature = "dev-tools")]
 mod simulate;
 mod sla;
 mod status;
 
 pub use resync::ResyncArgs;
+#[cfg(feature = "dev-tools")]
 pub use simulate::SimulateArgs;
 
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::domain::mask_ids_in;
 use crate::startup::App;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -47,7 +51,9 @@ pub const EXIT_NO_DATABASE: u8 = 4;
                   or one this version has not migrated: nothing was created or changed."
 )]
 pub struct Cli {
-    /// Configuration file (default: config/hoursync.toml when present, else built-in defaults).
+    /// Configuration file. Without it and HOURSYNC_CONFIG: ./config/hoursync.toml
+    /// when present, else /etc/hoursync/hoursync.toml when present, else built-in
+    /// defaults (`hoursync config show` says which).
     #[arg(long, global = true, env = "HOURSYNC_CONFIG")]
     pub config: Option<PathBuf>,
     #[command(subcommand)]
@@ -77,6 +83,9 @@ pub enum Command {
         json: bool,
         national_id: String,
     },
+    /// The effective configuration and where each value came from.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// The government office calendar the 3-working-day promise counts on.
     #[command(subcommand)]
     Calendar(CalendarCommand),
@@ -129,15 +138,34 @@ pub enum Command {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
+    #[cfg(feature = "dev-tools")]
     /// Serve the registry simulator (REGISTRY-API.md) for tests and demos.
     Simulate(SimulateArgs),
+    #[cfg(feature = "dev-tools")]
     /// Generate a realistic data set, start the simulator and the daemon on
     /// SQLite, and report what reached each registry.
     Demo(crate::demo::DemoArgs),
     /// Copy a whole database into an empty one (e.g. SQLite to PostgreSQL) and verify the counts.
     MigrateData(crate::migrate_data::MigrateDataArgs),
+    #[cfg(feature = "dev-tools")]
     /// Measure import, scan and end-to-end drain throughput and peak memory.
     Bench(crate::bench::BenchArgs),
+    /// Print the shell completion script (for packaging).
+    #[command(hide = true)]
+    Completions { shell: clap_complete::Shell },
+    /// Write the man pages, hoursync.1 and hoursync-COMMAND.1, into DIR (for packaging).
+    #[command(hide = true)]
+    Man { dir: PathBuf },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Print the effective configuration as TOML (URL passwords hidden), each
+    /// value followed by its source: default, the file, or an environment variable.
+    Show {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -150,7 +178,11 @@ pub enum CalendarCommand {
         file: PathBuf,
     },
     /// List the stored years and how far the calendar reaches.
-    Show,
+    Show {
+        /// `{"years": [{year, days_off, working_days}], "covered_until"}`.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -176,14 +208,46 @@ pub enum SlaCommand {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let config = match Config::load(cli.config.as_deref()) {
-        Ok(c) => c,
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // Generated from the definitions alone: no configuration needed.
+    match &cli.command {
+        Command::Completions { shell } => {
+            generate::completions(*shell);
+            return ExitCode::SUCCESS;
+        }
+        Command::Man { dir } => {
+            return match generate::man(dir) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        _ => {}
+    }
+    let named = match matches.value_source("config") {
+        Some(clap::parser::ValueSource::EnvVariable) => crate::config::Origin::EnvVar,
+        _ => crate::config::Origin::Flag,
+    };
+    let layered = match Config::load_layered(cli.config.as_deref().map(|p| (p, named))) {
+        Ok(l) => l,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
+    if let Command::Config(ConfigCommand::Show { json }) = cli.command {
+        return match config::show(&layered, json) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let config = layered.config;
     crate::telemetry::init(&config.log);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -218,6 +282,9 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     // Commands that only read never create or migrate a database.
     let read = |config| App::read_only(config, clock.clone());
     match command {
+        Command::Config(_) | Command::Completions { .. } | Command::Man { .. } => {
+            unreachable!("handled before the runtime starts")
+        }
         Command::Run => crate::daemon::run(config, clock, cancel_on_signal()).await?,
         Command::Migrate => {
             open(config).await?;
@@ -233,7 +300,9 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Calendar(CalendarCommand::Import { dry_run, file }) => {
             calendar::import(open(config).await?, &file, dry_run).await?
         }
-        Command::Calendar(CalendarCommand::Show) => calendar::show(read(config).await?).await?,
+        Command::Calendar(CalendarCommand::Show { json }) => {
+            calendar::show(read(config).await?, json).await?
+        }
         Command::Sla(SlaCommand::Due { from }) => sla::due(config, clock, &from).await?,
         Command::Sla(SlaCommand::Report {
             registry,
@@ -259,11 +328,14 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             history::run(read(config).await?, delivery_id, json).await?
         }
         Command::Audit { limit } => audit::run(read(config).await?, limit).await?,
+        #[cfg(feature = "dev-tools")]
         Command::Simulate(args) => simulate::run(args).await?,
+        #[cfg(feature = "dev-tools")]
         Command::Demo(args) => crate::demo::run(args, config).await?,
         Command::MigrateData(args) => {
             crate::migrate_data::run(args).await?;
         }
+        #[cfg(feature = "dev-tools")]
         Command::Bench(args) => crate::bench::run(args, config).await?,
     }
     Ok(ExitCode::SUCCESS)

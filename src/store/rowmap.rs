@@ -463,6 +463,7 @@ pub fn delivery_item(r: &impl ReadRow) -> Result<super::DeliveryItem> {
         due_at: r.opt_int(11)?,
         receipt_id: r.opt_text(12)?,
         idempotency_key: r.opt_text(13)?,
+        revision: r.int(14)?,
     })
 }
 

@@ -557,11 +557,13 @@ pub struct DeliveryItem {
     pub due_at: Option<i64>,
     pub receipt_id: Option<String>,
     pub idempotency_key: Option<String>,
+    /// The revision of the facts last written, for the history of a lookup.
+    pub revision: i64,
 }
 
 debug_masking_ids!(struct DeliveryItem {
     id, completion_id, registry, national_id, course_code, state, reason, hours_tenths,
-    attempts, last_error, eligible_since, due_at, receipt_id, idempotency_key,
+    attempts, last_error, eligible_since, due_at, receipt_id, idempotency_key, revision,
 });
 
 /// One audited action.

@@ -28,7 +28,7 @@ pub fn init(cfg: &LogConfig) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(sink)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(colour_on_stderr())
         .log_internal_errors(false);
     // A second init (tests, or `demo` starting the daemon in-process) is harmless.
     let _ = if cfg.format == "json" {
@@ -40,6 +40,13 @@ pub fn init(cfg: &LogConfig) {
     } else {
         builder.with_target(false).try_init()
     };
+}
+
+/// Colour codes only for a person at a terminal who has not asked for
+/// none (<https://no-color.org>: `NO_COLOR` set and not empty): in a file,
+/// a pipe or the journal they are noise that breaks `grep`.
+pub fn colour_on_stderr() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// Log lines dropped since the start (0 before [`init`]).

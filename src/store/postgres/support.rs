@@ -90,7 +90,7 @@ impl SupportStore for PostgresStore {
         let mut items = Vec::new();
         for chunk in completion_ids.chunks(10_000) {
             let rows = sqlx::query(
-                "SELECT d.id, d.completion_id, d.registry, d.national_id, d.course_code, d.state, d.reason, d.hours_tenths, d.attempts, d.last_error, d.eligible_since, d.due_at, d.receipt_id, d.idempotency_key
+                "SELECT d.id, d.completion_id, d.registry, d.national_id, d.course_code, d.state, d.reason, d.hours_tenths, d.attempts, d.last_error, d.eligible_since, d.due_at, d.receipt_id, d.idempotency_key, d.revision
                  FROM completions c JOIN deliveries d ON d.completion_id = c.completion_id
                  WHERE c.id = ANY($1) AND ($2 = '' OR d.registry = $2)
                  ORDER BY d.id",
@@ -107,7 +107,7 @@ impl SupportStore for PostgresStore {
     }
 
     async fn delivery(&self, id: i64) -> Result<Option<DeliveryItem>> {
-        let row = sqlx::query("SELECT d.id, d.completion_id, d.registry, d.national_id, d.course_code, d.state, d.reason, d.hours_tenths, d.attempts, d.last_error, d.eligible_since, d.due_at, d.receipt_id, d.idempotency_key FROM deliveries d WHERE d.id = $1")
+        let row = sqlx::query("SELECT d.id, d.completion_id, d.registry, d.national_id, d.course_code, d.state, d.reason, d.hours_tenths, d.attempts, d.last_error, d.eligible_since, d.due_at, d.receipt_id, d.idempotency_key, d.revision FROM deliveries d WHERE d.id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -122,7 +122,7 @@ impl SupportStore for PostgresStore {
         limit: usize,
     ) -> Result<Vec<DeliveryItem>> {
         let rows = sqlx::query(
-            "SELECT d.id, d.completion_id, d.registry, d.national_id, d.course_code, d.state, d.reason, d.hours_tenths, d.attempts, d.last_error, d.eligible_since, d.due_at, d.receipt_id, d.idempotency_key FROM deliveries d
+            "SELECT d.id, d.completion_id, d.registry, d.national_id, d.course_code, d.state, d.reason, d.hours_tenths, d.attempts, d.last_error, d.eligible_since, d.due_at, d.receipt_id, d.idempotency_key, d.revision FROM deliveries d
              WHERE d.id > $1 AND ($2 = '' OR d.state = $2) AND ($3 = '' OR d.registry = $3)
              ORDER BY d.id LIMIT $4",
         )

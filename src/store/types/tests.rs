@@ -287,6 +287,7 @@ fn every_carrier() -> Vec<(&'static str, Box<dyn fmt::Debug>)> {
                 due_at: Some(2),
                 receipt_id: None,
                 idempotency_key: Some("hs1-k".into()),
+                revision: 1,
             }),
         ),
         (
