@@ -3,6 +3,7 @@
 //! or as a real process, and a few waiting helpers.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod fixture;
 
 use hoursync::clock::{SharedClock, SystemClock};

@@ -139,9 +139,11 @@ impl SupportStore for PostgresStore {
         let rows = sqlx::query(
             "SELECT c.completion_id, c.course_code, d.id, d.registry, d.state, d.reason, d.hours_tenths,
                     d.eligible_since, d.receipt_id,
-                    (SELECT COUNT(*) FROM attempts t WHERE t.delivery_id = d.id), d.last_error, d.due_at, d.delivered_at
+                    (SELECT COUNT(*) FROM attempts t WHERE t.delivery_id = d.id), d.last_error, d.due_at, d.delivered_at,
+                    co.name, c.completed_on
              FROM completions c
              JOIN accounts a ON a.account_id = c.account_id
+             LEFT JOIN courses co ON co.course_code = c.course_code
              LEFT JOIN deliveries d ON d.completion_id = c.completion_id
              WHERE a.national_id = $1
              ORDER BY c.completed_at, c.completion_id, d.registry",
