@@ -153,6 +153,20 @@ pub async fn look_up(
     Ok(lines)
 }
 
+/// One delivery and every kept attempt made for it, oldest first: what the
+/// API's attempts and the console's history page show. `None`: no such
+/// delivery.
+pub async fn history(
+    store: &dyn Store,
+    delivery_id: i64,
+) -> Result<Option<(crate::store::DeliveryItem, Vec<AttemptLine>)>, StoreError> {
+    let Some(d) = store.delivery(delivery_id).await? else {
+        return Ok(None);
+    };
+    let attempts = store.attempts_of(delivery_id).await?;
+    Ok(Some((d, attempts.iter().map(Into::into).collect())))
+}
+
 /// A plain table for a terminal.
 pub fn render_text(id: &NationalId, lines: &[StatusLine]) -> String {
     let mut out = format!("learner {id}: {} record(s)\n", lines.len());

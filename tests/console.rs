@@ -7,10 +7,12 @@
 mod common;
 
 use common::browser::Browser;
-use common::fixture;
+use common::fixture::{self, id};
 use common::*;
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
 
 const SUPPORT: &str = "support-token-0123456789";
 const OPS: &str = "ops-token-0123456789abcdef";
@@ -23,7 +25,6 @@ fn tokens(env: &TestEnv) {
 }
 
 /// A daemon serving the console, with the fixture imported.
-#[allow(dead_code)]
 struct Console {
     env: TestEnv,
     sim: hoursync::simulator::Simulator,
@@ -385,3 +386,403 @@ async fn a_browser_signs_in_with_a_good_token_and_is_refused_with_a_wrong_one() 
     assert!(b.current_url().await.ends_with("/ui/login"), "signed out");
     b.close().await;
 }
+
+/// Signs in through the sign-in page.
+async fn browser_sign_in(b: &mut Browser, base: &str, token: &str) {
+    b.goto(&format!("{base}/ui/login")).await;
+    b.type_into("#token", token).await;
+    b.click("main button[type=submit]").await;
+    assert_eq!(b.current_url().await, format!("{base}/ui/"), "signed in");
+}
+
+/// Looks a learner up on `/ui/people`; each row of `#records` as
+/// (registry, state, reason).
+async fn browser_look_up(
+    b: &mut Browser,
+    base: &str,
+    national_id: &str,
+) -> Vec<(String, String, String)> {
+    b.goto(&format!("{base}/ui/people")).await;
+    b.type_into("#national-id", national_id).await;
+    b.click("main form button[type=submit]").await;
+    let mut rows = Vec::new();
+    for tr in b.find_all("#records tbody tr").await {
+        let attr = |name: &'static str| {
+            let tr = tr.clone();
+            let b = &*b;
+            async move { b.attribute(&tr, name).await.unwrap_or_default() }
+        };
+        rows.push((
+            attr("data-registry").await,
+            attr("data-state").await,
+            attr("data-reason").await,
+        ));
+    }
+    rows
+}
+
+/// No URL the browser was on, and no page title, holds the ID.
+async fn assert_id_never_visible(b: &Browser, national_id: &str) {
+    for url in &b.visited {
+        assert!(
+            !url.to_ascii_uppercase().contains(national_id),
+            "the ID in a visited URL: {url}"
+        );
+    }
+    assert!(!b.title().await.contains(national_id));
+}
+
+/// Audit entries, newest first, as ops read them.
+async fn audit(base: &str) -> Vec<Value> {
+    reqwest::Client::new()
+        .get(format!("{base}/api/v1/audit"))
+        .bearer_auth(OPS)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_learner_waiting_on_a_conversion_is_explained_in_chinese_and_delivered_after_it() {
+    let Some(mut b) = Browser::start().await else {
+        return;
+    };
+    let console = Console::start(Backend::Sqlite).await;
+    let base = console.base.clone();
+    wait_drained(&console.store, Duration::from_secs(60)).await;
+    // Learner 8 studied under a general-public My e-Gov account (through a
+    // certificate bound to it): the environmental network took the hours,
+    // the lifelong portal and the teacher network wait for a conversion.
+    let learner = id(8);
+    browser_sign_in(&mut b, &base, SUPPORT).await;
+    let rows = browser_look_up(&mut b, &base, &learner).await;
+    let row = |r: &str| {
+        (
+            r.to_string(),
+            "ineligible".to_string(),
+            "not_civil_servant".to_string(),
+        )
+    };
+    assert!(rows.contains(&row("lifelong")), "{rows:?}");
+    assert!(rows.contains(&row("teacher")), "{rows:?}");
+    assert!(
+        rows.iter()
+            .any(|(r, s, _)| r == "enved" && s == "delivered"),
+        "{rows:?}"
+    );
+
+    let lifelong = "#records tr[data-registry=lifelong]";
+    let text = b.text_of(lifelong).await;
+    assert!(text.contains("淨零生活"), "the course's title: {text}");
+    for must in [
+        "我的e政府",
+        "自然人轉公務員",
+        "再登入",
+        "3個工作天",
+        "not_civil_servant",
+    ] {
+        assert!(text.contains(must), "{must} missing: {text}");
+    }
+    assert!(
+        text.contains("不符上傳條件"),
+        "the state in words, not only colour: {text}"
+    );
+    assert!(!text.contains(&learner), "the row shows no whole ID");
+    let heading = b.text_of("main h2").await;
+    assert!(
+        heading.contains("B10") && !heading.contains(&learner),
+        "{heading}"
+    );
+    // The delivered record needs no explanation.
+    let enved = b.text_of("#records tr[data-registry=enved]").await;
+    assert!(!enved.contains("該怎麼做"), "{enved}");
+
+    b.script("window.scrollTo(0, 0)", json!([])).await;
+    b.screenshot("console-lookup").await;
+
+    // "Copy reply" puts the reply to the learner on the clipboard.
+    b.grant("clipboard-read").await;
+    b.grant("clipboard-write").await;
+    b.click(&format!("{lifelong} button[data-copy-from]")).await;
+    let copied = b
+        .script_async(
+            "const done = arguments[arguments.length - 1];
+             navigator.clipboard.readText().then(done, e => done('error: ' + e));",
+            json!([]),
+        )
+        .await;
+    let copied = copied.as_str().unwrap_or_default().to_string();
+    assert!(
+        copied.starts_with("您好") && copied.contains("自然人轉公務員"),
+        "{copied}"
+    );
+    assert!(
+        copied.contains("終身學習入口網") && copied.contains("淨零生活"),
+        "{copied}"
+    );
+    b.screenshot("console-lookup-waiting-on-conversion").await;
+
+    // The account is converted (an import from the platform), support
+    // asks for a resync, and the lookup page shows the hours delivered.
+    let convert = console.env.write(
+        "conversion.jsonl",
+        &[fixture::account("a8", 8, "mygov", Some("civil_servant"))],
+    );
+    cli_ok(
+        &console.env,
+        &console.sim,
+        &["import", convert.to_str().unwrap()],
+    )
+    .await;
+    let resync = reqwest::Client::new()
+        .post(format!("{base}/api/v1/resyncs"))
+        .bearer_auth(SUPPORT)
+        .json(&json!({ "national_id": learner }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resync.status(), 202);
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        let rows = browser_look_up(&mut b, &base, &learner).await;
+        let delivered = |r: &str| rows.iter().any(|(g, s, _)| g == r && s == "delivered");
+        if delivered("lifelong") && delivered("teacher") {
+            break;
+        }
+        assert!(Instant::now() < until, "never delivered: {rows:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let text = b.text_of(lifelong).await;
+    assert!(
+        text.contains("已上傳") && !text.contains("該怎麼做"),
+        "{text}"
+    );
+    b.screenshot("console-lookup-delivered").await;
+
+    // The record's history: the upload that credited it, newest first.
+    b.click(&format!("{lifelong} a[href^='/ui/deliveries/']"))
+        .await;
+    assert!(b.current_url().await.contains("/ui/deliveries/"));
+    let actions = b.find_all("#attempts tbody tr").await;
+    assert!(!actions.is_empty());
+    let first = b.attribute(&actions[0], "data-result").await.unwrap();
+    assert_eq!(first, "accepted", "newest first");
+    let times = b
+        .script(
+            "return [...document.querySelectorAll('#attempts tbody tr td:first-child')].map(t => t.textContent)",
+            json!([]),
+        )
+        .await;
+    let times: Vec<String> = serde_json::from_value(times).unwrap();
+    assert!(times.windows(2).all(|w| w[0] >= w[1]), "{times:?}");
+    b.screenshot("console-history").await;
+
+    assert_id_never_visible(&b, &learner).await;
+    // Each lookup is in the audit trail: who, whom (masked), when.
+    let entries = audit(&base).await;
+    let lookups: Vec<&Value> = entries.iter().filter(|e| e["action"] == "lookup").collect();
+    assert!(lookups.len() >= 2, "{entries:?}");
+    for e in &lookups {
+        assert_eq!(e["actor"], "web:alice");
+        assert_eq!(
+            e["scope"]["scope"]["national_id"],
+            hoursync::domain::mask(&learner)
+        );
+        assert!(e["at"].is_string());
+    }
+    assert!(!serde_json::to_string(&entries).unwrap().contains(&learner));
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_course_title_holding_a_script_is_shown_as_text() {
+    let Some(mut b) = Browser::start().await else {
+        return;
+    };
+    let console = Console::start(Backend::Sqlite).await;
+    let base = console.base.clone();
+    let xss = "<script>alert(1)</script><img src=x onerror=alert(2)>";
+    let data = console.env.write(
+        "xss.jsonl",
+        &[
+            json!({"type": "course", "course_code": "XSS", "name": xss, "learning_mode": 1,
+                   "category_code": "A1", "digital_hours": "1.0", "classroom_hours": "0.0",
+                   "certified": {"lifelong": "1.0"}})
+            .to_string(),
+            fixture::completion("cx", "a1", "XSS", fixture::AT, "completed"),
+        ],
+    );
+    import(&console.store, &[data]).await;
+    wait_drained(&console.store, Duration::from_secs(60)).await;
+    browser_sign_in(&mut b, &base, SUPPORT).await;
+    browser_look_up(&mut b, &base, &id(1)).await;
+    let cell = b.text_of("#records tr[data-registry=teacher] td").await;
+    let rows = b.find_all("#records tbody tr").await;
+    assert!(rows.len() >= 3, "the learner's rows");
+    let page = b.text_of("#records").await;
+    assert!(
+        page.contains(xss),
+        "the title shown as text: {cell} / {page}"
+    );
+    let injected = b
+        .script(
+            "return document.querySelectorAll('#records script, #records img').length",
+            json!([]),
+        )
+        .await;
+    assert_eq!(injected, 0, "no element made of the title");
+    assert!(!b.alert_open().await, "no injected script ran");
+    b.screenshot("console-xss-as-text").await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lookup_without_the_sessions_csrf_token_is_refused_and_not_audited() {
+    let Some(mut b) = Browser::start().await else {
+        return;
+    };
+    let console = Console::start(Backend::Sqlite).await;
+    let base = console.base.clone();
+    browser_sign_in(&mut b, &base, SUPPORT).await;
+    b.goto(&format!("{base}/ui/people")).await;
+    b.type_into("#national-id", &id(1)).await;
+    b.script(
+        "document.querySelector('main input[name=csrf]').remove()",
+        json!([]),
+    )
+    .await;
+    b.click("main form button[type=submit]").await;
+    let heading = b.text_of("main h1").await;
+    assert!(heading.contains("表單已失效"), "{heading}");
+    assert!(b.find_all("#records").await.is_empty(), "no records shown");
+    b.screenshot("console-csrf-refused").await;
+    assert!(audit(&base).await.iter().all(|e| e["action"] != "lookup"));
+    assert_id_never_visible(&b, &id(1)).await;
+    b.close().await;
+}
+
+async fn lookups_by_api_and_console_answer_alike_and_are_audited(backend: Backend) {
+    let console = Console::start(backend).await;
+    let base = &console.base;
+    wait_drained(&console.store, Duration::from_secs(60)).await;
+    let api = reqwest::Client::new();
+    let learner = id(1);
+    let by_get = api
+        .get(format!("{base}/api/v1/people/{learner}/records"))
+        .bearer_auth(SUPPORT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_get.status(), 200);
+    let by_get: Value = by_get.json().await.unwrap();
+    let by_post = api
+        .post(format!("{base}/api/v1/people:lookup"))
+        .bearer_auth(SUPPORT)
+        .json(&json!({ "national_id": learner }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_post.status(), 200);
+    let by_post: Value = by_post.json().await.unwrap();
+    assert_eq!(by_get, by_post, "the same answer");
+    let rows = by_post.as_array().unwrap();
+    assert_eq!(rows.len(), 12, "four completions × three registries");
+    let c1 = rows
+        .iter()
+        .find(|r| r["completion_id"] == "c1" && r["registry"] == "lifelong")
+        .unwrap();
+    assert_eq!(c1["course_title"], "淨零生活");
+    assert_eq!(c1["completed_on"], "2026-11-20");
+    assert!(!by_post.to_string().contains(&learner), "masked");
+
+    for (body, status) in [
+        (json!({ "national_id": "A123456788" }), 400),
+        (json!({ "national_id": learner, "extra": 1 }), 422),
+        (json!({}), 422),
+    ] {
+        let answer = api
+            .post(format!("{base}/api/v1/people:lookup"))
+            .bearer_auth(SUPPORT)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), status, "{body}");
+    }
+    let unauthenticated = api
+        .post(format!("{base}/api/v1/people:lookup"))
+        .json(&json!({ "national_id": learner }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthenticated.status(), 401);
+
+    // The console: the same records, audited as web:NAME; no CSRF token,
+    // no lookup.
+    let http = client();
+    let (session, csrf) = sign_in(&http, base, SUPPORT).await;
+    let refused = http
+        .post(format!("{base}/ui/people"))
+        .header("cookie", &session)
+        .form_pairs(&[("national_id", learner.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_security_headers(refused.headers());
+    let page = http
+        .post(format!("{base}/ui/people"))
+        .header("cookie", &session)
+        .form_pairs(&[("csrf", csrf.as_str()), ("national_id", learner.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_security_headers(page.headers());
+    let html = page.text().await.unwrap();
+    assert!(
+        !html.contains(&learner),
+        "the page shows the ID masked only"
+    );
+    assert_eq!(html.matches("<tr data-registry=").count(), 12, "{html}");
+    let bad = http
+        .post(format!("{base}/ui/people"))
+        .header("cookie", &session)
+        .form_pairs(&[("csrf", csrf.as_str()), ("national_id", "A123456788")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert!(bad.text().await.unwrap().contains("id=\"lookup-error\""));
+
+    let entries = audit(base).await;
+    let lookups: Vec<(&str, &str)> = entries
+        .iter()
+        .filter(|e| e["action"] == "lookup")
+        .map(|e| {
+            (
+                e["actor"].as_str().unwrap(),
+                e["scope"]["scope"]["national_id"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let masked = hoursync::domain::mask(&learner);
+    assert_eq!(
+        lookups,
+        vec![
+            ("web:alice", masked.as_str()),
+            ("api:alice", masked.as_str()),
+            ("api:alice", masked.as_str()),
+        ],
+        "newest first; refused and invalid lookups are not audited"
+    );
+    let web = entries.iter().find(|e| e["actor"] == "web:alice").unwrap();
+    assert_eq!(web["records"], 12);
+    assert_eq!(web["status"], "done");
+    assert!(!serde_json::to_string(&entries).unwrap().contains(&learner));
+}
+
+backend_tests!(lookups_by_api_and_console_answer_alike_and_are_audited);

@@ -373,14 +373,13 @@ pub(super) async fn attempts(
 ) -> Result<Json<AttemptHistory>, ApiError> {
     auth.require(Role::Support)?;
     let id = path(id)?;
-    let Some(d) = state.store.delivery(id).await? else {
+    let Some((d, attempts)) = crate::status::history(state.store.as_ref(), id).await? else {
         return Err(ApiError::not_found(format!("no delivery {id}")));
     };
-    let attempts = state.store.attempts_of(id).await?;
     Ok(Json(AttemptHistory {
         delivery_id: id,
         state: d.state,
-        attempts: attempts.iter().map(Into::into).collect(),
+        attempts,
     }))
 }
 

@@ -219,6 +219,43 @@ impl Browser {
             .await
     }
 
+    /// Runs an async script: it ends by calling `arguments[arguments.length - 1](value)`.
+    pub async fn script_async(&self, script: &str, args: Value) -> Value {
+        self.post("/execute/async", json!({ "script": script, "args": args }))
+            .await
+    }
+
+    /// Grants the page a permission (`clipboard-read`, `clipboard-write`…).
+    pub async fn grant(&self, permission: &str) {
+        self.post(
+            "/permissions",
+            json!({"descriptor": {"name": permission}, "state": "granted"}),
+        )
+        .await;
+    }
+
+    /// Whether a JavaScript alert is open (an injected script ran).
+    pub async fn alert_open(&self) -> bool {
+        let answer: Value = self
+            .http
+            .get(format!("{}/alert/text", self.base))
+            .send()
+            .await
+            .expect("WebDriver alert")
+            .json()
+            .await
+            .expect("a WebDriver answer");
+        answer["value"].get("error").is_none()
+    }
+
+    pub async fn title(&self) -> String {
+        self.get("/title")
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
     /// Saves the page as `target/screenshots/NAME.png`.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
         let b64 = self.get("/screenshot").await;

@@ -10,9 +10,11 @@
 //! sheet are static files embedded in the binary.
 
 pub mod explain;
+mod history;
 pub mod i18n;
 pub mod layout;
 mod login;
+mod people;
 pub mod session;
 
 use super::SharedState;
@@ -56,6 +58,8 @@ pub fn routes() -> Router<SharedState> {
         .route("/ui/", get(overview))
         .route("/ui/login", get(login::form).post(login::submit))
         .route("/ui/logout", axum::routing::post(login::logout))
+        .route("/ui/people", get(people::form).post(people::look_up))
+        .route("/ui/deliveries/{id}", get(history::page))
         .route("/ui/static/app.css", get(css))
         .route("/ui/static/app.js", get(js))
         .layer(axum::middleware::from_fn(ui_headers))
