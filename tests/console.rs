@@ -664,6 +664,43 @@ async fn a_lookup_without_the_sessions_csrf_token_is_refused_and_not_audited() {
     b.close().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_phone_the_lookup_works_from_the_keyboard_and_fits_the_screen() {
+    let Some(mut b) = Browser::start().await else {
+        return;
+    };
+    let console = Console::start(Backend::Sqlite).await;
+    let base = console.base.clone();
+    wait_drained(&console.store, Duration::from_secs(60)).await;
+    b.window_size(390, 844).await;
+    b.goto(&format!("{base}/ui/login?lang=en")).await;
+    b.submit_with_enter("#token", SUPPORT).await;
+    assert_eq!(b.current_url().await, format!("{base}/ui/"));
+    b.goto(&format!("{base}/ui/people")).await;
+    // The label names the field, for screen readers and for a tap.
+    let label = b.text_of("label[for=national-id]").await;
+    assert_eq!(label, "National ID");
+    b.submit_with_enter("#national-id", &id(3)).await;
+    let rows = b.find_all("#records tr[data-registry]").await;
+    assert_eq!(rows.len(), 3, "one row per registry");
+    let text = b.text_of("#records tr[data-registry=enved]").await;
+    assert!(text.contains("service unit"), "English on request: {text}");
+    assert!(text.contains("service_unit_invalid"), "{text}");
+    let fits = b
+        .script(
+            "return document.documentElement.scrollWidth <= window.innerWidth",
+            json!([]),
+        )
+        .await;
+    assert_eq!(fits, true, "no sideways scrolling on a phone");
+    b.screenshot("console-phone").await;
+    assert_id_never_visible(&b, &id(3)).await;
+    // An unknown console path: a page with the same headers, not JSON.
+    b.goto(&format!("{base}/ui/nothing-here")).await;
+    assert!(b.text_of("main h1").await.contains("Not found"));
+    b.close().await;
+}
+
 async fn lookups_by_api_and_console_answer_alike_and_are_audited(backend: Backend) {
     let console = Console::start(backend).await;
     let base = &console.base;
@@ -786,3 +823,67 @@ async fn lookups_by_api_and_console_answer_alike_and_are_audited(backend: Backen
 }
 
 backend_tests!(lookups_by_api_and_console_answer_alike_and_are_audited);
+
+/// A benchmark figure, not a timed test (`cargo test --test console --
+/// --ignored`): the lookup page of a learner with 500 completions (1,500
+/// records), each request's time over loopback, which bounds the server's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn lookup_page_of_a_learner_with_500_completions() {
+    let console = Console::start(Backend::Sqlite).await;
+    let base = &console.base;
+    let lines: Vec<String> = (0..500)
+        .map(|i| {
+            let day = 1 + i % 28;
+            fixture::completion(
+                &format!("bulk{i}"),
+                "a5",
+                "ALL",
+                &format!("2026-10-{day:02}T10:00:00+08:00"),
+                "completed",
+            )
+        })
+        .collect();
+    import(&console.store, &[console.env.write("bulk.jsonl", &lines)]).await;
+    wait_drained(&console.store, Duration::from_secs(120)).await;
+    let http = client();
+    let (session, csrf) = sign_in(&http, base, SUPPORT).await;
+    let mut times = Vec::new();
+    for _ in 0..20 {
+        let started = Instant::now();
+        let page = http
+            .post(format!("{base}/ui/people"))
+            .header("cookie", &session)
+            .form_pairs(&[("csrf", csrf.as_str()), ("national_id", id(5).as_str())])
+            .send()
+            .await
+            .unwrap();
+        let html = page.text().await.unwrap();
+        times.push(started.elapsed());
+        assert_eq!(html.matches("<tr data-registry=").count(), 1_503);
+    }
+    // The same lookup as JSON: the query and the audit, without the page.
+    let mut api_times = Vec::new();
+    for _ in 0..20 {
+        let started = Instant::now();
+        let answer = http
+            .post(format!("{base}/api/v1/people:lookup"))
+            .bearer_auth(SUPPORT)
+            .json(&json!({ "national_id": id(5) }))
+            .send()
+            .await
+            .unwrap();
+        let rows: Vec<Value> = answer.json().await.unwrap();
+        api_times.push(started.elapsed());
+        assert_eq!(rows.len(), 1_503);
+    }
+    times.sort();
+    api_times.sort();
+    eprintln!(
+        "1,503 records: page median {:?} (max {:?}), JSON median {:?} (max {:?})",
+        times[times.len() / 2],
+        times[times.len() - 1],
+        api_times[api_times.len() / 2],
+        api_times[api_times.len() - 1],
+    );
+}

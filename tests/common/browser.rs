@@ -177,6 +177,20 @@ impl Browser {
             .await;
     }
 
+    /// Types `text` into a field and presses Enter, as a keyboard user
+    /// submits a form; waits for the page that led to.
+    pub async fn submit_with_enter(&mut self, css: &str, text: &str) {
+        self.type_into(css, &format!("{text}\u{E007}")).await;
+        self.wait_loaded().await;
+        self.record_url().await;
+    }
+
+    /// Resizes the window (a phone: 390 × 844).
+    pub async fn window_size(&self, width: u32, height: u32) {
+        self.post("/window/rect", json!({ "width": width, "height": height }))
+            .await;
+    }
+
     /// Clicks and waits for the page the click led to.
     pub async fn click(&mut self, css: &str) {
         let e = self.find(css).await;

@@ -62,6 +62,7 @@ pub fn routes() -> Router<SharedState> {
         .route("/ui/deliveries/{id}", get(history::page))
         .route("/ui/static/app.css", get(css))
         .route("/ui/static/app.js", get(js))
+        .route("/ui/{*rest}", axum::routing::any(not_found))
         .layer(axum::middleware::from_fn(ui_headers))
 }
 
@@ -272,6 +273,24 @@ async fn overview(session: UiSession) -> Markup {
         t.overview_title,
         maud::html! { p { (t.overview_body) } },
     )
+}
+
+/// Any other path under `/ui/`: a page, not the API's JSON 404, with the
+/// same headers as every console answer.
+async fn not_found(UiLang(lang): UiLang) -> Response {
+    let t = lang.t();
+    let ctx = layout::Ctx {
+        caller: None,
+        lang,
+        csrf: "",
+        path: "/ui/",
+    };
+    let body = maud::html! { p { a href="/ui/" { (t.nav_overview) } } };
+    (
+        StatusCode::NOT_FOUND,
+        layout::page(&ctx, t.not_found_title, body),
+    )
+        .into_response()
 }
 
 /// The console's style sheet and script, embedded in the binary.
