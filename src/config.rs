@@ -544,6 +544,12 @@ impl Config {
             MIN_TIMEOUT_MS,
             "an answer needs time to be read",
         )?;
+        at_least(
+            "admin.session_idle_minutes",
+            self.admin.session_idle_minutes,
+            1,
+            "a console session would end at once",
+        )?;
         Ok(())
     }
 }
@@ -774,7 +780,7 @@ mod tests {
     #[test]
     fn unusable_values_are_refused_by_key_name() {
         type Spoil = fn(&mut Config);
-        let cases: [(&str, Spoil); 15] = [
+        let cases: [(&str, Spoil); 16] = [
             ("registries.lifelong.base_url", |c| {
                 c.registries
                     .get_mut(&RegistryKind::Lifelong)
@@ -819,6 +825,9 @@ mod tests {
                 c.admin.header_read_timeout_ms = 0
             }),
             ("admin.idle_timeout_ms", |c| c.admin.idle_timeout_ms = 5),
+            ("admin.session_idle_minutes", |c| {
+                c.admin.session_idle_minutes = 0
+            }),
         ];
         for (key, spoil) in cases {
             let mut c = Config::default();

@@ -824,6 +824,60 @@ async fn lookups_by_api_and_console_answer_alike_and_are_audited(backend: Backen
 
 backend_tests!(lookups_by_api_and_console_answer_alike_and_are_audited);
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lookup_leaves_the_id_in_no_log_line_and_no_metric() {
+    let env = TestEnv::new(Backend::Sqlite).await;
+    tokens(&env);
+    let sim = simulator(Default::default()).await;
+    let store = env.store().await;
+    import(&store, &[env.write("fixture.jsonl", &fixture::lines())]).await;
+    let (mut daemon, base) =
+        env.spawn_serving_daemon(&sim, &[("HOURSYNC_LOG__LEVEL", "info".into())]);
+    let http = client();
+    wait_for(Duration::from_secs(30), "the admin server", || async {
+        http.get(format!("{base}/readyz")).send().await.is_ok()
+    })
+    .await;
+    let learner = id(3);
+    let (session, csrf) = sign_in(&http, &base, SUPPORT).await;
+    for csrf in [csrf.as_str(), "forged"] {
+        http.post(format!("{base}/ui/people"))
+            .header("cookie", &session)
+            .form_pairs(&[("csrf", csrf), ("national_id", learner.as_str())])
+            .send()
+            .await
+            .unwrap();
+    }
+    let api = http
+        .post(format!("{base}/api/v1/people:lookup"))
+        .bearer_auth(SUPPORT)
+        .json(&json!({ "national_id": learner }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 200);
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!metrics.contains(&learner), "the ID in a metric");
+    daemon.kill().await.unwrap();
+    let logs = env.daemon_logs();
+    assert!(
+        logs.contains("console: signed in"),
+        "the log was read: {logs}"
+    );
+    assert!(
+        logs.contains("CSRF"),
+        "the refused lookup was logged: {logs}"
+    );
+    assert!(!logs.contains(&learner), "the ID in the log: {logs}");
+}
+
 /// A benchmark figure, not a timed test (`cargo test --test console --
 /// --ignored`): the lookup page of a learner with 500 completions (1,500
 /// records), each request's time over loopback, which bounds the server's.
