@@ -30,6 +30,7 @@ struct Console {
     sim: hoursync::simulator::Simulator,
     store: hoursync::store::SharedStore,
     base: String,
+    state: hoursync::admin::SharedState,
     shutdown: tokio_util::sync::CancellationToken,
 }
 
@@ -50,6 +51,7 @@ impl Console {
             sim,
             store,
             base,
+            state: running.state.clone(),
             shutdown,
         }
     }
@@ -312,6 +314,31 @@ async fn sign_in_sets_a_strict_session_cookie_and_every_post_needs_the_csrf_toke
             .unwrap()
             .contains("max-age=31536000")
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_a_token_from_the_file_signs_its_sessions_out() {
+    let console = Console::start(Backend::Sqlite).await;
+    let base = &console.base;
+    let http = client();
+    let (alice, _) = sign_in(&http, base, SUPPORT).await;
+    let (bob, _) = sign_in(&http, base, OPS).await;
+    // The file reloaded on SIGHUP without alice's line.
+    let tokens = hoursync::admin::auth::Tokens::parse(&format!("bob ops {OPS}\n")).unwrap();
+    console.state.replace_tokens(tokens);
+    let status = |session: String| {
+        let http = http.clone();
+        async move {
+            http.get(format!("{base}/ui/"))
+                .header("cookie", session)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(status(alice).await, StatusCode::SEE_OTHER, "signed out");
+    assert_eq!(status(bob).await, StatusCode::OK, "still signed in");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
