@@ -237,6 +237,40 @@ async fn sign_in_sets_a_strict_session_cookie_and_every_post_needs_the_csrf_toke
         format!("hoursync_session={}", cookie_value(&cookie))
     );
 
+    // The browser's language chooses the page's; `?lang=` switches it and
+    // is remembered in a cookie.
+    let english = http
+        .get(format!("{base}/ui/login"))
+        .header("accept-language", "en-US,en;q=0.9,zh-TW;q=0.5")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(english.contains("<html lang=\"en\">") && english.contains("Admin token"));
+    let switched = http
+        .get(format!("{base}/ui/login?lang=zh-TW"))
+        .header("accept-language", "en-US")
+        .send()
+        .await
+        .unwrap();
+    let lang = set_cookie(switched.headers(), "lang").unwrap();
+    assert!(lang.starts_with("lang=zh-TW;"), "{lang}");
+    let chinese = switched.text().await.unwrap();
+    assert!(chinese.contains("<html lang=\"zh-TW\">") && chinese.contains("管理權杖"));
+    let remembered = http
+        .get(format!("{base}/ui/login"))
+        .header("accept-language", "en-US")
+        .header("cookie", "lang=zh-TW")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(remembered.contains("管理權杖"));
+
     // Over plain HTTP, no `Secure` (the browser would drop the cookie).
     let page = http.get(format!("{base}/ui/login")).send().await.unwrap();
     let plain = set_cookie(page.headers(), "hoursync_login").unwrap();
