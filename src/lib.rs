@@ -18,7 +18,8 @@
 //!   systemd notifications, shutdown.
 //! - [`calendar`], [`sla`]: working days from the office calendar; due times
 //!   and SLA states. [`sla_report`]: `hoursync sla report`.
-//! - [`admin`]: the HTTP server: health, readiness, metrics, the support API.
+//! - [`admin`]: the HTTP server: health, readiness, metrics, the support API,
+//!   and the support console web pages (`admin::ui`, under `/ui/`).
 //!   [`progress`]: whether the work loops run, which `/readyz` reports.
 //!   [`db_health`]: whether the daemon's writes get through, for readiness.
 //! - [`resync`]: re-judging a scope and requeueing what is not delivered.

@@ -1,5 +1,6 @@
 //! The admin HTTP server on `admin.listen`: health, readiness and metrics
-//! for ops and Prometheus, and the API support staff use. Tests start it on
+//! for ops and Prometheus, the API support staff use, and the support
+//! console's pages under `/ui/` (see [`ui`]). Tests start it on
 //! port 0 with the whole daemon. Its OpenAPI document (see [`openapi`]) is
 //! served, open, at `GET /api/v1/openapi.json`.
 

@@ -256,13 +256,20 @@ impl FromRequestParts<SharedState> for OpsOnly {
         state: &SharedState,
     ) -> Result<Self, Self::Rejection> {
         let session = UiSession::from_request_parts(parts, state).await?;
-        if session.caller.role >= Role::Ops {
-            Ok(OpsOnly(session))
-        } else {
-            let t = session.lang.t();
-            Err(session.error_page(StatusCode::FORBIDDEN, t.forbidden_title, t.forbidden_body))
+        match ops_refusal(&session) {
+            Some(refused) => Err(refused),
+            None => Ok(OpsOnly(session)),
         }
     }
+}
+
+/// The 403 page a session below the ops role gets on an ops page.
+fn ops_refusal(session: &UiSession) -> Option<Response> {
+    if session.caller.role >= Role::Ops {
+        return None;
+    }
+    let t = session.lang.t();
+    Some(session.error_page(StatusCode::FORBIDDEN, t.forbidden_title, t.forbidden_body))
 }
 
 /// The home page. A placeholder until the overview's figures are built.
@@ -330,4 +337,52 @@ async fn js() -> Response {
 /// The language of a page that may be shown without a session.
 pub fn lang_from(parts: &Parts) -> Lang {
     lang_of(parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(role: Role, lang: Lang) -> UiSession {
+        UiSession {
+            caller: Caller {
+                name: "carol".into(),
+                role,
+            },
+            lang,
+            csrf: "c".repeat(64),
+            id: "s".repeat(64),
+            path: "/ui/queue".into(),
+        }
+    }
+
+    async fn body(r: Response) -> String {
+        let bytes = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_support_session_gets_a_403_page_on_ops_pages_and_ops_passes() {
+        assert!(ops_refusal(&session(Role::Ops, Lang::ZhTw)).is_none());
+        let refused = ops_refusal(&session(Role::Support, Lang::ZhTw)).unwrap();
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+        let page = body(refused).await;
+        assert!(page.contains(i18n::ZH_TW.forbidden_body), "{page}");
+        assert!(
+            !page.contains("/ui/queue\""),
+            "no link to ops pages: {page}"
+        );
+        let english = ops_refusal(&session(Role::Support, Lang::En)).unwrap();
+        assert!(body(english).await.contains(i18n::EN.forbidden_body));
+    }
+
+    #[tokio::test]
+    async fn a_form_with_another_csrf_token_gets_a_403_page() {
+        let s = session(Role::Support, Lang::En);
+        assert!(s.csrf_refusal(&s.csrf.clone()).is_none());
+        for forged in ["", "c", &"d".repeat(64), &"c".repeat(65)] {
+            let refused = s.csrf_refusal(forged).unwrap();
+            assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{forged:?}");
+        }
+    }
 }
