@@ -31,7 +31,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Origin {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         Ok(Origin {
             ip: client_ip(parts),
-            https: over_https(&parts.uri, &parts.headers),
+            https: over_https(parts),
             form_token: cookie(&parts.headers, LOGIN_COOKIE).map(str::to_string),
             session: cookie(&parts.headers, session::COOKIE).map(str::to_string),
         })

@@ -120,11 +120,19 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-/// Whether the browser reached us over HTTPS (directly, or through a
-/// proxy that says so): then cookies are marked `Secure`.
-pub fn over_https(parts_uri: &axum::http::Uri, headers: &HeaderMap) -> bool {
-    parts_uri.scheme_str() == Some("https")
-        || headers
+/// Put in a request's extensions by a server that accepted the connection
+/// over TLS, so that the console marks its cookies `Secure`.
+#[derive(Debug, Clone, Copy)]
+pub struct ServedOverTls;
+
+/// Whether the browser reached us over HTTPS (a TLS connection of ours, or
+/// a proxy that says so with `X-Forwarded-Proto`): then cookies are marked
+/// `Secure`.
+pub fn over_https(parts: &Parts) -> bool {
+    parts.extensions.get::<ServedOverTls>().is_some()
+        || parts.uri.scheme_str() == Some("https")
+        || parts
+            .headers
             .get("x-forwarded-proto")
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"))
