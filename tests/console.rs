@@ -112,7 +112,18 @@ async fn a_learner_waiting_on_a_conversion_is_explained_in_chinese_and_delivered
     // "Copy reply" puts the reply to the learner on the clipboard.
     b.grant("clipboard-read").await;
     b.grant("clipboard-write").await;
-    b.click(&format!("{lifelong} button[data-copy-from]")).await;
+    let copy = format!("{lifelong} button[data-copy-from]");
+    b.press(&copy).await;
+    let until = Instant::now() + Duration::from_secs(5);
+    while b
+        .attribute(&b.find(&copy).await, "data-state")
+        .await
+        .as_deref()
+        != Some("copied")
+    {
+        assert!(Instant::now() < until, "the copy button never said copied");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let copied = b
         .script_async(
             "const done = arguments[arguments.length - 1];

@@ -180,8 +180,9 @@ impl Browser {
     /// Types `text` into a field and presses Enter, as a keyboard user
     /// submits a form; waits for the page that led to.
     pub async fn submit_with_enter(&mut self, css: &str, text: &str) {
+        self.mark_page().await;
         self.type_into(css, &format!("{text}\u{E007}")).await;
-        self.wait_loaded().await;
+        self.wait_new_page().await;
         self.record_url().await;
     }
 
@@ -191,19 +192,49 @@ impl Browser {
             .await;
     }
 
-    /// Clicks and waits for the page the click led to.
+    /// Clicks what leads to another page (a link, a form's button) and
+    /// waits until that page has loaded.
     pub async fn click(&mut self, css: &str) {
-        let e = self.find(css).await;
-        self.post(&format!("/element/{}/click", e.0), json!({}))
-            .await;
-        self.wait_loaded().await;
+        self.mark_page().await;
+        self.press(css).await;
+        self.wait_new_page().await;
         self.record_url().await;
     }
 
-    async fn wait_loaded(&self) {
+    /// Clicks what stays on the page (a script's button).
+    pub async fn press(&self, css: &str) {
+        let e = self.find(css).await;
+        self.post(&format!("/element/{}/click", e.0), json!({}))
+            .await;
+    }
+
+    /// Marks the current document, to tell when another one replaced it.
+    async fn mark_page(&self) {
+        self.script("window.__hoursyncOldPage = true", json!([]))
+            .await;
+    }
+
+    /// Waits until a new document (not the marked one) has loaded. During
+    /// the navigation a script may fail: that is waiting too.
+    async fn wait_new_page(&self) {
         let until = Instant::now() + Duration::from_secs(10);
-        while self.script("return document.readyState", json!([])).await != "complete" {
-            assert!(Instant::now() < until, "the page did not load");
+        loop {
+            let answer = self
+                .http
+                .post(format!("{}/execute/sync", self.base))
+                .json(&json!({
+                    "script": "return !window.__hoursyncOldPage && document.readyState === 'complete'",
+                    "args": [],
+                }))
+                .send()
+                .await;
+            if let Ok(a) = answer
+                && let Ok(v) = a.json::<Value>().await
+                && v["value"] == true
+            {
+                return;
+            }
+            assert!(Instant::now() < until, "no new page loaded");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
