@@ -342,11 +342,6 @@ async fn js() -> Response {
     asset("text/javascript; charset=utf-8", APP_JS)
 }
 
-/// The language of a page that may be shown without a session.
-pub fn lang_from(parts: &Parts) -> Lang {
-    lang_of(parts)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
