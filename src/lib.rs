@@ -26,7 +26,8 @@
 //! - [`audit`]: the audit trail of resyncs and reconciles.
 //! - [`reconcile`]: nightly lookups at the registries that repair drift.
 //! - [`status`]: one learner's records, for `status` and the API.
-//! - [`metrics`]: every Prometheus metric; [`monitor`]: the gauge sweep.
+//! - [`metrics`]: every Prometheus metric; [`monitor`]: the gauge sweep;
+//!   [`live`]: the gauges set as things happen, for the console's overview.
 //! - [`migrate_data`]: copies a database to another (SQLite to PostgreSQL).
 //! - [`simulator`]: a registry peer speaking REGISTRY-API.md, for tests and demos.
 //! - [`dataset`], [`demo`], [`bench`]: generated data, the demonstration, the figures.
@@ -50,6 +51,7 @@ pub mod dispatch;
 pub mod domain;
 pub mod eligibility;
 pub mod intake;
+pub mod live;
 pub mod metrics;
 pub mod migrate_data;
 pub mod monitor;

@@ -507,18 +507,37 @@ pub(super) async fn start_resync(
         ));
     }
     let actor = format!("api:{}", caller.name);
+    let id = begin_resync(&state, &actor, scope, req.verify).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(ResyncAnswer {
+            id: Some(id),
+            dry_run: false,
+            verify: req.verify,
+            summary,
+        }),
+    ))
+}
+
+/// Opens a real resync's audit entry as `actor` and runs it in the
+/// background; its id, whose audit entry shows the progress. The API and
+/// the console (`web:NAME`) both start resyncs here.
+pub(crate) async fn begin_resync(
+    state: &SharedState,
+    actor: &str,
+    scope: ResyncScope,
+    verify: bool,
+) -> Result<i64, crate::store::StoreError> {
     let id = crate::resync::open_audit(
         state.store.as_ref(),
         state.clock.as_ref(),
-        &actor,
+        actor,
         &scope,
-        req.verify,
+        verify,
     )
     .await?;
-    let task_state = state.clone();
-    let verify = req.verify;
+    let s = state.clone();
     tokio::spawn(async move {
-        let s = task_state;
         if let Err(e) = crate::resync::run(
             s.store.as_ref(),
             s.clock.as_ref(),
@@ -532,15 +551,7 @@ pub(super) async fn start_resync(
             tracing::error!(resync = id, error = %e, "resync failed");
         }
     });
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(ResyncAnswer {
-            id: Some(id),
-            dry_run: false,
-            verify: req.verify,
-            summary,
-        }),
-    ))
+    Ok(id)
 }
 
 fn resync_error(e: crate::resync::ResyncError) -> ApiError {
