@@ -6,6 +6,9 @@
 
 use crate::domain::RegistryKind;
 
+mod ops;
+pub use ops::OpsText;
+
 /// A page's language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {

@@ -9,13 +9,18 @@
 //! inline script or style), so the small enhancing script and the style
 //! sheet are static files embedded in the binary.
 
+mod audit;
 pub mod explain;
 mod history;
 pub mod i18n;
 pub mod layout;
 mod login;
+mod overview;
 mod people;
+mod queue;
+mod resync;
 pub mod session;
+mod sla;
 
 use super::SharedState;
 use super::auth::{Caller, Role};
@@ -26,7 +31,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use i18n::Lang;
-use maud::Markup;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 /// What the console keeps between requests.
@@ -55,11 +59,17 @@ const LANG_COOKIE: &str = "lang";
 pub fn routes() -> Router<SharedState> {
     Router::new()
         .route("/ui", get(|| async { Redirect::to("/ui/") }))
-        .route("/ui/", get(overview))
+        .route("/ui/", get(overview::page))
         .route("/ui/login", get(login::form).post(login::submit))
         .route("/ui/logout", axum::routing::post(login::logout))
         .route("/ui/people", get(people::form).post(people::look_up))
         .route("/ui/deliveries/{id}", get(history::page))
+        .route("/ui/resync", get(resync::form).post(resync::submit))
+        .route("/ui/resync/{id}", get(resync::progress))
+        .route("/ui/queue", get(queue::page))
+        .route("/ui/queue/{id}/retry", axum::routing::post(queue::retry))
+        .route("/ui/sla", get(sla::page))
+        .route("/ui/audit", get(audit::page))
         .route("/ui/static/app.css", get(css))
         .route("/ui/static/app.js", get(js))
         .route("/ui/{*rest}", axum::routing::any(not_found))
@@ -278,16 +288,6 @@ fn ops_refusal(session: &UiSession) -> Option<Response> {
     }
     let t = session.lang.t();
     Some(session.error_page(StatusCode::FORBIDDEN, t.forbidden_title, t.forbidden_body))
-}
-
-/// The home page. A placeholder until the overview's figures are built.
-async fn overview(session: UiSession) -> Markup {
-    let t = session.lang.t();
-    layout::page(
-        &session.ctx(),
-        t.overview_title,
-        maud::html! { p { (t.overview_body) } },
-    )
 }
 
 /// Any other path under `/ui/`: a page, not the API's JSON 404, with the

@@ -39,3 +39,14 @@
     });
   });
 })();
+// A running resync's page reloads itself until the run is done (the page
+// also has a plain "refresh" link for browsers without script).
+(function () {
+  "use strict";
+  document.addEventListener("DOMContentLoaded", function () {
+    var live = document.querySelector("[data-refresh]");
+    if (!live) { return; }
+    var seconds = parseInt(live.getAttribute("data-refresh"), 10) || 2;
+    setTimeout(function () { window.location.reload(); }, seconds * 1000);
+  });
+})();
