@@ -432,6 +432,24 @@ async fn a_support_session_gets_403_on_the_ops_pages_and_sees_no_links_to_them()
         assert_eq!(status, StatusCode::OK, "{page}");
         assert!(!html.contains(&ops.learner), "{page} shows a whole ID");
     }
+    // A support person's lookup shows on the audit page: who, whom (masked).
+    let looked_up = support
+        .post(
+            "/ui/people",
+            &[("csrf", &support.csrf), ("national_id", &ops.learner)],
+        )
+        .await;
+    assert_eq!(looked_up.status(), StatusCode::OK);
+    let (_, audit) = bob.get("/ui/audit").await;
+    assert!(
+        audit.contains("data-action=\"lookup\" data-actor=\"web:alice\""),
+        "{audit}"
+    );
+    let masked = hoursync::domain::mask(&ops.learner);
+    assert!(
+        audit.contains(&masked) && !audit.contains(&ops.learner),
+        "{audit}"
+    );
     let (_, sla) = bob.get("/ui/sla").await;
     assert!(
         sla.contains(&format!("data-id=\"{}\" data-sla=\"breached\"", ops.failed)),
@@ -644,4 +662,25 @@ async fn a_post_without_the_sessions_csrf_token_changes_nothing() {
     assert_eq!(actions[0]["actor"], "web:bob");
     assert_eq!(actions[0]["action"], "resync");
     assert_eq!(actions[1]["action"], "retry");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resync_with_a_bad_id_a_bad_date_or_no_scope_shows_the_form_again_with_the_error() {
+    let ops = Ops::start().await;
+    let alice = Session::sign_in(&ops.base, SUPPORT).await;
+    for (field, value) in [
+        ("national_id", "A123456788"),
+        ("completed_from", "20-11-2026"),
+        ("registry", "nowhere"),
+        ("course_code", ""),
+    ] {
+        let answer = alice
+            .post("/ui/resync", &[("csrf", &alice.csrf), (field, value)])
+            .await;
+        assert_eq!(answer.status(), StatusCode::BAD_REQUEST, "{field}={value}");
+        let html = answer.text().await.unwrap();
+        assert!(html.contains("id=\"resync-error\""), "{html}");
+        assert!(html.contains("id=\"resync\""), "the form again");
+    }
+    assert!(ops.audit().await.is_empty(), "nothing started");
 }

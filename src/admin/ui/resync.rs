@@ -57,8 +57,14 @@ impl ResyncForm {
                     .map_err(|_| o.bad_registry.to_string())?,
             ),
         };
+        let national_id = text(&self.national_id);
+        if let Some(id) = &national_id
+            && crate::domain::NationalId::parse(id).is_err()
+        {
+            return Err(lang.t().bad_id.to_string());
+        }
         Ok(ResyncRequest {
-            national_id: text(&self.national_id),
+            national_id,
             course_code: text(&self.course_code),
             registry,
             completed_from: date(&self.completed_from)?,
