@@ -581,6 +581,19 @@ async fn the_retry_button_on_the_queue_requeues_a_failed_delivery_and_the_audit_
         );
     }
     b.screenshot("console-queue").await;
+
+    // The failed record is days past due: on the SLA page, masked.
+    b.goto(&format!("{base}/ui/sla")).await;
+    let breached = format!("#sla-breached-lifelong tr[data-id='{}']", ops.failed);
+    assert_eq!(b.find_all(&breached).await.len(), 1);
+    let shown = b.text_of(&breached).await;
+    assert!(
+        shown.contains(&hoursync::domain::mask(&ops.learner)),
+        "{shown}"
+    );
+    b.screenshot("console-sla").await;
+
+    b.goto(&format!("{base}/ui/queue?registry=lifelong")).await;
     b.click(&format!("button[data-retry='{}']", ops.failed))
         .await;
     assert!(
