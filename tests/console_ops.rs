@@ -9,17 +9,17 @@
 mod common;
 
 use common::browser::Browser;
+use common::console::{
+    FormPairs, OPS, SUPPORT, assert_id_never_visible, audit, browser_sign_in, sign_in, tokens,
+};
 use common::fixture;
 use common::*;
 use hoursync::domain::RegistryKind;
 use hoursync::store::{Outcome, SharedStore, State};
 use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use reqwest::header::LOCATION;
 use serde_json::{Value, json};
 use std::time::Duration;
-
-const SUPPORT: &str = "support-token-0123456789";
-const OPS: &str = "ops-token-0123456789abcdef";
 
 /// A daemon process serving the console: the fixture imported and judged,
 /// the simulator rejecting course `LL` (`unknown_course`), and one
@@ -38,10 +38,7 @@ struct Ops {
 impl Ops {
     async fn start() -> Ops {
         let env = TestEnv::new(Backend::Sqlite).await;
-        let path = env.dir.path().join("admin.tokens");
-        std::fs::write(&path, format!("alice support {SUPPORT}\nbob ops {OPS}\n")).unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        tokens(&env);
         let sim = simulator(hoursync::simulator::Faults {
             reject_courses: vec!["LL".into()],
             ..Default::default()
@@ -102,7 +99,7 @@ impl Ops {
 
     /// Audit entries, newest first, from the API.
     async fn audit(&self) -> Vec<Value> {
-        api_get(&self.base, "/api/v1/audit").await
+        audit(&self.base).await
     }
 }
 
@@ -118,48 +115,6 @@ async fn api_get<T: serde::de::DeserializeOwned>(base: &str, path: &str) -> T {
         .unwrap()
 }
 
-/// A form body as a browser sends it.
-fn form(pairs: &[(&str, &str)]) -> String {
-    let encode = |s: &str| -> String {
-        s.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
-                    (b as char).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect()
-    };
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-fn cookie(headers: &HeaderMap, name: &str) -> String {
-    headers
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| v.strip_prefix(&format!("{name}=")))
-        .and_then(|v| v.split(';').next())
-        .unwrap_or_else(|| panic!("no cookie {name}"))
-        .to_string()
-}
-
-fn csrf_field(html: &str) -> String {
-    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
-    html[at..].split('"').next().unwrap().to_string()
-}
-
 /// A signed-in console session over plain HTTP: its cookie and CSRF token.
 struct Session {
     http: reqwest::Client,
@@ -170,33 +125,14 @@ struct Session {
 
 impl Session {
     async fn sign_in(base: &str, token: &str) -> Session {
-        let http = client();
-        let page = http.get(format!("{base}/ui/login")).send().await.unwrap();
-        let login = cookie(page.headers(), "hoursync_login");
-        let form_csrf = csrf_field(&page.text().await.unwrap());
-        let answer = http
-            .post(format!("{base}/ui/login"))
-            .header("cookie", format!("hoursync_login={login}"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(form(&[("csrf", &form_csrf), ("token", token)]))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(answer.status(), StatusCode::SEE_OTHER);
-        let cookie = format!(
-            "hoursync_session={}",
-            cookie(answer.headers(), "hoursync_session")
-        );
-        let mut s = Session {
+        let http = common::console::client();
+        let (cookie, csrf) = sign_in(&http, base, token).await;
+        Session {
             http,
             base: base.to_string(),
             cookie,
-            csrf: String::new(),
-        };
-        let (status, home) = s.get("/ui/").await;
-        assert_eq!(status, StatusCode::OK);
-        s.csrf = csrf_field(&home);
-        s
+            csrf,
+        }
     }
 
     async fn get(&self, path: &str) -> (StatusCode, String) {
@@ -214,20 +150,11 @@ impl Session {
         self.http
             .post(format!("{}{path}", self.base))
             .header("cookie", &self.cookie)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(form(pairs))
+            .form_pairs(pairs)
             .send()
             .await
             .unwrap()
     }
-}
-
-/// Signs in through the sign-in page.
-async fn browser_sign_in(b: &mut Browser, base: &str, token: &str) {
-    b.goto(&format!("{base}/ui/login")).await;
-    b.type_into("#token", token).await;
-    b.click("main button[type=submit]").await;
-    assert_eq!(b.current_url().await, format!("{base}/ui/"), "signed in");
 }
 
 /// The value of one series in the rendered metrics.
@@ -536,13 +463,7 @@ async fn a_resync_previewed_then_confirmed_requeues_a_failed_record_and_the_page
         || async { ops.state_of(ops.failed).await == State::Delivered },
     )
     .await;
-    for url in &b.visited {
-        assert!(
-            !url.to_ascii_uppercase().contains(&ops.learner),
-            "the ID in {url}"
-        );
-    }
-    assert!(!b.title().await.contains(&ops.learner));
+    assert_id_never_visible(&b, &ops.learner).await;
     b.close().await;
 }
 
