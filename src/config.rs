@@ -63,6 +63,16 @@ pub struct AdminConfig {
     /// A connection with no byte moving either way this long, while none
     /// of its requests is being handled, is closed.
     pub idle_timeout_ms: u64,
+    /// A support console session (`/ui/`) unused this long is signed out.
+    /// Sessions live in the daemon's memory: a restart signs everyone out.
+    pub session_idle_minutes: u64,
+}
+
+impl AdminConfig {
+    /// How long an unused console session lives.
+    pub fn session_idle(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.session_idle_minutes.saturating_mul(60))
+    }
 }
 
 impl Default for AdminConfig {
@@ -74,6 +84,7 @@ impl Default for AdminConfig {
             max_connections: 256,
             header_read_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,
+            session_idle_minutes: 480,
         }
     }
 }
@@ -575,6 +586,12 @@ impl Config {
             MIN_TIMEOUT_MS,
             "an answer needs time to be read",
         )?;
+        at_least(
+            "admin.session_idle_minutes",
+            self.admin.session_idle_minutes,
+            1,
+            "a console session would end at once",
+        )?;
         Ok(())
     }
 }
@@ -836,6 +853,9 @@ mod tests {
                 c.admin.header_read_timeout_ms = 0
             }),
             ("admin.idle_timeout_ms", |c| c.admin.idle_timeout_ms = 5),
+            ("admin.session_idle_minutes", |c| {
+                c.admin.session_idle_minutes = 0
+            }),
         ];
         for (key, spoil) in cases {
             let mut c = Config::default();

@@ -289,6 +289,7 @@ fn serve_admin(
         registries: app.registries.clone(),
         progress,
         db_health: db_health.clone(),
+        ui: crate::admin::ui::UiState::new(config.admin.session_idle()),
     });
     let admin_addr = listener.local_addr()?;
     let limits = crate::admin::conn::Limits::from_config(&config.admin);

@@ -18,14 +18,16 @@
 //!   systemd notifications, shutdown.
 //! - [`calendar`], [`sla`]: working days from the office calendar; due times
 //!   and SLA states. [`sla_report`]: `hoursync sla report`.
-//! - [`admin`]: the HTTP server: health, readiness, metrics, the support API.
+//! - [`admin`]: the HTTP server: health, readiness, metrics, the support API,
+//!   and the support console web pages (`admin::ui`, under `/ui/`).
 //!   [`progress`]: whether the work loops run, which `/readyz` reports.
 //!   [`db_health`]: whether the daemon's writes get through, for readiness.
 //! - [`resync`]: re-judging a scope and requeueing what is not delivered.
 //! - [`audit`]: the audit trail of resyncs and reconciles.
 //! - [`reconcile`]: nightly lookups at the registries that repair drift.
 //! - [`status`]: one learner's records, for `status` and the API.
-//! - [`metrics`]: every Prometheus metric; [`monitor`]: the gauge sweep.
+//! - [`metrics`]: every Prometheus metric; [`monitor`]: the gauge sweep;
+//!   [`live`]: the gauges set as things happen, for the console's overview.
 //! - [`migrate_data`]: copies a database to another (SQLite to PostgreSQL).
 //! - [`simulator`]: a registry peer speaking REGISTRY-API.md, for tests and demos.
 //! - [`dataset`], [`demo`], [`bench`]: generated data, the demonstration, the figures.
@@ -55,6 +57,7 @@ pub mod domain;
 pub mod eligibility;
 pub mod intake;
 pub mod lookup;
+pub mod live;
 pub mod metrics;
 pub mod migrate_data;
 pub mod monitor;

@@ -517,6 +517,7 @@ pub fn request(registry: &str, status: &str, seconds: f64) {
 /// 5xx (false on 5xx, timeout, connection failure). "The registry is down",
 /// as opposed to "hoursync is stuck".
 pub fn registry_up(registry: &str, up: bool) {
+    crate::live::set_up(registry, up);
     gauge!(REGISTRY_UP, "registry" => registry_label(registry)).set(if up { 1.0 } else { 0.0 });
 }
 
@@ -524,6 +525,7 @@ pub fn registry_up(registry: &str, up: bool) {
 /// token is in place), false when a request is authorised again. Nothing is
 /// delivered to that registry meanwhile: someone must replace the token.
 pub fn auth_failed(registry: &str, failed: bool) {
+    crate::live::set_token_refused(registry, failed);
     gauge!(REGISTRY_AUTH_FAILED, "registry" => registry_label(registry)).set(if failed {
         1.0
     } else {
@@ -548,6 +550,7 @@ pub fn reconcile_checked(registry: &str, checked: u64, errors: u64) {
 
 /// A reconcile finished.
 pub fn reconcile_finished(at_unix_seconds: f64) {
+    crate::live::set_last_reconcile(at_unix_seconds);
     gauge!(LAST_SUCCESSFUL_RECONCILE_TIMESTAMP_SECONDS).set(at_unix_seconds);
 }
 
@@ -559,6 +562,7 @@ pub fn retries(registry: &str, n: u64) {
 /// `seconds`, at Unix time `at_unix_seconds`. The timestamp answers "are
 /// scans still running?"; without scans nothing new is ever sent.
 pub fn scan_finished(completions: u64, seconds: f64, at_unix_seconds: f64) {
+    crate::live::set_last_scan(at_unix_seconds);
     counter!(SCAN_COMPLETIONS_TOTAL).increment(completions);
     histogram!(SCAN_DURATION_SECONDS).record(seconds);
     gauge!(LAST_SUCCESSFUL_SCAN_TIMESTAMP_SECONDS).set(at_unix_seconds);

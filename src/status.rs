@@ -18,6 +18,10 @@ pub struct StatusLine {
     pub delivery_id: Option<i64>,
     pub completion_id: String,
     pub course_code: String,
+    /// The course's name; null when the course is not known.
+    pub course_title: Option<String>,
+    /// The completion date, `YYYY-MM-DD` in Asia/Taipei.
+    pub completed_on: String,
     pub registry: RegistryKind,
     pub state: String,
     /// Null unless ineligible or rejected.
@@ -81,6 +85,8 @@ pub async fn person_status(
                 attempts: d.attempts,
                 completion_id: r.completion_id,
                 course_code: r.course_code,
+                course_title: r.course_title,
+                completed_on: r.completed_on,
                 registry: d.registry,
                 state: d.state.as_str().to_string(),
                 reason: d.reason.filter(|_| {
@@ -113,6 +119,8 @@ pub async fn person_status(
                 attempts: 0,
                 completion_id: r.completion_id.clone(),
                 course_code: r.course_code.clone(),
+                course_title: r.course_title.clone(),
+                completed_on: r.completed_on.clone(),
                 registry,
                 state: AWAITING_SCAN.into(),
                 reason: None,
@@ -125,6 +133,38 @@ pub async fn person_status(
         }
     }
     Ok(lines)
+}
+
+/// A learner's records as support staff look them up over the API or the
+/// console: [`person_status`], and an audit entry `lookup` saying who
+/// (`actor`: `api:NAME`, `web:NAME`) looked up whom (the ID masked) and
+/// when. A lookup whose audit entry can not be written fails: no record is
+/// shown that the trail does not know of.
+pub async fn look_up(
+    store: &dyn Store,
+    clock: &dyn crate::clock::Clock,
+    actor: &str,
+    id: &NationalId,
+    at_risk: chrono::Duration,
+) -> Result<Vec<StatusLine>, StoreError> {
+    let lines = person_status(store, id, clock.now_ms(), at_risk).await?;
+    let scope = serde_json::json!({ "scope": { "national_id": id.masked() } }).to_string();
+    crate::audit::record(store, clock, actor, "lookup", scope, lines.len() as i64).await?;
+    Ok(lines)
+}
+
+/// One delivery and every kept attempt made for it, oldest first: what the
+/// API's attempts and the console's history page show. `None`: no such
+/// delivery.
+pub async fn history(
+    store: &dyn Store,
+    delivery_id: i64,
+) -> Result<Option<(crate::store::DeliveryItem, Vec<AttemptLine>)>, StoreError> {
+    let Some(d) = store.delivery(delivery_id).await? else {
+        return Ok(None);
+    };
+    let attempts = store.attempts_of(delivery_id).await?;
+    Ok(Some((d, attempts.iter().map(Into::into).collect())))
 }
 
 /// A plain table for a terminal.

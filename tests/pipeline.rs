@@ -181,12 +181,14 @@ async fn every_eligible_hour_reaches_its_registry_once_through_faults_and_every_
                 .keys()
                 .map(String::as_str)
                 .collect();
-            assert_eq!(keys.len(), 12, "{keys:?}");
+            assert_eq!(keys.len(), 14, "{keys:?}");
             for k in [
                 "delivery_id",
                 "attempts",
                 "completion_id",
                 "course_code",
+                "course_title",
+                "completed_on",
                 "registry",
                 "state",
                 "reason",

@@ -495,6 +495,73 @@ async fn an_answer_about_an_older_revision_is_recorded_as_such_and_the_new_one_c
     assert!(store.attempts_of(again[0].id).await.unwrap().is_empty());
 }
 
+/// The console lists what the gauges count: the at-risk list holds
+/// exactly the records `sla_counts` calls at risk, apart from the breached
+/// list, and "delivered today" counts deliveries from an instant on.
+async fn the_at_risk_list_matches_the_sla_counts_and_deliveries_are_counted_from_an_instant(
+    backend: Backend,
+) {
+    let env = TestEnv::new(backend).await;
+    let (store, clock) = scanned_store(&env).await;
+    let start = clock.now_ms();
+    let all = hoursync::store::SlaFilter::default();
+    let day = 86_400_000;
+    let mut seen_at_risk = false;
+    for later in [0, day, 2 * day, 3 * day, 5 * day, 10 * day] {
+        let now = start + later;
+        let counts = store.sla_counts(now, day, all).await.unwrap();
+        let counted = |sla: &str| -> i64 {
+            counts
+                .iter()
+                .filter(|c| c.sla == sla)
+                .map(|c| c.count)
+                .sum()
+        };
+        let at_risk = store.at_risk(now, day, all, 1000).await.unwrap();
+        let breached = store.breached(now, all, 1000).await.unwrap();
+        assert_eq!(at_risk.len() as i64, counted("at_risk"), "at +{later} ms");
+        assert_eq!(breached.len() as i64, counted("breached"), "at +{later} ms");
+        assert!(
+            at_risk
+                .iter()
+                .all(|a| breached.iter().all(|b| b.id != a.id))
+        );
+        assert!(
+            at_risk.windows(2).all(|w| w[0].due_at <= w[1].due_at),
+            "oldest due first"
+        );
+        seen_at_risk |= !at_risk.is_empty();
+    }
+    assert!(
+        seen_at_risk,
+        "the fixture has records at risk at some instant"
+    );
+
+    assert!(store.delivered_since(start).await.unwrap().is_empty());
+    let claimed = store
+        .claim(L, "a", start, start + 1_000, 100)
+        .await
+        .unwrap();
+    let outcomes: Vec<Outcome> = claimed
+        .iter()
+        .map(|c| Outcome::Delivered {
+            id: c.id,
+            revision: c.revision,
+            receipt_id: format!("L-{}", c.id),
+            credited_tenths: c.hours_tenths,
+        })
+        .collect();
+    store
+        .record_outcomes("a", &outcomes, &[], start + 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.delivered_since(start).await.unwrap(),
+        vec![(L, claimed.len() as i64)]
+    );
+    assert!(store.delivered_since(start + 11).await.unwrap().is_empty());
+}
+
 backend_tests!(
     an_answer_about_an_older_revision_is_recorded_as_such_and_the_new_one_corrects_it,
     a_claimed_row_is_not_claimed_again_until_its_lease_expires,
@@ -504,4 +571,5 @@ backend_tests!(
     a_changed_record_that_was_rejected_goes_back_to_pending_with_a_fresh_start,
     one_daemon_at_a_time_holds_a_lease_until_it_expires_or_is_released,
     request_slots_are_spaced_across_daemons_and_a_retry_after_holds_them_all,
+    the_at_risk_list_matches_the_sla_counts_and_deliveries_are_counted_from_an_instant,
 );

@@ -21,9 +21,12 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+// The deprecated GET lookup stays served for compatibility.
+#[allow(deprecated)]
 pub fn routes() -> Router<SharedState> {
     Router::new()
         .route("/api/v1/people/{national_id}/records", get(person_records))
+        .route("/api/v1/people:lookup", post(look_up_person))
         .route("/api/v1/deliveries", get(list_deliveries))
         .route("/api/v1/deliveries/{id}/retry", post(retry))
         .route("/api/v1/deliveries/{id}/attempts", get(attempts))
@@ -52,7 +55,10 @@ fn path<T>(p: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
 /// A learner's records: every completion × registry, the same view as
 /// `hoursync status --json`, the ID masked.
 ///
-/// Role: support. An unknown but valid ID answers an empty list.
+/// Role: support. An unknown but valid ID answers an empty list. Audited
+/// (who looked up whom, masked). Deprecated: the ID in the path ends up in
+/// proxy and access logs and in browser history; use
+/// `POST /api/v1/people:lookup`, which answers the same.
 #[utoipa::path(
     get,
     path = "/api/v1/people/{national_id}/records",
@@ -67,18 +73,70 @@ fn path<T>(p: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
     ),
     security(("bearer" = [])),
 )]
+#[deprecated = "the national ID in the URL; use POST /api/v1/people:lookup"]
 pub(super) async fn person_records(
     AxState(state): AxState<SharedState>,
     auth: Authed,
     national_id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Vec<StatusLine>>, ApiError> {
-    auth.require(Role::Support)?;
+    let caller = auth.require(Role::Support)?;
     let national_id = path(national_id)?;
-    let id = NationalId::parse(&national_id).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let lines = crate::status::person_status(
+    look_up(&state, &format!("api:{}", caller.name), &national_id).await
+}
+
+/// The national ID to look up, in the body, so that it never appears in a
+/// URL. Unknown fields are a 422.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LookupRequest {
+    /// A national ID (e.g. `A123456789`).
+    pub national_id: String,
+}
+
+/// A learner's records: every completion × registry, the same view as
+/// `hoursync status --json`, the ID masked.
+///
+/// Role: support. An unknown but valid ID answers an empty list. Audited:
+/// the audit trail says who looked up whom (masked) and when.
+#[utoipa::path(
+    post,
+    path = "/api/v1/people:lookup",
+    tag = "support",
+    request_body(content = LookupRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The learner's records; empty when none", body = Vec<StatusLineDoc>),
+        (status = 400, description = "Not JSON, or not a national ID: a letter, 1 or 2 (or a second letter), 8 digits, a valid check digit", body = ErrorBody),
+        (status = 401, description = UNAUTHORIZED, body = ErrorBody),
+        (status = 413, description = "A body over 64 KiB", body = ErrorBody),
+        (status = 415, description = "The body is not declared `application/json`", body = ErrorBody),
+        (status = 422, description = "JSON of the wrong shape: no `national_id`, a wrong type, an unknown field", body = ErrorBody),
+        (status = 500, description = STORE_500, body = ErrorBody),
+        (status = 503, description = STORE_503, body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(super) async fn look_up_person(
+    AxState(state): AxState<SharedState>,
+    auth: Authed,
+    body: Result<Json<LookupRequest>, JsonRejection>,
+) -> Result<Json<Vec<StatusLine>>, ApiError> {
+    let caller = auth.require(Role::Support)?.clone();
+    let req = json_body(body)?;
+    look_up(&state, &format!("api:{}", caller.name), &req.national_id).await
+}
+
+/// Both lookups: parse the ID, then [`crate::status::look_up`] (audited).
+async fn look_up(
+    state: &SharedState,
+    actor: &str,
+    raw: &str,
+) -> Result<Json<Vec<StatusLine>>, ApiError> {
+    let id = NationalId::parse(raw).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let lines = crate::status::look_up(
         state.store.as_ref(),
+        state.clock.as_ref(),
+        actor,
         &id,
-        state.clock.now_ms(),
         state.at_risk,
     )
     .await?;
@@ -315,14 +373,13 @@ pub(super) async fn attempts(
 ) -> Result<Json<AttemptHistory>, ApiError> {
     auth.require(Role::Support)?;
     let id = path(id)?;
-    let Some(d) = state.store.delivery(id).await? else {
+    let Some((d, attempts)) = crate::status::history(state.store.as_ref(), id).await? else {
         return Err(ApiError::not_found(format!("no delivery {id}")));
     };
-    let attempts = state.store.attempts_of(id).await?;
     Ok(Json(AttemptHistory {
         delivery_id: id,
         state: d.state,
-        attempts: attempts.iter().map(Into::into).collect(),
+        attempts,
     }))
 }
 
@@ -450,18 +507,37 @@ pub(super) async fn start_resync(
         ));
     }
     let actor = format!("api:{}", caller.name);
+    let id = begin_resync(&state, &actor, scope, req.verify).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(ResyncAnswer {
+            id: Some(id),
+            dry_run: false,
+            verify: req.verify,
+            summary,
+        }),
+    ))
+}
+
+/// Opens a real resync's audit entry as `actor` and runs it in the
+/// background; its id, whose audit entry shows the progress. The API and
+/// the console (`web:NAME`) both start resyncs here.
+pub(crate) async fn begin_resync(
+    state: &SharedState,
+    actor: &str,
+    scope: ResyncScope,
+    verify: bool,
+) -> Result<i64, crate::store::StoreError> {
     let id = crate::resync::open_audit(
         state.store.as_ref(),
         state.clock.as_ref(),
-        &actor,
+        actor,
         &scope,
-        req.verify,
+        verify,
     )
     .await?;
-    let task_state = state.clone();
-    let verify = req.verify;
+    let s = state.clone();
     tokio::spawn(async move {
-        let s = task_state;
         if let Err(e) = crate::resync::run(
             s.store.as_ref(),
             s.clock.as_ref(),
@@ -475,15 +551,7 @@ pub(super) async fn start_resync(
             tracing::error!(resync = id, error = %e, "resync failed");
         }
     });
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(ResyncAnswer {
-            id: Some(id),
-            dry_run: false,
-            verify: req.verify,
-            summary,
-        }),
-    ))
+    Ok(id)
 }
 
 fn resync_error(e: crate::resync::ResyncError) -> ApiError {
@@ -501,9 +569,9 @@ pub struct AuditView {
     /// When it started (RFC 3339, Asia/Taipei).
     #[schema(format = DateTime)]
     pub at: String,
-    /// `api:NAME` or `cli:USER`.
+    /// `api:NAME`, `web:NAME` (the console) or `cli:USER`.
     pub actor: String,
-    /// `resync` or `retry`.
+    /// `resync`, `retry` or `lookup` (a learner's records were read).
     pub action: String,
     /// What it covered, national IDs masked.
     pub scope: serde_json::Value,

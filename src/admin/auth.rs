@@ -95,6 +95,11 @@ impl Tokens {
         self.0.is_empty()
     }
 
+    /// Whether some token of the file belongs to this name with this role.
+    pub fn has(&self, caller: &Caller) -> bool {
+        self.0.iter().any(|e| e.caller == *caller)
+    }
+
     /// The caller a bearer token belongs to. Every entry is compared, each
     /// in constant time, so the answer's timing says nothing about the token.
     pub fn authenticate(&self, token: &str) -> Option<Caller> {

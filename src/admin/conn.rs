@@ -170,6 +170,8 @@ async fn serve_connection(
     limits: Limits,
 ) {
     let _ = stream.set_nodelay(true);
+    // The console's sign-in throttle counts failures per client address.
+    let peer = stream.peer_addr().ok();
     let io = TokioIo::new(IdleIo {
         inner: stream,
         conn: conn.clone(),
@@ -181,11 +183,16 @@ async fn serve_connection(
         let conn = conn.clone();
         hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
             let handling = Arc::new(Mutex::new(Handling::Receiving));
-            let request = request.map(|body| BodyReceived {
+            let mut request = request.map(|body| BodyReceived {
                 inner: body,
                 conn: conn.clone(),
                 handling: handling.clone(),
             });
+            if let Some(peer) = peer {
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+            }
             if request.body().inner.is_end_stream() {
                 request.body().received();
             }

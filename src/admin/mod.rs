@@ -1,5 +1,6 @@
 //! The admin HTTP server on `admin.listen`: health, readiness and metrics
-//! for ops and Prometheus, and the API support staff use. Tests start it on
+//! for ops and Prometheus, the API support staff use, and the support
+//! console's pages under `/ui/` (see [`ui`]). Tests start it on
 //! port 0 with the whole daemon. Its OpenAPI document (see [`openapi`]) is
 //! served, open, at `GET /api/v1/openapi.json`.
 
@@ -8,6 +9,7 @@ pub(crate) mod api;
 pub mod auth;
 pub mod conn;
 pub mod openapi;
+pub mod ui;
 
 pub use api::{AuditView, DeliveryView, ResyncRequest};
 
@@ -43,6 +45,8 @@ pub struct AdminState {
     pub progress: Arc<crate::progress::Progress>,
     /// Whether the daemon's writes get through, for `/readyz`.
     pub db_health: Arc<crate::db_health::DbHealth>,
+    /// The support console's sessions and sign-in throttle.
+    pub ui: ui::UiState,
 }
 
 pub type SharedState = Arc<AdminState>;
@@ -52,7 +56,10 @@ impl AdminState {
         self.started.store(true, Ordering::SeqCst);
     }
 
+    /// Also signs out console sessions whose name and role the new file
+    /// no longer has: removing a token from the file revokes its sessions.
     pub fn replace_tokens(&self, tokens: Tokens) {
+        self.ui.sessions.retain(|c| tokens.has(c));
         *self.tokens.write().expect("tokens lock") = Arc::new(tokens);
     }
 }
@@ -206,6 +213,7 @@ pub fn router(state: SharedState) -> Router {
     Router::new()
         .merge(health)
         .merge(api::routes())
+        .merge(ui::routes())
         // Open whatever `open_health` says: it tells how to call the rest.
         .route(openapi::PATH, get(openapi::openapi_json))
         .fallback(no_route)

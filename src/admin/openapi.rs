@@ -30,6 +30,7 @@ pub(super) const STORE_500: &str = "A database error; the daemon's log says whic
 pub(super) const STORE_503: &str =
     "A database error worth retrying (the database is unreachable or busy)";
 
+#[allow(deprecated)] // It documents the deprecated GET lookup too.
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -46,6 +47,7 @@ pub(super) const STORE_503: &str =
         super::metrics,
         openapi_json,
         super::api::person_records,
+        super::api::look_up_person,
         super::api::list_deliveries,
         super::api::retry,
         super::api::attempts,
@@ -212,6 +214,12 @@ pub(super) struct StatusLineDoc {
     delivery_id: Option<i64>,
     completion_id: String,
     course_code: String,
+    /// The course's name; null when the course is not known.
+    #[schema(required = true)]
+    course_title: Option<String>,
+    /// The completion date, `YYYY-MM-DD` in Asia/Taipei.
+    #[schema(format = Date)]
+    completed_on: String,
     registry: RegistryKindDoc,
     state: RecordStateDoc,
     /// Null unless ineligible, rejected, withdrawing or withdrawn.
@@ -364,6 +372,8 @@ mod tests {
             attempts: 2,
             completion_id: "c1".into(),
             course_code: "ALL".into(),
+            course_title: Some("淨零生活".into()),
+            completed_on: "2026-11-20".into(),
             registry: RegistryKind::Lifelong,
             state: "pending".into(),
             reason: None,
@@ -378,6 +388,8 @@ mod tests {
             attempts: _,
             completion_id: _,
             course_code: _,
+            course_title: _,
+            completed_on: _,
             registry: _,
             state: _,
             reason: _,

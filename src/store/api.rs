@@ -175,6 +175,20 @@ pub trait SupportStore: Send + Sync {
     /// Per registry, when the longest-waiting undelivered record became eligible.
     async fn oldest_undelivered(&self) -> Result<Vec<(RegistryKind, i64)>>;
 
+    /// Per registry, how many records were delivered at or after `since_ms`
+    /// (the console's "delivered today").
+    async fn delivered_since(&self, since_ms: i64) -> Result<Vec<(RegistryKind, i64)>>;
+
+    /// Undelivered records due within `at_risk_ms` of `now` but not yet
+    /// past due, the oldest due first: what to push before it breaches.
+    async fn at_risk(
+        &self,
+        now_ms: i64,
+        at_risk_ms: i64,
+        filter: SlaFilter,
+        limit: usize,
+    ) -> Result<Vec<BreachedRecord>>;
+
     /// Internal ids of the completions a resync scope covers (the registry
     /// of the scope narrows deliveries, not completions).
     async fn completions_in_scope(&self, scope: &ResyncScope) -> Result<Vec<i64>>;

@@ -396,6 +396,8 @@ pub fn person_record(r: &impl ReadRow) -> Result<super::PersonRecord> {
     Ok(super::PersonRecord {
         completion_id: r.text(0)?,
         course_code: r.text(1)?,
+        course_title: r.opt_text(13)?,
+        completed_on: r.text(14)?,
         delivery,
     })
 }

@@ -439,12 +439,20 @@ debug_masking_ids!(struct Attempt {
 });
 
 /// One line of a person's status.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct PersonRecord {
     pub completion_id: String,
     pub course_code: String,
+    /// The course's name, when the course is known.
+    pub course_title: Option<String>,
+    /// The completion date in Asia/Taipei (`YYYY-MM-DD`).
+    pub completed_on: String,
     pub delivery: Option<DeliveryView>,
 }
+
+debug_masking_ids!(struct PersonRecord {
+    completion_id, course_code, course_title, completed_on, delivery,
+});
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct DeliveryView {

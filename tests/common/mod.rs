@@ -3,6 +3,8 @@
 //! or as a real process, and a few waiting helpers.
 #![allow(dead_code)]
 
+pub mod browser;
+pub mod console;
 pub mod fixture;
 
 use hoursync::clock::{SharedClock, SystemClock};

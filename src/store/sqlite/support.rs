@@ -67,6 +67,47 @@ impl SupportStore for SqliteStore {
             .collect()
     }
 
+    async fn delivered_since(&self, since_ms: i64) -> Result<Vec<(RegistryKind, i64)>> {
+        let rows = sqlx::query(
+            "SELECT registry, COUNT(*) FROM deliveries
+             WHERE delivered_at >= ?1
+             GROUP BY registry ORDER BY registry",
+        )
+        .bind(since_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((parse_registry(&r.text(0)?)?, r.int(1)?)))
+            .collect()
+    }
+
+    async fn at_risk(
+        &self,
+        now_ms: i64,
+        at_risk_ms: i64,
+        filter: SlaFilter,
+        limit: usize,
+    ) -> Result<Vec<BreachedRecord>> {
+        // The `at_risk` branch of `sla_counts`, listed.
+        let rows = sqlx::query(
+            "SELECT id, registry, completion_id, course_code, national_id, state, reason, attempts, last_error,
+                    eligible_since, due_at
+             FROM deliveries
+             WHERE due_at IS NOT NULL AND state NOT IN ('delivered', 'correcting')
+               AND ?1 < due_at + 1000 AND due_at - ?1 <= ?2
+               AND eligible_since >= ?3 AND (?4 = '' OR registry = ?4)
+             ORDER BY due_at, id LIMIT ?5",
+        )
+        .bind(now_ms)
+        .bind(at_risk_ms)
+        .bind(filter.since_ms.unwrap_or(i64::MIN))
+        .bind(filter.registry.map_or("", |r| r.as_str()))
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(breached_record).collect()
+    }
+
     async fn completions_in_scope(&self, scope: &ResyncScope) -> Result<Vec<i64>> {
         Ok(sqlx::query_scalar(
             "SELECT c.id FROM completions c JOIN accounts a ON a.account_id = c.account_id
@@ -139,9 +180,11 @@ impl SupportStore for SqliteStore {
         let rows = sqlx::query(
             "SELECT c.completion_id, c.course_code, d.id, d.registry, d.state, d.reason, d.hours_tenths,
                     d.eligible_since, d.receipt_id,
-                    (SELECT COUNT(*) FROM attempts t WHERE t.delivery_id = d.id), d.last_error, d.due_at, d.delivered_at
+                    (SELECT COUNT(*) FROM attempts t WHERE t.delivery_id = d.id), d.last_error, d.due_at, d.delivered_at,
+                    co.name, c.completed_on
              FROM completions c
              JOIN accounts a ON a.account_id = c.account_id
+             LEFT JOIN courses co ON co.course_code = c.course_code
              LEFT JOIN deliveries d ON d.completion_id = c.completion_id
              WHERE a.national_id = ?1
              ORDER BY c.completed_at, c.completion_id, d.registry",

@@ -249,6 +249,8 @@ fn every_carrier() -> Vec<(&'static str, Box<dyn fmt::Debug>)> {
             Box::new(PersonRecord {
                 completion_id: "c1".into(),
                 course_code: "K1".into(),
+                course_title: Some(quoting()),
+                completed_on: "2026-11-20".into(),
                 delivery: Some(delivery_view()),
             }),
         ),
