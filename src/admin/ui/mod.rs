@@ -8,6 +8,13 @@
 //! token; every answer carries a strict Content-Security-Policy (no
 //! inline script or style), so the small enhancing script and the style
 //! sheet are static files embedded in the binary.
+//!
+//! A page is a handler taking [`UiSession`] (or [`OpsOnly`] for ops pages)
+//! that returns `layout::page(&session.ctx(), title, body)`; its strings go
+//! in both languages of [`i18n::Text`]; a form carries
+//! `input type="hidden" name="csrf" value=(session.csrf)` and its handler
+//! answers `session.csrf_refusal(&form.csrf)` when that is `Some`; state
+//! changes are audited as `web:NAME`. Add the route in [`routes`].
 
 mod audit;
 pub mod explain;
