@@ -805,7 +805,7 @@ mod tests {
     #[test]
     fn unusable_values_are_refused_by_key_name() {
         type Spoil = fn(&mut Config);
-        let cases: [(&str, Spoil); 16] = [
+        let cases: [(&str, Spoil); 17] = [
             ("registries.lifelong.base_url", |c| {
                 c.registries
                     .get_mut(&RegistryKind::Lifelong)
