@@ -151,7 +151,8 @@ mod tests {
         lifelong.max_batch = 7;
         registries.reload(&config);
         let lifelong = shared.get(RegistryKind::Lifelong).unwrap();
-        assert_eq!(lifelong.interval_ms(), 250);
+        // (1000 ms + the 10 ms margin) / 4, rounded up
+        assert_eq!(lifelong.interval_ms(), 253);
         assert_eq!(lifelong.tuning.max_batch.load(Ordering::Relaxed), 7);
     }
 }
