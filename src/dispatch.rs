@@ -145,14 +145,30 @@ pub async fn wait_for_slot(
     }
 }
 
+/// Waits for `registry`'s next slot (shared by every daemon), then makes
+/// one request with a fresh request id and observes it: the request id, the
+/// instant of the answer, the answer. Every request to a registry goes
+/// through here: batches, corrections, withdrawals and lookups.
+pub async fn paced_request<T>(
+    store: &dyn crate::store::Store,
+    clock: &dyn crate::clock::Clock,
+    registry: RegistryKind,
+    interval_ms: i64,
+    client: &RegistryClient,
+    call: impl AsyncFnOnce(&RegistryClient, &str) -> Result<T, SendError>,
+) -> Result<(String, i64, Result<T, SendError>), StoreError> {
+    wait_for_slot(store, clock, registry, interval_ms).await?;
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let started = std::time::Instant::now();
+    let result = call(client, &request_id).await;
+    observe(registry, &result, started);
+    Ok((request_id, clock.now_ms(), result))
+}
+
 /// Metrics of one request to `registry`, whatever it was (upload,
 /// correction, withdrawal, lookup): its duration by status, whether the
 /// registry answered, whether it refused our token.
-pub fn observe<T>(
-    registry: RegistryKind,
-    result: &Result<T, SendError>,
-    started: std::time::Instant,
-) {
+fn observe<T>(registry: RegistryKind, result: &Result<T, SendError>, started: std::time::Instant) {
     let registry = registry.as_str();
     let status = result
         .as_ref()
@@ -487,28 +503,18 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// Paces, then makes one request with a fresh request id and observes
-    /// it: the request id, the instant of the answer, the answer. Every
-    /// request to the registry goes through here, batches included.
+    /// One request to this registry through [`paced_request`].
     async fn request<T>(
         &self,
         call: impl AsyncFnOnce(&RegistryClient, &str) -> Result<T, SendError>,
     ) -> Result<(String, i64, Result<T, SendError>), StoreError> {
-        self.pace().await?;
-        let request_id = uuid::Uuid::new_v4().to_string();
-        let started = std::time::Instant::now();
-        let result = call(&self.client, &request_id).await;
-        observe(self.settings.registry, &result, started);
-        Ok((request_id, self.clock.now_ms(), result))
-    }
-
-    /// Waits for this registry's next request slot, shared by every daemon.
-    async fn pace(&self) -> Result<(), StoreError> {
-        wait_for_slot(
+        paced_request(
             self.store.as_ref(),
             self.clock.as_ref(),
             self.settings.registry,
             self.settings.tuning.interval_ms(),
+            &self.client,
+            call,
         )
         .await
     }

@@ -35,14 +35,15 @@ pub async fn paced_lookup(
 ) -> Result<Result<Option<Credited>, SendError>, StoreError> {
     let mut tries = 0;
     loop {
-        crate::dispatch::wait_for_slot(store, clock, registry.kind, registry.interval_ms()).await?;
-        let request_id = uuid::Uuid::new_v4().to_string();
-        let started = std::time::Instant::now();
-        let result = registry
-            .client
-            .lookup(of.idempotency_key, &request_id)
-            .await;
-        crate::dispatch::observe(registry.kind, &result, started);
+        let (request_id, at, result) = crate::dispatch::paced_request(
+            store,
+            clock,
+            registry.kind,
+            registry.interval_ms(),
+            &registry.client,
+            async |client, id| client.lookup(of.idempotency_key, id).await,
+        )
+        .await?;
         let (http_status, word, error) = match &result {
             Ok(Some(_)) => (Some(200), "found", None),
             Ok(None) => (Some(404), "not_found", None),
@@ -50,7 +51,7 @@ pub async fn paced_lookup(
         };
         history.push(Attempt {
             delivery_id: of.delivery_id,
-            at: clock.now_ms(),
+            at,
             revision: of.revision,
             action: Action::Lookup.as_str().into(),
             request_id,
