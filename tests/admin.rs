@@ -5,19 +5,10 @@
 #[macro_use]
 mod common;
 
+use common::console::{OPS, SUPPORT, tokens};
 use common::fixture::{self, id};
 use common::*;
 use std::time::Duration;
-
-const SUPPORT: &str = "support-token-0123456789";
-const OPS: &str = "ops-token-0123456789abcdef";
-
-fn tokens(env: &TestEnv) {
-    let path = env.dir.path().join("admin.tokens");
-    std::fs::write(&path, format!("alice support {SUPPORT}\nbob ops {OPS}\n")).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-}
 
 async fn health_readiness_metrics_and_roles_over_real_http(backend: Backend) {
     let env = TestEnv::new(backend).await;

@@ -10,7 +10,8 @@ mod common;
 
 use common::browser::Browser;
 use common::console::{
-    FormPairs, OPS, SUPPORT, assert_id_never_visible, audit, browser_sign_in, sign_in, tokens,
+    FormPairs, OPS, SUPPORT, api_get, assert_id_never_visible, audit, browser_sign_in, sign_in,
+    tokens,
 };
 use common::fixture;
 use common::*;
@@ -101,18 +102,6 @@ impl Ops {
     async fn audit(&self) -> Vec<Value> {
         audit(&self.base).await
     }
-}
-
-async fn api_get<T: serde::de::DeserializeOwned>(base: &str, path: &str) -> T {
-    reqwest::Client::new()
-        .get(format!("{base}{path}"))
-        .bearer_auth(OPS)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 /// A signed-in console session over plain HTTP: its cookie and CSRF token.

@@ -7,6 +7,7 @@
 #[macro_use]
 mod common;
 
+use common::console::{OPS, SUPPORT, tokens};
 use common::fixture::{self, id};
 use common::*;
 use proptest::prelude::*;
@@ -17,8 +18,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-const SUPPORT: &str = "support-token-0123456789";
-const OPS: &str = "ops-token-0123456789abcdef";
 const UNKNOWN: &str = "unknown-token-0123456789";
 
 /// Every route the admin router serves (src/admin/mod.rs and api.rs):
@@ -41,13 +40,6 @@ const ROUTES: &[(&str, &str)] = &[
 /// Fuzz cases per backend, and the time they may take at most.
 const CASES: u32 = 200;
 const BUDGET: Duration = Duration::from_secs(240);
-
-fn tokens(env: &TestEnv) {
-    let path = env.dir.path().join("admin.tokens");
-    std::fs::write(&path, format!("alice support {SUPPORT}\nbob ops {OPS}\n")).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-}
 
 /// The daemon on the fixture, scans only at start (as a resync's answers
 /// then depend on the API alone), the backlog drained.

@@ -203,8 +203,13 @@ pub async fn assert_id_never_visible(b: &Browser, national_id: &str) {
 
 /// Audit entries, newest first, as ops read them.
 pub async fn audit(base: &str) -> Vec<Value> {
+    api_get(base, "/api/v1/audit").await
+}
+
+/// `GET {base}{path}` of the JSON API with the ops token, decoded.
+pub async fn api_get<T: serde::de::DeserializeOwned>(base: &str, path: &str) -> T {
     reqwest::Client::new()
-        .get(format!("{base}/api/v1/audit"))
+        .get(format!("{base}{path}"))
         .bearer_auth(OPS)
         .send()
         .await
