@@ -1,7 +1,7 @@
 //! The store, one trait per concern it serves: what each part of the
 //! daemon needs from the database, and nothing else. [`Store`] is all of
-//! them, implemented once per backend, one file per concern
-//! (`sqlite/<concern>.rs`, `postgres/<concern>.rs`).
+//! them, implemented once for both databases, one file per concern
+//! (`sql/<concern>.rs`).
 
 use super::*;
 use crate::domain::{NationalId, RegistryKind};

@@ -262,26 +262,19 @@ pub enum PageBinds<'a> {
     Text(Vec<&'a str>),
 }
 
-/// An export page's query (`LIMIT` bound first) with `after`'s key bound,
-/// the same on either backend.
-pub(super) fn bind_page<'q, DB: sqlx::Database>(
-    mut query: sqlx::query::QueryScalar<'q, DB, String, DB::Arguments>,
+/// An export page's arguments: the `LIMIT`, then `after`'s key.
+pub(super) fn page_args<'a>(
+    limit: usize,
     table: CopyTable,
-    after: &PageKey,
-) -> sqlx::query::QueryScalar<'q, DB, String, DB::Arguments>
-where
-    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
+    after: &'a PageKey,
+) -> Vec<super::sql::Arg<'a>> {
+    use super::sql::Arg;
+    let mut args = vec![Arg::Int(limit as i64)];
     match after.binds(table) {
-        PageBinds::Int(i) => query = query.bind(i),
-        PageBinds::Text(keys) => {
-            for k in keys {
-                query = query.bind(k.to_string());
-            }
-        }
+        PageBinds::Int(i) => args.push(Arg::Int(i)),
+        PageBinds::Text(keys) => args.extend(keys.into_iter().map(Arg::Text)),
     }
-    query
+    args
 }
 
 /// An export page's rows, each a JSON object keyed by column.

@@ -1,15 +1,19 @@
 //! Persistence. The [`Store`] trait is everything the daemon asks of a
 //! database, split by concern (`api.rs`: intake, scan, dispatch, history,
-//! leases, support, calendar, copy); each backend implements every concern
-//! in a file of its own, and all SQL lives in this module.
+//! leases, support, calendar, copy). Each concern is written once, in
+//! `sql/<concern>.rs`, over a small [`sql::Backend`] (a pool, transactions,
+//! migrations) that `sqlite.rs` and `postgres.rs` provide; what differs
+//! between their SQL is named in `dialect.rs`. All SQL lives in this module.
 //! Instants are bound as parameters (milliseconds, from the caller's
 //! [`Clock`](crate::clock::Clock)), never read from the database's clock.
 
 mod api;
 mod copy;
+mod dialect;
 mod postgres;
 mod record_columns;
 mod rowmap;
+mod sql;
 mod sqlite;
 mod transitions;
 mod types;
@@ -20,7 +24,7 @@ pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use types::*;
 
-use crate::domain::{NationalId, RegistryKind};
+use crate::domain::RegistryKind;
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -128,6 +132,25 @@ pub fn database_exists(url: &str) -> Result<bool> {
 /// SQLite's and PostgreSQL's (42P01) error for a table that does not exist.
 fn no_such_table(e: &dyn sqlx::error::DatabaseError) -> bool {
     e.code().as_deref() == Some("42P01") || e.message().contains("no such table")
+}
+
+/// The versions of the migrations applied to the database `pool` opens;
+/// none for an empty database (no migrations table).
+async fn applied_migrations<DB>(pool: &sqlx::Pool<DB>) -> Result<Vec<i64>>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+    for<'r> (i64,): sqlx::FromRow<'r, DB::Row>,
+{
+    match sqlx::query_as::<_, (i64,)>("SELECT version FROM _sqlx_migrations WHERE success")
+        .fetch_all(pool)
+        .await
+    {
+        Ok(applied) => Ok(applied.into_iter().map(|(v,)| v).collect()),
+        Err(sqlx::Error::Database(e)) if no_such_table(e.as_ref()) => Ok(vec![]),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The migrations of `migrator` not among `applied` (their versions).

@@ -3,32 +3,28 @@
 //! with `FOR UPDATE SKIP LOCKED`, bulk statements over `jsonb`, row locks on
 //! the deliveries a scan chunk rewrites.
 
-mod calendar;
-mod copy;
+// The scan and dispatch are still written once per backend.
 mod dispatch;
-mod history;
-mod intake;
-mod leases;
 mod scan;
-mod support;
-mod transitions;
 
-use super::rowmap::{
-    IntakeRows, ReadRow, audit_entry, breached_record, claimed, delivery_item, existing_delivery,
-    nid, parse_registry, person_record, scan_row, sla_count, state_count, table_counts,
-};
+use super::dialect::Dialect;
+use super::rowmap::{claimed, existing_delivery, scan_row};
+use super::sql::{Backend, Engine, INSERT_ATTEMPTS, OnPool, Query, SqlStore};
 use super::*;
 use crate::transition::Event;
-use history::INSERT_ATTEMPTS;
+use async_trait::async_trait;
+use sqlx::PgPool;
+use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Row};
 use std::str::FromStr;
 use std::time::Duration;
 
-pub struct PostgresStore {
-    pool: PgPool,
+/// The PostgreSQL engine under [`SqlStore`].
+pub struct Postgres {
+    pub(super) pool: PgPool,
 }
 
+pub type PostgresStore = SqlStore<Postgres>;
 /// The longest wait for a pooled connection. A server that holds packets
 /// (a network partition) rather than refusing them leaves every ping of an
 /// idle connection unanswered: the wait must end, with an error the daemon
@@ -75,46 +71,64 @@ impl PostgresStore {
             .acquire_timeout(acquire_timeout)
             .connect_with(opts)
             .await?;
-        Ok(Self { pool })
+        Ok(SqlStore::new(Postgres { pool }))
+    }
+}
+
+impl Engine for sqlx::Postgres {
+    fn bind_ids<'q>(query: Query<'q, Self>, ids: &'q [i64]) -> Query<'q, Self> {
+        query.bind(ids)
+    }
+
+    fn bind_texts<'q>(query: Query<'q, Self>, texts: &'q [&'q str]) -> Query<'q, Self> {
+        query.bind(texts)
+    }
+
+    fn rows_affected(result: &sqlx::postgres::PgQueryResult) -> u64 {
+        result.rows_affected()
     }
 }
 
 #[async_trait]
-impl Store for PostgresStore {
-    async fn pending_migrations(&self) -> Result<usize> {
-        // No migrations table: nothing applied (an empty database).
-        let applied: Vec<i64> =
-            match sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
-                .fetch_all(&self.pool)
-                .await
-            {
-                Ok(applied) => applied,
-                Err(sqlx::Error::Database(e)) if super::no_such_table(e.as_ref()) => vec![],
-                Err(e) => return Err(e.into()),
-            };
-        Ok(super::missing(
-            &sqlx::migrate!("migrations/postgres"),
-            &applied,
-        ))
+impl Backend for Postgres {
+    const DIALECT: Dialect = Dialect::Postgres;
+    type Row = sqlx::postgres::PgRow;
+    type Pool<'a> = OnPool<'a, sqlx::Postgres>;
+    type Alone<'a> = OnPool<'a, sqlx::Postgres>;
+    type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
+
+    fn pool(&self) -> Self::Pool<'_> {
+        OnPool(&self.pool)
+    }
+
+    async fn begin(&self) -> Result<Self::Tx> {
+        Ok(self.pool.begin().await?)
+    }
+
+    async fn alone(&self) -> Result<Self::Alone<'_>> {
+        Ok(self.pool())
     }
 
     async fn migrate(&self) -> Result<()> {
         // sqlx takes an advisory lock: daemons starting together migrate once.
-        sqlx::migrate!("migrations/postgres")
+        Self::migrator()
             .run(&self.pool)
             .await
             .map_err(|e| StoreError::Migration(e.to_string()))
+    }
+
+    async fn applied_migrations(&self) -> Result<Vec<i64>> {
+        super::applied_migrations(&self.pool).await
+    }
+
+    fn migrator() -> sqlx::migrate::Migrator {
+        sqlx::migrate!("migrations/postgres")
     }
 
     async fn analyze(&self) -> Result<()> {
         sqlx::query("ANALYZE units, persons, accounts, courses, completions, deliveries")
             .execute(&self.pool)
             .await?;
-        Ok(())
-    }
-
-    async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
 
@@ -125,18 +139,6 @@ impl Store for PostgresStore {
                 .await?;
         Ok(Some(ssl.unwrap_or(false)))
     }
-}
-
-/// What an intake statement takes beyond its rows. PostgreSQL refuses a
-/// parameter a statement does not use.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Params {
-    /// The sequence and the time: it stamps the rows it changes, which
-    /// count as changed.
-    Stamp,
-    /// The sequence only: it rewrites the hours of courses already
-    /// stamped (and counted).
-    Rewrite,
 }
 
 /// Query parameters sqlx reads that look like secrets but are not.

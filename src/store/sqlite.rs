@@ -5,33 +5,28 @@
 //! is one statement, not one per row (`jsonb_each` parses the JSON once;
 //! `json_each` would re-parse an element for every field read from it).
 
-mod calendar;
-mod copy;
+// The scan and dispatch are still written once per backend.
 mod dispatch;
-mod history;
-mod intake;
-mod leases;
 mod scan;
-mod support;
-mod transitions;
 
-use super::rowmap::{
-    IntakeRows, ReadRow, audit_entry, breached_record, claimed, delivery_item, existing_delivery,
-    nid, parse_registry, person_record, scan_row, sla_count, state_count, table_counts,
-};
+use super::dialect::Dialect;
+use super::rowmap::{claimed, existing_delivery, scan_row};
+use super::sql::{Backend, Engine, INSERT_ATTEMPTS, OnPool, Query, SqlStore};
 use super::*;
 use crate::transition::Event;
-use history::INSERT_ATTEMPTS;
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
 
-pub struct SqliteStore {
-    pool: SqlitePool,
+/// The SQLite engine under [`SqlStore`].
+pub struct Sqlite {
+    pub(super) pool: SqlitePool,
 }
 
-type Tx = Transaction<'static, sqlx::Sqlite>;
+pub type SqliteStore = SqlStore<Sqlite>;
 
 impl SqliteStore {
     pub async fn open(url: &str, max_connections: u32, busy_timeout_ms: u64) -> Result<Self> {
@@ -47,11 +42,7 @@ impl SqliteStore {
             .after_release(|conn, _| Box::pin(out_of_transaction(conn)))
             .connect_with(opts)
             .await?;
-        Ok(Self { pool })
-    }
-
-    async fn write_tx(&self) -> Result<Tx> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        Ok(SqlStore::new(Sqlite { pool }))
     }
 }
 
@@ -119,34 +110,53 @@ async fn out_of_transaction(conn: &mut sqlx::SqliteConnection) -> sqlx::Result<b
     Ok(clean)
 }
 
-fn ids_json(ids: &[i64]) -> String {
-    serde_json::to_string(ids).expect("ids serialize")
+impl Engine for sqlx::Sqlite {
+    fn bind_ids<'q>(query: Query<'q, Self>, ids: &'q [i64]) -> Query<'q, Self> {
+        query.bind(serde_json::to_string(ids).expect("ids serialize"))
+    }
+
+    fn bind_texts<'q>(query: Query<'q, Self>, texts: &'q [&'q str]) -> Query<'q, Self> {
+        query.bind(serde_json::to_string(texts).expect("texts serialize"))
+    }
+
+    fn rows_affected(result: &sqlx::sqlite::SqliteQueryResult) -> u64 {
+        result.rows_affected()
+    }
 }
 
 #[async_trait]
-impl Store for SqliteStore {
-    async fn pending_migrations(&self) -> Result<usize> {
-        // No migrations table: nothing applied (an empty database).
-        let applied: Vec<i64> =
-            match sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
-                .fetch_all(&self.pool)
-                .await
-            {
-                Ok(applied) => applied,
-                Err(sqlx::Error::Database(e)) if super::no_such_table(e.as_ref()) => vec![],
-                Err(e) => return Err(e.into()),
-            };
-        Ok(super::missing(
-            &sqlx::migrate!("migrations/sqlite"),
-            &applied,
-        ))
+impl Backend for Sqlite {
+    const DIALECT: Dialect = Dialect::Sqlite;
+    type Row = sqlx::sqlite::SqliteRow;
+    type Pool<'a> = OnPool<'a, sqlx::Sqlite>;
+    type Alone<'a> = Self::Tx;
+    type Tx = sqlx::Transaction<'static, sqlx::Sqlite>;
+
+    fn pool(&self) -> Self::Pool<'_> {
+        OnPool(&self.pool)
+    }
+
+    async fn begin(&self) -> Result<Self::Tx> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    async fn alone(&self) -> Result<Self::Alone<'_>> {
+        self.begin().await
     }
 
     async fn migrate(&self) -> Result<()> {
-        sqlx::migrate!("migrations/sqlite")
+        Self::migrator()
             .run(&self.pool)
             .await
             .map_err(|e| StoreError::Migration(e.to_string()))
+    }
+
+    async fn applied_migrations(&self) -> Result<Vec<i64>> {
+        super::applied_migrations(&self.pool).await
+    }
+
+    fn migrator() -> sqlx::migrate::Migrator {
+        sqlx::migrate!("migrations/sqlite")
     }
 
     async fn analyze(&self) -> Result<()> {
@@ -154,12 +164,11 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
-
     async fn encrypted(&self) -> Result<Option<bool>> {
         Ok(None)
     }
+}
+
+fn ids_json(ids: &[i64]) -> String {
+    serde_json::to_string(ids).expect("ids serialize")
 }

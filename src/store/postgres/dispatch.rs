@@ -30,7 +30,7 @@ impl DispatchStore for PostgresStore {
         .bind(registry.as_str())
         .bind(now_ms)
         .bind(limit as i64)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db.pool)
         .await?;
         let mut claimed = rows.iter().map(claimed).collect::<Result<Vec<Claimed>>>()?;
         claimed.sort_by_key(|c| c.id);
@@ -48,11 +48,11 @@ impl DispatchStore for PostgresStore {
             .iter()
             .map(|o| (o.id(), Event::Answered { owner, outcome: o }))
             .collect();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db.begin().await?;
         let written = Self::transition_rows(&mut tx, &events, now_ms).await?.rows as u64;
         // What was asked and answered is history even when the lease was lost.
         if !attempts.is_empty() {
-            sqlx::query(INSERT_ATTEMPTS)
+            sqlx::query(INSERT_ATTEMPTS.get(Dialect::Postgres))
                 .bind(super::rowmap::attempt_rows(attempts))
                 .execute(&mut *tx)
                 .await?;
@@ -65,7 +65,7 @@ impl DispatchStore for PostgresStore {
         let mut changed = 0;
         for chunk in delivery_ids.chunks(10_000) {
             let events: Vec<(i64, Event)> = chunk.iter().map(|&id| (id, Event::Requeue)).collect();
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.db.begin().await?;
             changed += Self::transition_rows(&mut tx, &events, now_ms).await?.rows as u64;
             tx.commit().await?;
         }

@@ -8,7 +8,7 @@ impl ScanStore for PostgresStore {
         let row = sqlx::query(
             "SELECT COALESCE((SELECT seq FROM cursors WHERE name = 'scan'), 0), (SELECT value FROM change_seq WHERE id = 1)",
         )
-        .fetch_one(&self.pool)
+        .fetch_one(&self.db.pool)
         .await?;
         Ok((row.get(0), row.get(1)))
     }
@@ -17,13 +17,13 @@ impl ScanStore for PostgresStore {
         Ok(sqlx::query_scalar(CHANGED_COMPLETIONS)
             .bind(from)
             .bind(to)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.db.pool)
             .await?)
     }
 
     async fn rescan_completions(&self) -> Result<Vec<i64>> {
         Ok(sqlx::query_scalar(RESCAN_COMPLETIONS)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.db.pool)
             .await?)
     }
 
@@ -33,7 +33,7 @@ impl ScanStore for PostgresStore {
         now_ms: i64,
         plan: &mut (dyn FnMut(Vec<ScanRow>) -> Vec<DeliveryWrite> + Send),
     ) -> Result<usize> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db.begin().await?;
         let mut rows = Vec::new();
         let mut index = std::collections::HashMap::new();
         for r in sqlx::query(SCAN_FACTS)
@@ -78,7 +78,7 @@ impl ScanStore for PostgresStore {
         )
         .bind(to)
         .bind(now_ms)
-        .execute(&self.pool)
+        .execute(&self.db.pool)
         .await?;
         Ok(())
     }

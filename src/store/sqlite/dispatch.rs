@@ -12,7 +12,7 @@ impl DispatchStore for SqliteStore {
         lease_until_ms: i64,
         limit: usize,
     ) -> Result<Vec<Claimed>> {
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.db.begin().await?;
         let rows = sqlx::query(
             "UPDATE deliveries SET lease_owner = ?1, lease_until = ?2, next_attempt_at = ?2
              WHERE id IN (
@@ -49,11 +49,11 @@ impl DispatchStore for SqliteStore {
             .iter()
             .map(|o| (o.id(), Event::Answered { owner, outcome: o }))
             .collect();
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.db.begin().await?;
         let written = Self::transition_rows(&mut tx, &events, now_ms).await?.rows as u64;
         // What was asked and answered is history even when the lease was lost.
         if !attempts.is_empty() {
-            sqlx::query(INSERT_ATTEMPTS)
+            sqlx::query(INSERT_ATTEMPTS.get(Dialect::Sqlite))
                 .bind(super::rowmap::attempt_rows(attempts))
                 .execute(&mut *tx)
                 .await?;
@@ -66,7 +66,7 @@ impl DispatchStore for SqliteStore {
         let mut changed = 0;
         for chunk in delivery_ids.chunks(10_000) {
             let events: Vec<(i64, Event)> = chunk.iter().map(|&id| (id, Event::Requeue)).collect();
-            let mut tx = self.write_tx().await?;
+            let mut tx = self.db.begin().await?;
             changed += Self::transition_rows(&mut tx, &events, now_ms).await?.rows as u64;
             tx.commit().await?;
         }

@@ -8,7 +8,7 @@ impl ScanStore for SqliteStore {
         let row = sqlx::query(
             "SELECT COALESCE((SELECT seq FROM cursors WHERE name = 'scan'), 0), (SELECT value FROM change_seq WHERE id = 1)",
         )
-        .fetch_one(&self.pool)
+        .fetch_one(&self.db.pool)
         .await?;
         Ok((row.get(0), row.get(1)))
     }
@@ -17,13 +17,13 @@ impl ScanStore for SqliteStore {
         Ok(sqlx::query_scalar(CHANGED_COMPLETIONS)
             .bind(from)
             .bind(to)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.db.pool)
             .await?)
     }
 
     async fn rescan_completions(&self) -> Result<Vec<i64>> {
         Ok(sqlx::query_scalar(RESCAN_COMPLETIONS)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.db.pool)
             .await?)
     }
 
@@ -33,7 +33,7 @@ impl ScanStore for SqliteStore {
         now_ms: i64,
         plan: &mut (dyn FnMut(Vec<ScanRow>) -> Vec<DeliveryWrite> + Send),
     ) -> Result<usize> {
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.db.begin().await?;
         let ids = ids_json(ids);
         let mut rows = Vec::new();
         let mut index = std::collections::HashMap::new();
@@ -71,7 +71,7 @@ impl ScanStore for SqliteStore {
     }
 
     async fn finish_scan(&self, to: i64, now_ms: i64) -> Result<()> {
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.db.begin().await?;
         sqlx::query(
             "INSERT INTO cursors (name, seq, last_run_at) VALUES ('scan', ?1, ?2)
              ON CONFLICT (name) DO UPDATE SET seq = MAX(cursors.seq, excluded.seq), last_run_at = excluded.last_run_at",

@@ -1,0 +1,184 @@
+//! The attempt history, the reconcile's reads and repairs, the audit trail.
+
+use super::{Backend, Run, SqlStore, args};
+use crate::store::dialect::{Dialect, Sql};
+use crate::store::rowmap::ReadRow as _;
+use crate::store::rowmap::{attempt, attempt_rows, audit_entry, reconcile_item};
+use crate::store::transitions::applied_repairs;
+use crate::store::{
+    Attempt, AuditEntry, HistoryStore, ReconcileItem, ReconcileQuery, Repair, Result,
+};
+use crate::transition::Event;
+use async_trait::async_trait;
+
+/// The columns of an attempt, as the JSON of [`attempt_rows`] names them.
+const ATTEMPT_COLUMNS: [(&str, &str); 8] = [
+    ("delivery_id", "bigint"),
+    ("at", "bigint"),
+    ("revision", "bigint"),
+    ("action", "text"),
+    ("request_id", "text"),
+    ("http_status", "bigint"),
+    ("result", "text"),
+    ("error", "text"),
+];
+
+pub(in crate::store) static INSERT_ATTEMPTS: Sql = Sql::built(|d: Dialect| {
+    format!(
+        "INSERT INTO attempts (delivery_id, at, revision, action, request_id, http_status, result, error)
+         SELECT delivery_id, at, revision, action, request_id, http_status, result, error
+         FROM {} WHERE true",
+        d.json_rows("$1", &ATTEMPT_COLUMNS, "r")
+    )
+});
+
+static ATTEMPTS_OF: Sql = Sql::text(
+    "SELECT delivery_id, at, revision, action, request_id, http_status, result, error
+     FROM attempts WHERE delivery_id = $1 ORDER BY id",
+);
+
+static PURGE_ATTEMPTS: Sql = Sql::text("DELETE FROM attempts WHERE at < $1");
+
+static RECONCILE_CANDIDATES: Sql = Sql::text(
+    "SELECT id, registry, completion_id, national_id, state, revision, idempotency_key, format,
+            hours_tenths, credited_tenths, receipt_id
+     FROM deliveries
+     WHERE ($1 = '' OR registry = $1) AND idempotency_key IS NOT NULL
+       AND (state = 'retrying'
+            OR (state = 'delivered' AND delivered_at >= $2 AND (id * 7919 + $3) % 1000 < $4))
+       AND id > $5
+     ORDER BY id LIMIT $6",
+);
+
+static ADD_AUDIT: Sql = Sql::text(
+    "INSERT INTO audit (at, actor, action, scope, records, status, result, finished_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+);
+
+static UPDATE_AUDIT: Sql = Sql::text(
+    "UPDATE audit SET records = $2, status = $3, result = $4, finished_at = $5 WHERE id = $1",
+);
+
+static AUDIT_ENTRY: Sql = Sql::text(
+    "SELECT id, at, actor, action, scope, records, status, result, finished_at
+     FROM audit WHERE id = $1",
+);
+
+static LIST_AUDIT: Sql = Sql::text(
+    "SELECT id, at, actor, action, scope, records, status, result, finished_at FROM audit
+     WHERE id < $1 ORDER BY id DESC LIMIT $2",
+);
+
+#[async_trait]
+impl<B: Backend> HistoryStore for SqlStore<B> {
+    async fn add_audit(&self, e: &AuditEntry) -> Result<i64> {
+        let mut tx = self.db.begin().await?;
+        let row = tx
+            .fetch_one(
+                Self::sql(&ADD_AUDIT),
+                args![
+                    e.at,
+                    &e.actor,
+                    &e.action,
+                    &e.scope,
+                    e.records,
+                    &e.status,
+                    &e.result,
+                    e.finished_at
+                ],
+            )
+            .await?;
+        tx.finish().await?;
+        row.int(0)
+    }
+
+    async fn update_audit(
+        &self,
+        id: i64,
+        records: i64,
+        status: &str,
+        result: Option<&str>,
+        finished_at: Option<i64>,
+    ) -> Result<()> {
+        self.write(
+            &UPDATE_AUDIT,
+            args![id, records, status, result, finished_at],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn audit_entry(&self, id: i64) -> Result<Option<AuditEntry>> {
+        let row = self
+            .db
+            .pool()
+            .fetch_optional(Self::sql(&AUDIT_ENTRY), args![id])
+            .await?;
+        row.as_ref().map(audit_entry).transpose()
+    }
+
+    async fn list_audit(&self, before_id: i64, limit: usize) -> Result<Vec<AuditEntry>> {
+        let rows = self
+            .db
+            .pool()
+            .fetch_all(Self::sql(&LIST_AUDIT), args![before_id, limit as i64])
+            .await?;
+        rows.iter().map(audit_entry).collect()
+    }
+
+    async fn add_attempts(&self, attempts: &[Attempt]) -> Result<()> {
+        if !attempts.is_empty() {
+            self.write(&INSERT_ATTEMPTS, args![&attempt_rows(attempts)])
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn attempts_of(&self, delivery_id: i64) -> Result<Vec<Attempt>> {
+        let rows = self
+            .db
+            .pool()
+            .fetch_all(Self::sql(&ATTEMPTS_OF), args![delivery_id])
+            .await?;
+        rows.iter().map(attempt).collect()
+    }
+
+    async fn purge_attempts(&self, before_ms: i64) -> Result<u64> {
+        self.write(&PURGE_ATTEMPTS, args![before_ms]).await
+    }
+
+    async fn reconcile_candidates(
+        &self,
+        query: &ReconcileQuery,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<ReconcileItem>> {
+        let rows = self
+            .db
+            .pool()
+            .fetch_all(
+                Self::sql(&RECONCILE_CANDIDATES),
+                args![
+                    query.registry.map_or("", |r| r.as_str()),
+                    query.delivered_since_ms,
+                    query.salt.rem_euclid(1000),
+                    i64::from(query.sample_per_mille),
+                    after_id,
+                    limit as i64
+                ],
+            )
+            .await?;
+        rows.iter().map(reconcile_item).collect()
+    }
+
+    async fn apply_repairs(&self, repairs: &[Repair], now_ms: i64) -> Result<Vec<Repair>> {
+        let events: Vec<(i64, Event)> = repairs
+            .iter()
+            .map(|r| (r.id(), Event::Repaired(r)))
+            .collect();
+        let mut tx = self.db.begin().await?;
+        let decided = Self::transition_rows(&mut tx, &events, now_ms).await?;
+        tx.finish().await?;
+        Ok(applied_repairs(repairs, &decided))
+    }
+}
