@@ -293,6 +293,18 @@ async fn on_a_phone_the_lookup_works_from_the_keyboard_and_fits_the_screen() {
     b.goto(&format!("{base}/ui/login?lang=en")).await;
     b.submit_with_enter("#token", SUPPORT).await;
     assert_eq!(b.current_url().await, format!("{base}/ui/"));
+    // The overview's table becomes one card per registry, not a table to
+    // scroll sideways.
+    let overview_fits = b
+        .script(
+            "const t = document.getElementById('overview');
+             return t.scrollWidth <= t.parentElement.clientWidth
+                 && document.documentElement.scrollWidth <= window.innerWidth",
+            json!([]),
+        )
+        .await;
+    assert_eq!(overview_fits, true, "the overview fits a phone's width");
+    b.screenshot("console-phone-overview").await;
     b.goto(&format!("{base}/ui/people")).await;
     // The label names the field, for screen readers and for a tap.
     let label = b.text_of("label[for=national-id]").await;

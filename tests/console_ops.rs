@@ -1,5 +1,4 @@
-//! The support console's overview, resync page and ops-only pages (queue,
-//! SLA, audit), as ops and support staff use them: in headless Chromium
+//! The support console's overview and ops-only pages (queue, SLA, audit), as ops and support staff use them: in headless Chromium
 //! (see `common::browser`; each browser test saves a screenshot under
 //! `target/screenshots/`) and, where cheaper, over plain HTTP. Each test
 //! runs its own daemon process, so its metrics and the registry states it
@@ -9,142 +8,15 @@
 mod common;
 
 use common::browser::Browser;
-use common::console::{
-    FormPairs, OPS, SUPPORT, api_get, assert_id_never_visible, audit, browser_sign_in, sign_in,
-    tokens,
-};
-use common::fixture;
+use common::console::{OPS, SUPPORT, api_get, browser_sign_in};
+use common::ops::{Ops, Session};
 use common::*;
 use hoursync::domain::RegistryKind;
-use hoursync::store::{Outcome, SharedStore, State};
+use hoursync::store::State;
 use reqwest::StatusCode;
 use reqwest::header::LOCATION;
 use serde_json::{Value, json};
 use std::time::Duration;
-
-/// A daemon process serving the console: the fixture imported and judged,
-/// the simulator rejecting course `LL` (`unknown_course`), and one
-/// lifelong record given up on (`failed`) before the daemon started.
-struct Ops {
-    _env: TestEnv,
-    _sim: hoursync::simulator::Simulator,
-    store: SharedStore,
-    base: String,
-    _daemon: tokio::process::Child,
-    /// The failed delivery, and its learner's national ID.
-    failed: i64,
-    learner: String,
-}
-
-impl Ops {
-    async fn start() -> Ops {
-        let env = TestEnv::new(Backend::Sqlite).await;
-        tokens(&env);
-        let sim = simulator(hoursync::simulator::Faults {
-            reject_courses: vec!["LL".into()],
-            ..Default::default()
-        })
-        .await;
-        let store = env.store().await;
-        import(&store, &[env.write("fixture.jsonl", &fixture::lines())]).await;
-        let clock = clock();
-        hoursync::scan::scan_once(store.as_ref(), clock.as_ref())
-            .await
-            .unwrap();
-        let now = clock.now_ms();
-        let claimed = store
-            .claim(RegistryKind::Lifelong, "test", now, now + 60_000, 1)
-            .await
-            .unwrap();
-        let failed = claimed[0].id;
-        let gave_up = Outcome::Failed {
-            id: failed,
-            revision: claimed[0].revision,
-            next_attempt_at: now,
-            error: "HTTP 503".into(),
-            give_up: true,
-        };
-        store
-            .record_outcomes("test", &[gave_up], &[], now)
-            .await
-            .unwrap();
-        let learner = store
-            .delivery(failed)
-            .await
-            .unwrap()
-            .unwrap()
-            .national_id
-            .expose()
-            .to_string();
-        let (daemon, base) = env.spawn_serving_daemon(&sim, &[]);
-        let http = reqwest::Client::new();
-        wait_for(Duration::from_secs(30), "the admin server", || async {
-            http.get(format!("{base}/healthz")).send().await.is_ok()
-        })
-        .await;
-        wait_drained(&store, Duration::from_secs(60)).await;
-        Ops {
-            _env: env,
-            _sim: sim,
-            store,
-            base,
-            _daemon: daemon,
-            failed,
-            learner,
-        }
-    }
-
-    async fn state_of(&self, id: i64) -> State {
-        self.store.delivery(id).await.unwrap().unwrap().state
-    }
-
-    /// Audit entries, newest first, from the API.
-    async fn audit(&self) -> Vec<Value> {
-        audit(&self.base).await
-    }
-}
-
-/// A signed-in console session over plain HTTP: its cookie and CSRF token.
-struct Session {
-    http: reqwest::Client,
-    base: String,
-    cookie: String,
-    csrf: String,
-}
-
-impl Session {
-    async fn sign_in(base: &str, token: &str) -> Session {
-        let http = common::console::client();
-        let (cookie, csrf) = sign_in(&http, base, token).await;
-        Session {
-            http,
-            base: base.to_string(),
-            cookie,
-            csrf,
-        }
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, String) {
-        let answer = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .header("cookie", &self.cookie)
-            .send()
-            .await
-            .unwrap();
-        (answer.status(), answer.text().await.unwrap())
-    }
-
-    async fn post(&self, path: &str, pairs: &[(&str, &str)]) -> reqwest::Response {
-        self.http
-            .post(format!("{}{path}", self.base))
-            .header("cookie", &self.cookie)
-            .form_pairs(pairs)
-            .send()
-            .await
-            .unwrap()
-    }
-}
 
 /// The value of one series in the rendered metrics.
 fn series(metrics: &str, name: &str) -> Option<f64> {
@@ -384,79 +256,6 @@ async fn a_support_session_gets_403_on_the_ops_pages_and_sees_no_links_to_them()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_resync_previewed_then_confirmed_requeues_a_failed_record_and_the_page_shows_it_done() {
-    let Some(mut b) = Browser::start().await else {
-        return;
-    };
-    let ops = Ops::start().await;
-    let base = &ops.base;
-    browser_sign_in(&mut b, base, SUPPORT).await;
-    b.goto(&format!("{base}/ui/resync")).await;
-    b.type_into("#resync-national-id", &ops.learner).await;
-    b.script(
-        "document.querySelector('#resync-registry').value = 'lifelong'",
-        json!([]),
-    )
-    .await;
-    b.click("#resync button[type=submit]").await;
-    let failed = b.text_of("#preview tr[data-state=failed]").await;
-    assert!(
-        failed.contains('1'),
-        "one failed record to requeue: {failed}"
-    );
-    b.screenshot("console-resync-preview").await;
-    assert_eq!(
-        ops.state_of(ops.failed).await,
-        State::Failed,
-        "a preview changes nothing"
-    );
-
-    b.click("#confirm").await;
-    let progress = b.current_url().await;
-    assert!(
-        progress.starts_with(&format!("{base}/ui/resync/")),
-        "{progress}"
-    );
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        b.goto(&progress).await;
-        let status = b
-            .script(
-                "return document.querySelector('#resync-progress').dataset.status",
-                json!([]),
-            )
-            .await;
-        if status == "done" {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the resync is {status}"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    let requeued: u32 = b.text_of("#requeued").await.parse().unwrap();
-    assert!(
-        requeued >= 1,
-        "the failed record (and any rejected one) requeued"
-    );
-    b.screenshot("console-resync-done").await;
-    let entry = &ops.audit().await[0];
-    assert_eq!(
-        (entry["action"].as_str(), entry["actor"].as_str()),
-        (Some("resync"), Some("web:alice"))
-    );
-    wait_for(
-        Duration::from_secs(30),
-        "the requeued record delivered",
-        || async { ops.state_of(ops.failed).await == State::Delivered },
-    )
-    .await;
-    assert_id_never_visible(&b, &ops.learner).await;
-    b.close().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_retry_button_on_the_queue_requeues_a_failed_delivery_and_the_audit_shows_who() {
     let Some(mut b) = Browser::start().await else {
         return;
@@ -585,25 +384,4 @@ async fn a_post_without_the_sessions_csrf_token_changes_nothing() {
     assert_eq!(actions[0]["actor"], "web:bob");
     assert_eq!(actions[0]["action"], "resync");
     assert_eq!(actions[1]["action"], "retry");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_resync_with_a_bad_id_a_bad_date_or_no_scope_shows_the_form_again_with_the_error() {
-    let ops = Ops::start().await;
-    let alice = Session::sign_in(&ops.base, SUPPORT).await;
-    for (field, value) in [
-        ("national_id", "A123456788"),
-        ("completed_from", "20-11-2026"),
-        ("registry", "nowhere"),
-        ("course_code", ""),
-    ] {
-        let answer = alice
-            .post("/ui/resync", &[("csrf", &alice.csrf), (field, value)])
-            .await;
-        assert_eq!(answer.status(), StatusCode::BAD_REQUEST, "{field}={value}");
-        let html = answer.text().await.unwrap();
-        assert!(html.contains("id=\"resync-error\""), "{html}");
-        assert!(html.contains("id=\"resync\""), "the form again");
-    }
-    assert!(ops.audit().await.is_empty(), "nothing started");
 }

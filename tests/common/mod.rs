@@ -6,6 +6,7 @@
 pub mod browser;
 pub mod console;
 pub mod fixture;
+pub mod ops;
 
 use hoursync::clock::{SharedClock, SystemClock};
 use hoursync::config::Config;

@@ -45,7 +45,7 @@ pub async fn page(State(state): State<SharedState>, session: UiSession) -> Respo
     let body = html! {
         p class="hint" { (o.overview_as_of) " " (short(taipei_rfc3339(figures.now_ms))) }
         div class="scroll" {
-            table id="overview" {
+            table id="overview" class="cards" {
                 caption class="offscreen" { (t.overview_title) }
                 thead {
                     tr {
@@ -66,24 +66,24 @@ pub async fn page(State(state): State<SharedState>, session: UiSession) -> Respo
                         @let live = crate::live::registry(g.registry);
                         tr data-registry=(g.registry.as_str()) {
                             th scope="row" { (lang.registry(g.registry)) span class="sub" { code { (g.registry.as_str()) } } }
-                            td class="num" data-figure="delivered_today" { (delivered_of(g.registry)) }
+                            td class="num" data-label=(o.delivered_today) data-figure="delivered_today" { (delivered_of(g.registry)) }
                             @for (s, n) in BACKLOG_STATES.iter().zip(g.backlog) {
-                                td class="num" data-figure=(s.as_str()) { (n) }
+                                td class="num" data-label=(lang.state(s.as_str()).1) data-figure=(s.as_str()) { (n) }
                             }
-                            td class="num" data-figure="oldest_undelivered_seconds"
+                            td class="num" data-label=(o.oldest_undelivered) data-figure="oldest_undelivered_seconds"
                                 data-value=(g.oldest_undelivered_ms / 1000) { (age(lang, g.oldest_undelivered_ms)) }
-                            td class="num" data-figure="at_risk" { (g.at_risk) }
-                            td class="num" data-figure="breached" { (g.breached) }
-                            td data-figure="up" data-value=(live.up.map_or("", |u| if u { "1" } else { "0" })) {
+                            td class="num" data-label=(lang.sla("at_risk")) data-figure="at_risk" { (g.at_risk) }
+                            td class="num" data-label=(lang.sla("breached")) data-figure="breached" { (g.breached) }
+                            td data-label=(o.registry_answers) data-figure="up" data-value=(live.up.map_or("", |u| if u { "1" } else { "0" })) {
                                 @match live.up {
                                     Some(true) => span class="state state-delivered" { span aria-hidden="true" { "✔ " } (o.up) },
                                     Some(false) => span class="state state-failed" { span aria-hidden="true" { "⚠ " } (o.down) },
                                     None => span { (o.not_asked_yet) },
                                 }
                             }
-                            td data-figure="token_refused" data-value=(u8::from(live.token_refused)) {
+                            td data-label=(o.token) data-figure="token_refused" data-value=(u8::from(live.token_refused)) {
                                 @if live.token_refused {
-                                    span class="state state-failed" { span aria-hidden="true" { "⛔ " } (o.token_refused) }
+                                    span class="state state-failed" { span aria-hidden="true" { "⊘ " } (o.token_refused) }
                                 } @else {
                                     (o.token_accepted)
                                 }
