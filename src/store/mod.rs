@@ -6,6 +6,7 @@
 //! [`Clock`](crate::clock::Clock)), never read from the database's clock.
 
 mod api;
+pub mod bench_reference;
 mod copy;
 mod postgres;
 mod record_columns;
