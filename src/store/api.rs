@@ -50,9 +50,9 @@ pub trait ScanStore: Send + Sync {
 #[async_trait]
 pub trait DispatchStore: Send + Sync {
     /// Leases up to `limit` due deliveries of `registry` to `owner`. A
-    /// leased row is due again only when its lease expires (its
-    /// `next_attempt_at` becomes the lease's end), so other claimers skip it
-    /// without reading it, and a crashed owner's rows come back by themselves.
+    /// leased row is due again only when its lease expires, so other
+    /// claimers skip it, and a crashed owner's rows come back by themselves.
+    /// Only the lease columns change, which no index holds.
     async fn claim(
         &self,
         registry: RegistryKind,
