@@ -9,6 +9,7 @@ mod api;
 pub mod bench_reference;
 mod copy;
 mod postgres;
+mod reconcile_api;
 mod record_columns;
 mod rowmap;
 mod sqlite;
@@ -18,6 +19,7 @@ mod types;
 pub use api::*;
 pub use copy::{CopyTable, PageBinds, PageKey};
 pub use postgres::PostgresStore;
+pub use reconcile_api::ReconcileStore;
 pub use sqlite::SqliteStore;
 pub use types::*;
 
@@ -84,6 +86,7 @@ pub trait Store:
     + ScanStore
     + DispatchStore
     + HistoryStore
+    + ReconcileStore
     + LeaseStore
     + SupportStore
     + CalendarStore

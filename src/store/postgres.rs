@@ -9,6 +9,7 @@ mod dispatch;
 mod history;
 mod intake;
 mod leases;
+mod reconcile;
 mod scan;
 mod support;
 mod transitions;
