@@ -168,7 +168,11 @@ pub async fn paced_request<T>(
 /// Metrics of one request to `registry`, whatever it was (upload,
 /// correction, withdrawal, lookup): its duration by status, whether the
 /// registry answered, whether it refused our token.
-fn observe<T>(registry: RegistryKind, result: &Result<T, SendError>, started: std::time::Instant) {
+pub(crate) fn observe<T>(
+    registry: RegistryKind,
+    result: &Result<T, SendError>,
+    started: std::time::Instant,
+) {
     let registry = registry.as_str();
     let status = result
         .as_ref()

@@ -44,21 +44,7 @@ pub async fn paced_lookup(
             async |client, id| client.lookup(of.idempotency_key, id).await,
         )
         .await?;
-        let (http_status, word, error) = match &result {
-            Ok(Some(_)) => (Some(200), "found", None),
-            Ok(None) => (Some(404), "not_found", None),
-            Err(e) => (e.http_status(), e.history_result(), Some(e.to_string())),
-        };
-        history.push(Attempt {
-            delivery_id: of.delivery_id,
-            at,
-            revision: of.revision,
-            action: Action::Lookup.as_str().into(),
-            request_id,
-            http_status,
-            result: word.into(),
-            error,
-        });
+        history.push(attempt(of, at, request_id, &result));
         match result {
             Err(SendError::RateLimited { retry_after }) if tries < RATE_LIMIT_TRIES => {
                 tries += 1;
@@ -68,5 +54,81 @@ pub async fn paced_lookup(
             }
             other => return Ok(other),
         }
+    }
+}
+
+/// Looks every one of `ofs` up at `registry`, the answers in the order of
+/// `ofs`, each try pushed onto `history`. At a registry with a pace of its
+/// own, one after another through [`paced_lookup`]. At one without
+/// (`rate_per_second` 0), all at once after one read of the hold: a
+/// database round trip per lookup would otherwise bound the lookups, not
+/// the registry. A burst's lookups answered 429 hold every daemon and are
+/// tried again through [`paced_lookup`].
+pub async fn lookups(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    registry: &Registry,
+    ofs: &[LookupOf<'_>],
+    history: &mut Vec<Attempt>,
+) -> Result<Vec<Result<Option<Credited>, SendError>>, StoreError> {
+    let mut answers = Vec::with_capacity(ofs.len());
+    if registry.interval_ms() != 0 || ofs.len() < 2 {
+        for of in ofs {
+            answers.push(paced_lookup(store, clock, registry, of, history).await?);
+        }
+        return Ok(answers);
+    }
+    crate::dispatch::wait_for_slot(store, clock, registry.kind, 0).await?;
+    let mut requests = tokio::task::JoinSet::new();
+    for (i, of) in ofs.iter().enumerate() {
+        let client = registry.client.clone();
+        let key = of.idempotency_key.to_string();
+        let kind = registry.kind;
+        requests.spawn(async move {
+            let request_id = uuid::Uuid::new_v4().to_string();
+            let started = std::time::Instant::now();
+            let result = client.lookup(&key, &request_id).await;
+            crate::dispatch::observe(kind, &result, started);
+            (i, request_id, result)
+        });
+    }
+    let mut sent = requests.join_all().await;
+    sent.sort_by_key(|(i, _, _)| *i);
+    let at = clock.now_ms();
+    for ((_, request_id, result), of) in sent.into_iter().zip(ofs) {
+        history.push(attempt(of, at, request_id, &result));
+        match result {
+            Err(SendError::RateLimited { retry_after }) => {
+                let until = crate::dispatch::hold_until(clock.now_ms(), retry_after);
+                store.hold_registry(registry.kind, until).await?;
+                answers.push(paced_lookup(store, clock, registry, of, history).await?);
+            }
+            other => answers.push(other),
+        }
+    }
+    Ok(answers)
+}
+
+/// The history line of one lookup.
+fn attempt(
+    of: &LookupOf<'_>,
+    at: i64,
+    request_id: String,
+    result: &Result<Option<Credited>, SendError>,
+) -> Attempt {
+    let (http_status, word, error) = match result {
+        Ok(Some(_)) => (Some(200), "found", None),
+        Ok(None) => (Some(404), "not_found", None),
+        Err(e) => (e.http_status(), e.history_result(), Some(e.to_string())),
+    };
+    Attempt {
+        delivery_id: of.delivery_id,
+        at,
+        revision: of.revision,
+        action: Action::Lookup.as_str().into(),
+        request_id,
+        http_status,
+        result: word.into(),
+        error,
     }
 }

@@ -13,7 +13,7 @@
 
 use crate::clock::Clock;
 use crate::domain::RegistryKind;
-use crate::lookup::{LookupOf, paced_lookup};
+use crate::lookup::{LookupOf, lookups};
 use crate::registries::{Registries, Registry};
 use crate::registry::adapter::idempotency_key;
 use crate::store::{Attempt, ReconcileItem, ReconcileQuery, Repair, State, Store, StoreError};
@@ -81,8 +81,10 @@ pub struct ReconcileReport {
 /// The lease that makes the nightly reconcile a singleton among daemons.
 pub const RECONCILE_LEASE: &str = "reconcile";
 
-/// Candidates read (and repairs applied) at a time.
+/// Candidates looked up (and repairs applied) at a time, at least.
 const PAGE: usize = 500;
+/// Deliveries (candidates or not) read at a time while filling a page.
+const SPAN: usize = 2_000;
 
 /// Looks every candidate up and applies the repairs.
 pub async fn run(
@@ -107,6 +109,7 @@ pub async fn run(
             errors: 0,
             skipped: 0,
             errors_in_a_row: 0,
+            window: 1,
             attempts: Vec::new(),
         })
         .collect();
@@ -115,10 +118,22 @@ pub async fn run(
     // A page at a time: memory stays flat whatever the window holds, and
     // each page's repairs are applied while they are fresh. Within a page
     // the registries are looked up side by side, each at its own rate.
-    loop {
-        let items = store.reconcile_candidates(&query, after, PAGE).await?;
-        let Some(last) = items.last() else { break };
-        after = last.id;
+    let mut more = true;
+    while more {
+        // Spans of ids until a page is full: each span is read by the
+        // primary key, however few of its rows are candidates.
+        let mut items = Vec::new();
+        while more && items.len() < PAGE {
+            let (found, end) = store.reconcile_span(&query, after, SPAN).await?;
+            items.extend(found);
+            match end {
+                Some(end) => after = end,
+                None => more = false,
+            }
+        }
+        if items.is_empty() {
+            continue;
+        }
         let mut planned: Vec<(Repair, RepairLine)> = Vec::new();
         // At most three lanes, one per registry.
         let mut runs = lanes
@@ -175,6 +190,11 @@ pub async fn run(
 /// would otherwise cost a timeout per record); the next run tries again.
 const GIVE_UP_AFTER_ERRORS: u32 = 5;
 
+/// The most lookups of one registry in flight at once. Only a registry
+/// with no pace of its own gets more than one (see [`lookups`]); with one,
+/// the pace is the bound.
+const MAX_IN_FLIGHT: usize = 64;
+
 /// One registry's share of a reconcile.
 struct Lane {
     registry: Registry,
@@ -182,12 +202,18 @@ struct Lane {
     errors: usize,
     skipped: usize,
     errors_in_a_row: u32,
+    /// Lookups to make at once next.
+    window: usize,
     /// This page's lookups, written with the page's repairs.
     attempts: Vec<Attempt>,
 }
 
 impl Lane {
-    /// Looks this registry's items of a page up, one after another, paced.
+    /// Looks this registry's items of a page up, a window at a time (see
+    /// [`lookups`]): the window starts at one lookup, doubles while they
+    /// succeed up to [`MAX_IN_FLIGHT`], and falls back to one after a
+    /// failure, so a registry that is down costs the same few failed
+    /// lookups as one at a time.
     async fn check(
         &mut self,
         store: &dyn Store,
@@ -195,33 +221,51 @@ impl Lane {
         items: &[ReconcileItem],
     ) -> Result<Vec<(Repair, RepairLine)>, StoreError> {
         let mut planned = Vec::new();
-        for item in items.iter().filter(|i| i.registry == self.registry.kind) {
+        let mine: Vec<&ReconcileItem> = items
+            .iter()
+            .filter(|i| i.registry == self.registry.kind)
+            .collect();
+        let mut rest = mine.as_slice();
+        while !rest.is_empty() {
             if self.errors_in_a_row >= GIVE_UP_AFTER_ERRORS {
-                self.skipped += 1;
-                continue;
+                self.skipped += rest.len();
+                break;
             }
-            self.checked += 1;
-            let of = LookupOf {
-                delivery_id: item.id,
-                revision: item.revision,
-                idempotency_key: &item.idempotency_key,
-            };
-            let answer =
-                paced_lookup(store, clock, &self.registry, &of, &mut self.attempts).await?;
-            match answer {
-                Ok(found) => {
-                    self.errors_in_a_row = 0;
-                    planned.extend(repairs_for(item, found));
-                }
-                Err(e) => {
-                    warn!(registry = %item.registry, delivery_id = item.id, error = %e, "reconcile lookup failed");
-                    self.errors += 1;
-                    self.errors_in_a_row += 1;
-                    if self.errors_in_a_row == GIVE_UP_AFTER_ERRORS {
-                        warn!(registry = %self.registry.kind, "reconcile: {GIVE_UP_AFTER_ERRORS} lookups in a row failed; this registry's other records wait for the next run");
+            let (window, after) = rest.split_at(self.window.min(rest.len()));
+            rest = after;
+            let ofs: Vec<LookupOf> = window
+                .iter()
+                .map(|item| LookupOf {
+                    delivery_id: item.id,
+                    revision: item.revision,
+                    idempotency_key: &item.idempotency_key,
+                })
+                .collect();
+            let answers = lookups(store, clock, &self.registry, &ofs, &mut self.attempts).await?;
+            self.checked += window.len();
+            let mut failed = false;
+            for (item, answer) in window.iter().zip(answers) {
+                match answer {
+                    Ok(found) => {
+                        self.errors_in_a_row = 0;
+                        planned.extend(repairs_for(item, found));
+                    }
+                    Err(e) => {
+                        warn!(registry = %item.registry, delivery_id = item.id, error = %e, "reconcile lookup failed");
+                        failed = true;
+                        self.errors += 1;
+                        self.errors_in_a_row += 1;
+                        if self.errors_in_a_row == GIVE_UP_AFTER_ERRORS {
+                            warn!(registry = %self.registry.kind, "reconcile: {GIVE_UP_AFTER_ERRORS} lookups in a row failed; this registry's other records wait for the next run");
+                        }
                     }
                 }
             }
+            self.window = if failed {
+                1
+            } else {
+                (self.window * 2).min(MAX_IN_FLIGHT)
+            };
         }
         Ok(planned)
     }

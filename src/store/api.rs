@@ -50,9 +50,9 @@ pub trait ScanStore: Send + Sync {
 #[async_trait]
 pub trait DispatchStore: Send + Sync {
     /// Leases up to `limit` due deliveries of `registry` to `owner`. A
-    /// leased row is due again only when its lease expires (its
-    /// `next_attempt_at` becomes the lease's end), so other claimers skip it
-    /// without reading it, and a crashed owner's rows come back by themselves.
+    /// leased row is due again only when its lease expires, so other
+    /// claimers skip it, and a crashed owner's rows come back by themselves.
+    /// Only the lease columns change, which no index holds.
     async fn claim(
         &self,
         registry: RegistryKind,
@@ -92,16 +92,21 @@ pub trait HistoryStore: Send + Sync {
     /// Deletes attempts made before `before_ms`; returns how many.
     async fn purge_attempts(&self, before_ms: i64) -> Result<u64>;
 
-    /// What a reconcile looks up: rows whose last outcome is unknown
-    /// (`retrying`), and `delivered` rows credited since `delivered_since_ms`
-    /// of which the sample keeps `sample_per_mille`/1000 (rotated by `salt`);
-    /// up to `limit` of them after `after_id`, in id order.
-    async fn reconcile_candidates(
+    /// What a reconcile looks up among the next `span` deliveries after
+    /// `after_id`: rows whose last outcome is unknown (`retrying`), and
+    /// `delivered` rows credited since `delivered_since_ms` of which the
+    /// sample keeps `sample_per_mille`/1000 (rotated by `salt`), in id
+    /// order; and the last id of that span, `None` when no delivery follows
+    /// `after_id`. Read by primary key ranges: a plan that stays an index
+    /// range scan whatever the table's statistics say (statistics taken
+    /// before a drain make a filtered `ORDER BY id LIMIT` a scan of every
+    /// delivered row, for every page).
+    async fn reconcile_span(
         &self,
         query: &ReconcileQuery,
         after_id: i64,
-        limit: usize,
-    ) -> Result<Vec<ReconcileItem>>;
+        span: usize,
+    ) -> Result<(Vec<ReconcileItem>, Option<i64>)>;
 
     /// Applies what a reconcile learnt, one row at a time, each only if the
     /// row is still as the reconcile saw it (same state and revision, not

@@ -8,6 +8,7 @@
 //! [`Clock`](crate::clock::Clock)), never read from the database's clock.
 
 mod api;
+pub mod bench_reference;
 mod copy;
 mod dialect;
 mod postgres;
@@ -24,7 +25,6 @@ pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use types::*;
 
-use crate::domain::RegistryKind;
 use async_trait::async_trait;
 use std::sync::Arc;
 

@@ -3,15 +3,13 @@
 //! with `FOR UPDATE SKIP LOCKED`, bulk statements over `jsonb`, row locks on
 //! the deliveries a scan chunk rewrites.
 
-// The scan and dispatch are still written once per backend.
-mod dispatch;
+// The scan is still written once per backend.
 mod scan;
 
 use super::dialect::Dialect;
-use super::rowmap::{claimed, existing_delivery, scan_row};
-use super::sql::{Backend, Engine, INSERT_ATTEMPTS, OnPool, Query, SqlStore};
+use super::rowmap::{existing_delivery, scan_row};
+use super::sql::{Backend, Engine, OnPool, Query, SqlStore};
 use super::*;
-use crate::transition::Event;
 use async_trait::async_trait;
 use sqlx::PgPool;
 use sqlx::Row;

@@ -5,8 +5,10 @@
 //! arguments and run migrations; what differs in their SQL is named in
 //! [`dialect`](super::dialect).
 
+mod bench_reference;
 mod calendar;
 mod copy;
+mod dispatch;
 mod history;
 mod intake;
 mod leases;
@@ -14,7 +16,7 @@ mod run;
 mod support;
 mod transitions;
 
-pub(super) use history::INSERT_ATTEMPTS;
+pub(super) use bench_reference::Reference;
 pub(super) use run::{Engine, OnPool, Query};
 
 use super::dialect::{Dialect, Sql};
@@ -195,7 +197,7 @@ impl<B: Backend> SqlStore<B> {
 #[async_trait]
 impl<B: Backend> Store for SqlStore<B>
 where
-    SqlStore<B>: super::ScanStore + super::DispatchStore,
+    SqlStore<B>: super::ScanStore,
 {
     async fn pending_migrations(&self) -> Result<usize> {
         let applied = self.db.applied_migrations().await?;

@@ -5,15 +5,13 @@
 //! is one statement, not one per row (`jsonb_each` parses the JSON once;
 //! `json_each` would re-parse an element for every field read from it).
 
-// The scan and dispatch are still written once per backend.
-mod dispatch;
+// The scan is still written once per backend.
 mod scan;
 
 use super::dialect::Dialect;
-use super::rowmap::{claimed, existing_delivery, scan_row};
-use super::sql::{Backend, Engine, INSERT_ATTEMPTS, OnPool, Query, SqlStore};
+use super::rowmap::{existing_delivery, scan_row};
+use super::sql::{Backend, Engine, OnPool, Query, SqlStore};
 use super::*;
-use crate::transition::Event;
 use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::SqlitePool;

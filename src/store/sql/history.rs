@@ -23,7 +23,7 @@ const ATTEMPT_COLUMNS: [(&str, &str); 8] = [
     ("error", "text"),
 ];
 
-pub(in crate::store) static INSERT_ATTEMPTS: Sql = Sql::built(|d: Dialect| {
+pub(super) static INSERT_ATTEMPTS: Sql = Sql::built(|d: Dialect| {
     format!(
         "INSERT INTO attempts (delivery_id, at, revision, action, request_id, http_status, result, error)
          SELECT delivery_id, at, revision, action, request_id, http_status, result, error
@@ -39,15 +39,20 @@ static ATTEMPTS_OF: Sql = Sql::text(
 
 static PURGE_ATTEMPTS: Sql = Sql::text("DELETE FROM attempts WHERE at < $1");
 
+/// The end of the span after `$1`: an index-only walk of the primary key.
+static SPAN_END: Sql = Sql::text(
+    "SELECT max(id) FROM (SELECT id FROM deliveries WHERE id > $1 ORDER BY id LIMIT $2) AS s",
+);
+
 static RECONCILE_CANDIDATES: Sql = Sql::text(
     "SELECT id, registry, completion_id, national_id, state, revision, idempotency_key, format,
             hours_tenths, credited_tenths, receipt_id
      FROM deliveries
-     WHERE ($1 = '' OR registry = $1) AND idempotency_key IS NOT NULL
+     WHERE id > $5 AND id <= $6
+       AND ($1 = '' OR registry = $1) AND idempotency_key IS NOT NULL
        AND (state = 'retrying'
             OR (state = 'delivered' AND delivered_at >= $2 AND (id * 7919 + $3) % 1000 < $4))
-       AND id > $5
-     ORDER BY id LIMIT $6",
+     ORDER BY id",
 );
 
 static ADD_AUDIT: Sql = Sql::text(
@@ -147,15 +152,21 @@ impl<B: Backend> HistoryStore for SqlStore<B> {
         self.write(&PURGE_ATTEMPTS, args![before_ms]).await
     }
 
-    async fn reconcile_candidates(
+    async fn reconcile_span(
         &self,
         query: &ReconcileQuery,
         after_id: i64,
-        limit: usize,
-    ) -> Result<Vec<ReconcileItem>> {
-        let rows = self
-            .db
-            .pool()
+        span: usize,
+    ) -> Result<(Vec<ReconcileItem>, Option<i64>)> {
+        let mut pool = self.db.pool();
+        let end = pool
+            .fetch_one(Self::sql(&SPAN_END), args![after_id, span as i64])
+            .await?
+            .opt_int(0)?;
+        let Some(end) = end else {
+            return Ok((Vec::new(), None));
+        };
+        let rows = pool
             .fetch_all(
                 Self::sql(&RECONCILE_CANDIDATES),
                 args![
@@ -164,11 +175,15 @@ impl<B: Backend> HistoryStore for SqlStore<B> {
                     query.salt.rem_euclid(1000),
                     i64::from(query.sample_per_mille),
                     after_id,
-                    limit as i64
+                    end
                 ],
             )
             .await?;
-        rows.iter().map(reconcile_item).collect()
+        let items = rows
+            .iter()
+            .map(reconcile_item)
+            .collect::<Result<Vec<_>>>()?;
+        Ok((items, Some(end)))
     }
 
     async fn apply_repairs(&self, repairs: &[Repair], now_ms: i64) -> Result<Vec<Repair>> {
