@@ -78,3 +78,88 @@ impl Serialize for RecordFacts {
         m.end()
     }
 }
+
+/// A scan write as the values of its row's columns, typed and borrowed, for
+/// statements that bind one parameter per column (or per column array)
+/// instead of parsing a JSON document per row. `attempts` is 0 to start the
+/// attempts (and the last error) over, -1 to keep them.
+pub(super) struct WriteRow<'a> {
+    pub completion_id: &'a str,
+    pub registry: &'static str,
+    pub national_id: &'a str,
+    pub course_code: &'a str,
+    pub state: &'static str,
+    pub reason: Option<&'a str>,
+    pub hours_tenths: Option<i64>,
+    pub revision: i64,
+    pub idempotency_key: Option<&'a str>,
+    pub eligible_since: Option<i64>,
+    pub due_at: Option<i64>,
+    pub next_attempt_at: Option<i64>,
+    pub attempts: i64,
+    pub rescan: i64,
+    pub format: Option<i64>,
+    pub course_name: Option<&'a str>,
+    pub completed_on: Option<&'a str>,
+    pub learning_mode: Option<i64>,
+    pub digital_tenths: Option<i64>,
+    pub classroom_tenths: Option<i64>,
+    pub category_code: Option<&'a str>,
+    pub enved_account: Option<&'a str>,
+    pub service_unit_code: Option<&'a str>,
+}
+
+impl<'a> WriteRow<'a> {
+    /// The columns of `w`, null where its record (if any) has no such field.
+    pub fn of(w: &'a super::DeliveryWrite) -> Self {
+        let record = w.record.as_ref();
+        let (mut learning_mode, mut digital_tenths, mut classroom_tenths) = (None, None, None);
+        let (mut category_code, mut enved_account, mut service_unit_code) = (None, None, None);
+        match record.map(|r| &r.detail) {
+            Some(RecordDetail::Lifelong {
+                learning_mode: mode,
+                digital,
+                classroom,
+                category_code: category,
+            }) => {
+                learning_mode = Some(mode.code());
+                digital_tenths = Some(i64::from(digital.tenths()));
+                classroom_tenths = Some(i64::from(classroom.tenths()));
+                category_code = Some(category.as_str());
+            }
+            Some(RecordDetail::Enved {
+                enved_account: account,
+                service_unit_code: unit,
+            }) => {
+                enved_account = account.as_deref();
+                service_unit_code = unit.as_deref();
+            }
+            Some(RecordDetail::Teacher) | None => {}
+        }
+        Self {
+            completion_id: &w.completion_id,
+            registry: w.registry.as_str(),
+            national_id: w.national_id.expose(),
+            course_code: &w.course_code,
+            state: w.state.as_str(),
+            reason: w.reason.as_deref(),
+            hours_tenths: w.hours_tenths.map(i64::from),
+            revision: w.revision,
+            idempotency_key: w.idempotency_key.as_deref(),
+            eligible_since: w.eligible_since,
+            due_at: w.due_at,
+            next_attempt_at: w.next_attempt_at,
+            attempts: if w.reset_attempts { 0 } else { -1 },
+            rescan: i64::from(w.rescan),
+            format: record.map(|r| i64::from(r.format)),
+            course_name: record.map(|r| r.course_name.as_str()),
+            completed_on: record.map(|r| r.completed_on.as_str()),
+            learning_mode,
+            digital_tenths,
+            classroom_tenths,
+            category_code,
+            enved_account,
+            service_unit_code,
+        }
+    }
+}

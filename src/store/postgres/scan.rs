@@ -1,6 +1,59 @@
 //! The scan: the change window, the facts of changed completions, and its decisions written back, on PostgreSQL.
 
 use super::*;
+use crate::scan::stages::{Stage, lap};
+use crate::store::record_columns::WriteRow;
+use std::time::Instant;
+
+/// The scan's decisions, one array per column: new rows and changed ones
+/// in one statement, each value bound typed (no per-row parsing).
+async fn write_deliveries(
+    tx: &mut sqlx::PgConnection,
+    writes: &[DeliveryWrite],
+    now_ms: i64,
+) -> Result<()> {
+    let n = writes.len();
+    macro_rules! columns {
+        ($($c:ident),*) => {{
+            $(let mut $c = Vec::with_capacity(n);)*
+            for w in writes {
+                let r = WriteRow::of(w);
+                $($c.push(r.$c);)*
+            }
+            sqlx::query(UPSERT_DELIVERIES)
+                $(.bind($c))*
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+        }};
+    }
+    columns!(
+        completion_id,
+        registry,
+        national_id,
+        course_code,
+        state,
+        reason,
+        hours_tenths,
+        revision,
+        idempotency_key,
+        eligible_since,
+        due_at,
+        next_attempt_at,
+        attempts,
+        rescan,
+        format,
+        course_name,
+        completed_on,
+        learning_mode,
+        digital_tenths,
+        classroom_tenths,
+        category_code,
+        enved_account,
+        service_unit_code
+    );
+    Ok(())
+}
 
 #[async_trait]
 impl ScanStore for PostgresStore {
@@ -33,9 +86,10 @@ impl ScanStore for PostgresStore {
         now_ms: i64,
         plan: &mut (dyn FnMut(Vec<ScanRow>) -> Vec<DeliveryWrite> + Send),
     ) -> Result<usize> {
+        let t = Instant::now();
         let mut tx = self.pool.begin().await?;
-        let mut rows = Vec::new();
-        let mut index = std::collections::HashMap::new();
+        let mut rows = Vec::with_capacity(ids.len());
+        let mut index = std::collections::HashMap::with_capacity(ids.len());
         for r in sqlx::query(SCAN_FACTS)
             .bind(ids)
             .fetch_all(&mut *tx)
@@ -45,29 +99,35 @@ impl ScanStore for PostgresStore {
             index.insert(row.completion.completion_id.clone(), rows.len());
             rows.push(row);
         }
+        let t = lap(Stage::Facts, t);
         // Row locks: dispatch can not finish one of these rows between our
-        // read and our write.
-        for r in sqlx::query(SCAN_DELIVERIES)
-            .bind(ids)
+        // read and our write. Looked up by the unique index's leading
+        // column, whatever the table's statistics say.
+        let completion_ids: Vec<&str> = rows
+            .iter()
+            .map(|r| r.completion.completion_id.as_str())
+            .collect();
+        let existing = sqlx::query(SCAN_DELIVERIES)
+            .bind(&completion_ids)
             .fetch_all(&mut *tx)
-            .await?
-        {
+            .await?;
+        drop(completion_ids);
+        for r in existing {
             let (completion_id, delivery) = existing_delivery(&r)?;
             if let Some(&i) = index.get(&completion_id) {
                 rows[i].deliveries.push(delivery);
             }
         }
+        lap(Stage::Existing, t);
         let writes = plan(rows);
+        let t = Instant::now();
         let n = writes.len();
         if n > 0 {
-            let json = serde_json::to_string(&writes).expect("writes serialize");
-            sqlx::query(UPSERT_DELIVERIES)
-                .bind(json)
-                .bind(now_ms)
-                .execute(&mut *tx)
-                .await?;
+            write_deliveries(&mut tx, &writes, now_ms).await?;
         }
+        let t = lap(Stage::Write, t);
         tx.commit().await?;
+        lap(Stage::Commit, t);
         Ok(n)
     }
 
@@ -137,27 +197,24 @@ SELECT d.completion_id, d.registry, d.state, d.reason, d.revision, d.eligible_si
        d.hours_tenths, d.credited_tenths, d.lease_until, d.idempotency_key, d.rescan,
        d.national_id, d.course_code, d.format, d.course_name, d.completed_on, d.learning_mode,
        d.digital_tenths, d.classroom_tenths, d.category_code, d.enved_account, d.service_unit_code
-FROM completions c JOIN deliveries d ON d.completion_id = c.completion_id
-WHERE c.id = ANY($1)
+FROM deliveries d
+WHERE d.completion_id = ANY($1)
 ORDER BY d.id
-FOR UPDATE OF d";
+FOR UPDATE";
 
+/// Inserts or replaces the scan's decisions, bound as one array per column
+/// (in `write_deliveries`' order, then the time). `attempts` 0 starts the
+/// attempt count and last error over (a new or changed record), -1 keeps them.
 const UPSERT_DELIVERIES: &str = "
 INSERT INTO deliveries (completion_id, registry, national_id, course_code, state, reason, hours_tenths,
-                        revision, idempotency_key, eligible_since, due_at, next_attempt_at, attempts, updated_at, rescan,
+                        revision, idempotency_key, eligible_since, due_at, next_attempt_at, attempts, rescan,
                         format, course_name, completed_on, learning_mode, digital_tenths, classroom_tenths,
-                        category_code, enved_account, service_unit_code)
-SELECT r.completion_id, r.registry, r.national_id, r.course_code, r.state, r.reason, r.hours_tenths,
-       r.revision, r.idempotency_key, r.eligible_since, r.due_at, r.next_attempt_at,
-       CASE WHEN r.reset_attempts THEN 0 ELSE -1 END, $2, r.rescan::int,
-       r.format, r.course_name, r.completed_on, r.learning_mode, r.digital_tenths, r.classroom_tenths,
-       r.category_code, r.enved_account, r.service_unit_code
-FROM jsonb_to_recordset($1::jsonb) AS r(
-    completion_id text, registry text, national_id text, course_code text, state text, reason text,
-    hours_tenths bigint, revision bigint, idempotency_key text, eligible_since bigint,
-    due_at bigint, next_attempt_at bigint, reset_attempts boolean, rescan boolean,
-    format bigint, course_name text, completed_on text, learning_mode bigint, digital_tenths bigint,
-    classroom_tenths bigint, category_code text, enved_account text, service_unit_code text)
+                        category_code, enved_account, service_unit_code, updated_at)
+SELECT r.*, $24
+FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[],
+            $8::bigint[], $9::text[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[],
+            $14::bigint[], $15::bigint[], $16::text[], $17::text[], $18::bigint[], $19::bigint[],
+            $20::bigint[], $21::text[], $22::text[], $23::text[]) AS r
 ON CONFLICT (completion_id, registry) DO UPDATE SET
     national_id = excluded.national_id, course_code = excluded.course_code, state = excluded.state,
     reason = excluded.reason, hours_tenths = excluded.hours_tenths, revision = excluded.revision,

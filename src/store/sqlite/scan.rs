@@ -1,6 +1,9 @@
 //! The scan: the change window, the facts of changed completions, and its decisions written back, on SQLite.
 
 use super::*;
+use crate::scan::stages::{Stage, lap};
+use crate::store::record_columns::WriteRow;
+use std::time::Instant;
 
 #[async_trait]
 impl ScanStore for SqliteStore {
@@ -33,6 +36,7 @@ impl ScanStore for SqliteStore {
         now_ms: i64,
         plan: &mut (dyn FnMut(Vec<ScanRow>) -> Vec<DeliveryWrite> + Send),
     ) -> Result<usize> {
+        let t = Instant::now();
         let mut tx = self.write_tx().await?;
         let ids = ids_json(ids);
         let mut rows = Vec::new();
@@ -46,6 +50,7 @@ impl ScanStore for SqliteStore {
             index.insert(row.completion.completion_id.clone(), rows.len());
             rows.push(row);
         }
+        let t = lap(Stage::Facts, t);
         for r in sqlx::query(SCAN_DELIVERIES)
             .bind(&ids)
             .fetch_all(&mut *tx)
@@ -56,18 +61,45 @@ impl ScanStore for SqliteStore {
                 rows[i].deliveries.push(delivery);
             }
         }
+        lap(Stage::Existing, t);
         let writes = plan(rows);
-        let n = writes.len();
-        if n > 0 {
-            let json = serde_json::to_string(&writes).expect("writes serialize");
-            sqlx::query(UPSERT_DELIVERIES)
-                .bind(json)
-                .bind(now_ms)
-                .execute(&mut *tx)
-                .await?;
+        let t = Instant::now();
+        for batch in writes.chunks(ROWS_PER_STATEMENT) {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(upsert_deliveries(batch.len())));
+            for w in batch {
+                let r = WriteRow::of(w);
+                q = q
+                    .bind(r.completion_id)
+                    .bind(r.registry)
+                    .bind(r.national_id)
+                    .bind(r.course_code)
+                    .bind(r.state)
+                    .bind(r.reason)
+                    .bind(r.hours_tenths)
+                    .bind(r.revision)
+                    .bind(r.idempotency_key)
+                    .bind(r.eligible_since)
+                    .bind(r.due_at)
+                    .bind(r.next_attempt_at)
+                    .bind(r.attempts)
+                    .bind(r.rescan)
+                    .bind(r.format)
+                    .bind(r.course_name)
+                    .bind(r.completed_on)
+                    .bind(r.learning_mode)
+                    .bind(r.digital_tenths)
+                    .bind(r.classroom_tenths)
+                    .bind(r.category_code)
+                    .bind(r.enved_account)
+                    .bind(r.service_unit_code)
+                    .bind(now_ms);
+            }
+            q.execute(&mut *tx).await?;
         }
+        let t = lap(Stage::Write, t);
         tx.commit().await?;
-        Ok(n)
+        lap(Stage::Commit, t);
+        Ok(writes.len())
     }
 
     async fn finish_scan(&self, to: i64, now_ms: i64) -> Result<()> {
@@ -142,22 +174,30 @@ SELECT d.completion_id, d.registry, d.state, d.reason, d.revision, d.eligible_si
 FROM completions c JOIN deliveries d ON d.completion_id = c.completion_id
 WHERE c.id IN (SELECT value FROM jsonb_each(?1))";
 
-/// Inserts or replaces the scan's decisions. `reset_attempts` starts the
-/// attempt count and last error over (a new or changed record).
-const UPSERT_DELIVERIES: &str = "
-INSERT INTO deliveries (completion_id, registry, national_id, course_code, state, reason, hours_tenths,
-                        revision, idempotency_key, eligible_since, due_at, next_attempt_at, attempts, updated_at, rescan,
+/// Rows per upsert statement: 24 parameters a row, well under SQLite's
+/// limit of 32,766; each size is prepared once and cached.
+const ROWS_PER_STATEMENT: usize = 250;
+
+/// Inserts or replaces `rows` of the scan's decisions, each bound as 24
+/// typed parameters (the columns in `WriteRow`'s order, then the time), so
+/// that no per-row JSON is built or parsed. `attempts` 0 starts the attempt
+/// count and last error over (a new or changed record), -1 keeps them.
+fn upsert_deliveries(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO deliveries (completion_id, registry, national_id, course_code, state, reason, hours_tenths,
+                        revision, idempotency_key, eligible_since, due_at, next_attempt_at, attempts, rescan,
                         format, course_name, completed_on, learning_mode, digital_tenths, classroom_tenths,
-                        category_code, enved_account, service_unit_code)
-SELECT j.value->>'completion_id', j.value->>'registry', j.value->>'national_id', j.value->>'course_code',
-       j.value->>'state', j.value->>'reason', j.value->>'hours_tenths', j.value->>'revision',
-       j.value->>'idempotency_key', j.value->>'eligible_since', j.value->>'due_at',
-       j.value->>'next_attempt_at',
-       CASE WHEN j.value->>'reset_attempts' THEN 0 ELSE -1 END, ?2, j.value->>'rescan',
-       j.value->>'format', j.value->>'course_name', j.value->>'completed_on', j.value->>'learning_mode',
-       j.value->>'digital_tenths', j.value->>'classroom_tenths', j.value->>'category_code',
-       j.value->>'enved_account', j.value->>'service_unit_code'
-FROM jsonb_each(?1) AS j WHERE true
+                        category_code, enved_account, service_unit_code, updated_at)
+VALUES ",
+    );
+    for i in 0..rows {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    }
+    sql.push_str(
+        "
 ON CONFLICT (completion_id, registry) DO UPDATE SET
     national_id = excluded.national_id, course_code = excluded.course_code, state = excluded.state,
     reason = excluded.reason, hours_tenths = excluded.hours_tenths, revision = excluded.revision,
@@ -169,4 +209,7 @@ ON CONFLICT (completion_id, registry) DO UPDATE SET
     format = excluded.format, course_name = excluded.course_name, completed_on = excluded.completed_on,
     learning_mode = excluded.learning_mode, digital_tenths = excluded.digital_tenths,
     classroom_tenths = excluded.classroom_tenths, category_code = excluded.category_code,
-    enved_account = excluded.enved_account, service_unit_code = excluded.service_unit_code";
+    enved_account = excluded.enved_account, service_unit_code = excluded.service_unit_code",
+    );
+    sql
+}
