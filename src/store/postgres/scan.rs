@@ -111,7 +111,6 @@ impl ScanStore for PostgresStore {
             .bind(&completion_ids)
             .fetch_all(&mut *tx)
             .await?;
-        drop(completion_ids);
         for r in existing {
             let (completion_id, delivery) = existing_delivery(&r)?;
             if let Some(&i) = index.get(&completion_id) {
