@@ -1,7 +1,8 @@
 //! A record's facts as delivery-row columns, both ways: written beside the
-//! row's other columns (the scan's upsert reads them from the write's JSON
-//! by these names) and read back by name. The learner, the course and the
-//! hours are the row's own `national_id`, `course_code` and `hours_tenths`;
+//! row's other columns (the scan binds them typed, through [`WriteRow`]; a
+//! write's JSON names them the same) and read back by name. The learner,
+//! the course and the hours are the row's own `national_id`, `course_code`
+//! and `hours_tenths`;
 //! the other facts have a column each, null where the registry's record
 //! has no such field. `format` is null exactly when the row holds no record.
 
@@ -161,5 +162,108 @@ impl<'a> WriteRow<'a> {
             enved_account,
             service_unit_code,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Hours, NationalId};
+    use crate::store::{DeliveryWrite, State};
+
+    fn write(registry: RegistryKind, detail: Option<RecordDetail>) -> DeliveryWrite {
+        let national_id = NationalId::parse("A123456789").unwrap();
+        DeliveryWrite {
+            completion_id: "c1".into(),
+            registry,
+            national_id: national_id.clone(),
+            course_code: "K1".into(),
+            state: State::Pending,
+            reason: None,
+            hours_tenths: Some(20),
+            revision: 2,
+            idempotency_key: Some("c1-2".into()),
+            record: detail.map(|detail| RecordFacts {
+                format: 1,
+                national_id,
+                course_code: "K1".into(),
+                course_name: "Course".into(),
+                completed_on: "2026-03-02".into(),
+                hours: Hours::from_tenths(20).unwrap(),
+                detail,
+            }),
+            eligible_since: Some(5),
+            due_at: Some(6),
+            next_attempt_at: Some(7),
+            reset_attempts: true,
+            rescan: false,
+        }
+    }
+
+    #[test]
+    fn a_lifelong_write_binds_its_split_and_no_enved_fields() {
+        let w = write(
+            RegistryKind::Lifelong,
+            Some(RecordDetail::Lifelong {
+                learning_mode: LearningMode::Blended,
+                digital: Hours::from_tenths(5).unwrap(),
+                classroom: Hours::from_tenths(15).unwrap(),
+                category_code: "C9".into(),
+            }),
+        );
+        let r = WriteRow::of(&w);
+        assert_eq!((r.completion_id, r.registry), ("c1", "lifelong"));
+        assert_eq!((r.national_id, r.state), ("A123456789", "pending"));
+        assert_eq!(
+            (r.hours_tenths, r.revision, r.format),
+            (Some(20), 2, Some(1))
+        );
+        assert_eq!(
+            (r.learning_mode, r.digital_tenths, r.classroom_tenths),
+            (Some(LearningMode::Blended.code()), Some(5), Some(15))
+        );
+        assert_eq!(r.category_code, Some("C9"));
+        assert_eq!((r.enved_account, r.service_unit_code), (None, None));
+        assert_eq!(
+            (r.course_name, r.completed_on),
+            (Some("Course"), Some("2026-03-02"))
+        );
+        assert_eq!(
+            (r.eligible_since, r.due_at, r.next_attempt_at),
+            (Some(5), Some(6), Some(7))
+        );
+        assert_eq!((r.attempts, r.rescan), (0, 0));
+    }
+
+    #[test]
+    fn an_enved_write_binds_its_account_and_unit_and_no_split() {
+        let w = write(
+            RegistryKind::Enved,
+            Some(RecordDetail::Enved {
+                enved_account: Some("e1".into()),
+                service_unit_code: None,
+            }),
+        );
+        let r = WriteRow::of(&w);
+        assert_eq!((r.enved_account, r.service_unit_code), (Some("e1"), None));
+        assert_eq!(
+            (r.learning_mode, r.digital_tenths, r.category_code),
+            (None, None, None)
+        );
+    }
+
+    #[test]
+    fn a_write_without_a_record_binds_no_facts_and_a_kept_row_keeps_its_attempts() {
+        let w = DeliveryWrite {
+            reset_attempts: false,
+            rescan: true,
+            ..write(RegistryKind::Teacher, None)
+        };
+        let r = WriteRow::of(&w);
+        assert_eq!(
+            (r.format, r.course_name, r.completed_on),
+            (None, None, None)
+        );
+        assert_eq!((r.attempts, r.rescan), (-1, 1));
     }
 }
