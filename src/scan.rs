@@ -6,8 +6,10 @@
 //! function, so the transitions of DOMAIN.md are tested without a database.
 
 mod plan;
+pub mod stages;
 
 pub use plan::{facts, plan_pair, plan_rows, withdraws};
+use stages::{Stage, lap};
 
 use crate::clock::Clock;
 use crate::store::{DeliveryWrite, Store, StoreError};
@@ -76,6 +78,7 @@ async fn scan_with(
     lease: Option<(&str, i64)>,
 ) -> Result<Option<ScanReport>, StoreError> {
     let started = Instant::now();
+    let mut t = started;
     let (from, to) = store.scan_window().await?;
     let mut report = ScanReport {
         from_seq: from,
@@ -95,7 +98,9 @@ async fn scan_with(
         ids.sort_unstable();
         ids.dedup();
         report.completions = ids.len();
+        t = lap(Stage::Find, t);
         let calendar = crate::calendar::load(store).await?;
+        lap(Stage::Calendar, t);
         for chunk in ids.chunks(CHUNK) {
             if let Some((owner, ttl_ms)) = lease
                 && !store
@@ -112,17 +117,21 @@ async fn scan_with(
             let fallbacks = &mut report.calendar_fallbacks;
             report.rows_written += store
                 .scan_chunk(chunk, now, &mut |rows| {
+                    let t = Instant::now();
                     let mut writes = plan_rows(&rows, now);
                     *fallbacks += set_due_times(&mut writes, &calendar);
+                    lap(Stage::Plan, t);
                     writes
                 })
                 .await?;
         }
+        t = Instant::now();
     }
     store.finish_scan(to, clock.now_ms()).await?;
     if report.rows_written >= ANALYZE_AFTER_ROWS {
         store.analyze().await?;
     }
+    lap(Stage::Finish, t);
     if report.calendar_fallbacks > 0 {
         warn!(
             scan.calendar_fallbacks = report.calendar_fallbacks,

@@ -34,6 +34,8 @@ pub(super) struct Increment {
     pub find_secs: f64,
     pub idle_scanned: usize,
     pub idle_scan_secs: f64,
+    /// Where the scan of the changes spent its time (see [`crate::scan::stages`]).
+    pub stages: Vec<(&'static str, f64)>,
 }
 
 impl Increment {
@@ -43,6 +45,7 @@ impl Increment {
             "scan increment: {} new completions of {} new learners ({} lines) imported in {:.2} s\n\
              scan of {} changes on a table of {} completions / {} deliveries: {:.3} s ({} rows written)  goal ≤ {GOAL_SCAN_INCREMENT_SECS:.0} s {}\n\
              \x20 of which finding the changes (scan_window + changed_completions, timed alone) {:.3} s; the rest ({} scan_chunk calls, the calendar, the cursor) ≈ {:.3} s ({:.0} ms per chunk)\n\
+             \x20 stages: {}\n\
              scan with nothing changed ({} completions): {:.3} s  goal ≤ {GOAL_SCAN_INCREMENT_SECS:.0} s {}",
             fmt_int(self.completions_asked as u64),
             fmt_int(self.learners as u64),
@@ -58,6 +61,7 @@ impl Increment {
             self.chunks(),
             (self.scan_secs - self.find_secs).max(0.0),
             (self.scan_secs - self.find_secs).max(0.0) * 1e3 / self.chunks().max(1) as f64,
+            super::render_stages(&self.stages),
             self.idle_scanned,
             self.idle_scan_secs,
             v(self.idle_scan_secs),
@@ -83,6 +87,7 @@ impl Increment {
             "find_changes_secs": round3(self.find_secs),
             "rows_written": self.rows_written,
             "idle_scan_secs": round3(self.idle_scan_secs),
+            "stage_secs": super::stages_json(&self.stages),
         })
     }
 }
@@ -136,7 +141,9 @@ pub(super) async fn run(
     let found = store.changed_completions(from, to).await?.len();
     let find_secs = t.elapsed().as_secs_f64();
     let t = Instant::now();
+    crate::scan::stages::take();
     let scan = crate::scan::scan_once(store, clock).await?;
+    let stages = crate::scan::stages::take();
     anyhow::ensure!(
         scan.completions == found,
         "the scan judged {} completions, changed_completions found {found}",
@@ -159,6 +166,7 @@ pub(super) async fn run(
         find_secs,
         idle_scanned: idle.completions,
         idle_scan_secs,
+        stages,
     })
 }
 

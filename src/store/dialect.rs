@@ -13,7 +13,9 @@
 //!   and needs none (a writer holds the whole file from `BEGIN IMMEDIATE`);
 //! - `GREATEST` is SQLite's scalar `MAX`;
 //! - SQLite keeps the order of a `CROSS JOIN`, PostgreSQL plans every join;
-//! - a commit that does not wait for the WAL flush, on PostgreSQL only.
+//! - a commit that does not wait for the WAL flush, on PostgreSQL only;
+//! - many typed rows in one write: arrays through `UNNEST` on PostgreSQL,
+//!   a multi-row `VALUES` on SQLite.
 
 use std::sync::OnceLock;
 
@@ -179,6 +181,52 @@ impl Dialect {
         }
     }
 
+    /// The rows of a multi-row write, each of the typed `columns`, then one
+    /// more value for every row bound after them (`$N`, N = the last
+    /// parameter): PostgreSQL takes one array per column through `UNNEST`
+    /// (one statement whatever the number of rows); SQLite a `VALUES` row
+    /// of parameters per row (see [`Dialect::rows_per_write`]). Bound with
+    /// an engine's `bind_write_rows`.
+    pub fn write_rows(self, columns: &[(&str, &str)], rows: usize) -> String {
+        let n = columns.len();
+        match self {
+            Dialect::Postgres => {
+                let arrays: Vec<String> = columns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (_, ty))| format!("${}::{ty}[]", i + 1))
+                    .collect();
+                format!(
+                    "SELECT r.*, ${} FROM UNNEST({}) AS r",
+                    n + 1,
+                    arrays.join(", ")
+                )
+            }
+            Dialect::Sqlite => {
+                let last = rows * n + 1;
+                let values: Vec<String> = (0..rows)
+                    .map(|row| {
+                        let params: Vec<String> =
+                            (1..=n).map(|c| format!("${}", row * n + c)).collect();
+                        format!("({}, ${last})", params.join(", "))
+                    })
+                    .collect();
+                format!("VALUES {}", values.join(", "))
+            }
+        }
+    }
+
+    /// How many rows one [`write_rows`](Self::write_rows) statement takes:
+    /// SQLite binds a parameter per value (at most 32,766 to a statement;
+    /// each size is prepared once and cached), PostgreSQL an array per
+    /// column.
+    pub fn rows_per_write(self) -> usize {
+        match self {
+            Dialect::Postgres => usize::MAX,
+            Dialect::Sqlite => 250,
+        }
+    }
+
     /// An inner join whose left side stays the outer loop: SQLite's
     /// planner keeps the order of a `CROSS JOIN`; PostgreSQL's chooses for
     /// itself (and allows no `ON` after `CROSS JOIN`).
@@ -193,7 +241,16 @@ impl Dialect {
     pub fn placeholders(self, sql: &str) -> String {
         match self {
             Dialect::Postgres => sql.to_string(),
-            Dialect::Sqlite => sql.replace('$', "?"),
+            // Only a `$` before a digit: a JSON path (`'$.a'`) stays.
+            Dialect::Sqlite => {
+                let mut out = String::with_capacity(sql.len());
+                let mut chars = sql.chars().peekable();
+                while let Some(c) = chars.next() {
+                    let placeholder = c == '$' && chars.peek().is_some_and(char::is_ascii_digit);
+                    out.push(if placeholder { '?' } else { c });
+                }
+                out
+            }
         }
     }
 }
@@ -249,14 +306,27 @@ mod tests {
 
     #[test]
     fn sqlite_gets_numbered_placeholders_whatever_their_order() {
-        let sql = Sql::text("UPDATE t SET a = $2 WHERE id = $1 AND b = $2");
+        let sql = Sql::text("UPDATE t SET a = $2 WHERE id = $1 AND b = $2 AND c ->> '$.x' = $3");
         assert_eq!(
             sql.get(Dialect::Sqlite),
-            "UPDATE t SET a = ?2 WHERE id = ?1 AND b = ?2"
+            "UPDATE t SET a = ?2 WHERE id = ?1 AND b = ?2 AND c ->> '$.x' = ?3"
         );
         assert_eq!(
             sql.get(Dialect::Postgres),
-            "UPDATE t SET a = $2 WHERE id = $1 AND b = $2"
+            "UPDATE t SET a = $2 WHERE id = $1 AND b = $2 AND c ->> '$.x' = $3"
+        );
+    }
+
+    #[test]
+    fn typed_rows_take_an_array_per_column_or_a_parameter_per_value() {
+        const COLS: [(&str, &str); 2] = [("id", "bigint"), ("name", "text")];
+        assert_eq!(
+            Sql::built(|d| d.write_rows(&COLS, 2)).get(Dialect::Postgres),
+            "SELECT r.*, $3 FROM UNNEST($1::bigint[], $2::text[]) AS r"
+        );
+        assert_eq!(
+            Sql::built(|d| d.write_rows(&COLS, 2)).get(Dialect::Sqlite),
+            "VALUES (?1, ?2, ?5), (?3, ?4, ?5)"
         );
     }
 

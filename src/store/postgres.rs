@@ -3,16 +3,12 @@
 //! with `FOR UPDATE SKIP LOCKED`, bulk statements over `jsonb`, row locks on
 //! the deliveries a scan chunk rewrites.
 
-// The scan is still written once per backend.
-mod scan;
-
 use super::dialect::Dialect;
-use super::rowmap::{existing_delivery, scan_row};
+use super::record_columns::{Cell, WRITE_COLUMNS, WriteRow};
 use super::sql::{Backend, Engine, OnPool, Query, SqlStore};
-use super::*;
+use super::{Result, StoreError};
 use async_trait::async_trait;
 use sqlx::PgPool;
-use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::str::FromStr;
 use std::time::Duration;
@@ -80,6 +76,19 @@ impl Engine for sqlx::Postgres {
 
     fn bind_texts<'q>(query: Query<'q, Self>, texts: &'q [&'q str]) -> Query<'q, Self> {
         query.bind(texts)
+    }
+
+    fn bind_write_rows<'q>(query: Query<'q, Self>, rows: &'q [WriteRow<'q>]) -> Query<'q, Self> {
+        let cells: Vec<[Cell<'q>; 23]> = rows.iter().map(WriteRow::cells).collect();
+        let mut query = query;
+        for (c, (_, ty)) in WRITE_COLUMNS.iter().enumerate() {
+            query = if *ty == "bigint" {
+                query.bind(cells.iter().map(|r| r[c].int()).collect::<Vec<_>>())
+            } else {
+                query.bind(cells.iter().map(|r| r[c].text()).collect::<Vec<_>>())
+            };
+        }
+        query
     }
 
     fn rows_affected(result: &sqlx::postgres::PgQueryResult) -> u64 {

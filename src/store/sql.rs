@@ -13,6 +13,7 @@ mod history;
 mod intake;
 mod leases;
 mod run;
+mod scan;
 mod support;
 mod transitions;
 
@@ -20,6 +21,7 @@ pub(super) use bench_reference::Reference;
 pub(super) use run::{Engine, OnPool, Query};
 
 use super::dialect::{Dialect, Sql};
+use super::record_columns::WriteRow;
 use super::rowmap::{ByName, ReadRow};
 use super::{Result, Store, StoreError};
 use async_trait::async_trait;
@@ -27,8 +29,9 @@ use std::borrow::Cow;
 
 /// A statement argument. Ids are a list bound the way the dialect reads
 /// a list ([`Dialect::in_list`]); JSON is text the statement reads as a
-/// table ([`Dialect::json_rows`]).
-#[derive(Clone, Copy, Debug)]
+/// table ([`Dialect::json_rows`]). No `Debug`: an argument may be a
+/// national ID.
+#[derive(Clone, Copy)]
 pub enum Arg<'a> {
     Int(i64),
     OptInt(Option<i64>),
@@ -36,6 +39,9 @@ pub enum Arg<'a> {
     OptText(Option<&'a str>),
     Ids(&'a [i64]),
     Texts(&'a [&'a str]),
+    /// The rows of a [`Dialect::write_rows`] statement, before its last
+    /// parameter.
+    WriteRows(&'a [WriteRow<'a>]),
 }
 
 impl From<i64> for Arg<'_> {
@@ -195,10 +201,7 @@ impl<B: Backend> SqlStore<B> {
 }
 
 #[async_trait]
-impl<B: Backend> Store for SqlStore<B>
-where
-    SqlStore<B>: super::ScanStore,
-{
+impl<B: Backend> Store for SqlStore<B> {
     async fn pending_migrations(&self) -> Result<usize> {
         let applied = self.db.applied_migrations().await?;
         Ok(super::missing(&B::migrator(), &applied))

@@ -5,15 +5,11 @@
 //! is one statement, not one per row (`jsonb_each` parses the JSON once;
 //! `json_each` would re-parse an element for every field read from it).
 
-// The scan is still written once per backend.
-mod scan;
-
 use super::dialect::Dialect;
-use super::rowmap::{existing_delivery, scan_row};
+use super::record_columns::{Cell, WriteRow};
 use super::sql::{Backend, Engine, OnPool, Query, SqlStore};
-use super::*;
+use super::{Result, StoreError};
 use async_trait::async_trait;
-use sqlx::Row;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::str::FromStr;
@@ -117,6 +113,19 @@ impl Engine for sqlx::Sqlite {
         query.bind(serde_json::to_string(texts).expect("texts serialize"))
     }
 
+    fn bind_write_rows<'q>(query: Query<'q, Self>, rows: &'q [WriteRow<'q>]) -> Query<'q, Self> {
+        let mut query = query;
+        for row in rows {
+            for cell in row.cells() {
+                query = match cell {
+                    Cell::Int(v) => query.bind(v),
+                    Cell::Text(v) => query.bind(v),
+                };
+            }
+        }
+        query
+    }
+
     fn rows_affected(result: &sqlx::sqlite::SqliteQueryResult) -> u64 {
         result.rows_affected()
     }
@@ -165,8 +174,4 @@ impl Backend for Sqlite {
     async fn encrypted(&self) -> Result<Option<bool>> {
         Ok(None)
     }
-}
-
-fn ids_json(ids: &[i64]) -> String {
-    serde_json::to_string(ids).expect("ids serialize")
 }

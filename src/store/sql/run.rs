@@ -3,6 +3,7 @@
 
 use super::{Arg, Run};
 use crate::store::Result;
+use crate::store::record_columns::WriteRow;
 use crate::store::rowmap::{ByName, ReadRow};
 use async_trait::async_trait;
 use sqlx::{Database, Encode, Executor, IntoArguments, Pool, Transaction, Type};
@@ -16,6 +17,7 @@ pub type Query<'q, DB> = sqlx::query::Query<'q, DB, <DB as Database>::Arguments>
 pub trait Engine: Database {
     fn bind_ids<'q>(query: Query<'q, Self>, ids: &'q [i64]) -> Query<'q, Self>;
     fn bind_texts<'q>(query: Query<'q, Self>, texts: &'q [&'q str]) -> Query<'q, Self>;
+    fn bind_write_rows<'q>(query: Query<'q, Self>, rows: &'q [WriteRow<'q>]) -> Query<'q, Self>;
     fn rows_affected(result: &Self::QueryResult) -> u64;
 }
 
@@ -35,6 +37,7 @@ where
             Arg::OptText(v) => query.bind(v),
             Arg::Ids(ids) => DB::bind_ids(query, ids),
             Arg::Texts(texts) => DB::bind_texts(query, texts),
+            Arg::WriteRows(rows) => DB::bind_write_rows(query, rows),
         };
     }
     query

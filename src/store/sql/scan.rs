@@ -1,0 +1,216 @@
+//! The scan: the change window, the facts of changed completions, and its
+//! decisions written back.
+
+use super::{Arg, Backend, Run, SqlStore, args};
+use crate::scan::stages::{Stage, lap};
+use crate::store::dialect::{Dialect, Sql};
+use crate::store::record_columns::{WRITE_COLUMNS, WriteRow};
+use crate::store::rowmap::{ReadRow as _, existing_delivery, scan_row};
+use crate::store::{DeliveryWrite, Result, ScanRow, ScanStore};
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::time::Instant;
+
+static WINDOW: Sql = Sql::text(
+    "SELECT COALESCE((SELECT seq FROM cursors WHERE name = 'scan'), 0),
+            (SELECT value FROM change_seq WHERE id = 1)",
+);
+
+/// Every completion a change in `($1, $2]` can affect: its own row, its
+/// account, the account a certificate is bound to, its person, the person's
+/// service unit, its course.
+static CHANGED_COMPLETIONS: Sql = Sql::text(
+    "WITH changed_persons AS (
+        SELECT national_id FROM persons WHERE seq > $1 AND seq <= $2
+        UNION
+        SELECT p.national_id FROM units u JOIN persons p ON p.service_unit_code = u.code
+        WHERE u.seq > $1 AND u.seq <= $2
+    ), changed_accounts AS (
+        SELECT account_id FROM accounts WHERE seq > $1 AND seq <= $2
+        UNION
+        SELECT a.account_id FROM changed_persons cp JOIN accounts a ON a.national_id = cp.national_id
+    ), affected_accounts AS (
+        SELECT account_id FROM changed_accounts
+        UNION
+        SELECT a.account_id FROM changed_accounts ca JOIN accounts a ON a.bound_to = ca.account_id
+    )
+    SELECT id FROM completions WHERE seq > $1 AND seq <= $2
+    UNION
+    SELECT c.id FROM affected_accounts aa JOIN completions c ON c.account_id = aa.account_id
+    UNION
+    SELECT c.id FROM courses k JOIN completions c ON c.course_code = k.course_code
+    WHERE k.seq > $1 AND k.seq <= $2
+    ORDER BY 1",
+);
+
+/// Completions whose deliveries wait to be judged again.
+static RESCAN_COMPLETIONS: Sql = Sql::text(
+    "SELECT DISTINCT c.id FROM deliveries d JOIN completions c ON c.completion_id = d.completion_id
+     WHERE d.rescan = 1 ORDER BY 1",
+);
+
+static SCAN_FACTS: Sql = Sql::built(|d: Dialect| {
+    format!(
+        "SELECT c.completion_id, c.account_id, c.course_code, c.completed_at, c.completed_on, c.status,
+                a.account_id, a.national_id, a.kind, a.identity, a.bound_to,
+                b.account_id, b.national_id, b.kind, b.identity,
+                p.national_id, p.personnel_category, p.enved_account, p.service_unit_code,
+                CAST(CASE WHEN u.code IS NULL THEN 0 ELSE 1 END AS BIGINT),
+                k.course_code, k.name, k.learning_mode, k.category_code, k.digital_tenths, k.classroom_tenths,
+                CAST((SELECT {} FROM course_hours h WHERE h.course_code = k.course_code) AS TEXT),
+                {greatest}(c.changed_at, a.changed_at, COALESCE(b.changed_at, 0), p.changed_at,
+                           COALESCE(u.changed_at, 0), k.changed_at)
+         FROM completions c
+         JOIN accounts a ON a.account_id = c.account_id
+         LEFT JOIN accounts b ON a.kind = 'certificate' AND b.account_id = a.bound_to
+         JOIN persons p ON p.national_id = COALESCE(b.national_id, a.national_id)
+         JOIN courses k ON k.course_code = c.course_code
+         LEFT JOIN units u ON u.code = p.service_unit_code
+         WHERE {}",
+        d.json_object_agg("h.registry", "h.tenths"),
+        d.in_list("c.id", "$1"),
+        greatest = d.greatest(),
+    )
+});
+
+/// The chunk's delivery rows, locked: dispatch can not finish one of them
+/// between the scan's read and its write. Looked up by the unique index's
+/// leading column, whatever the table's statistics say.
+static SCAN_DELIVERIES: Sql = Sql::built(|d: Dialect| {
+    format!(
+        "SELECT d.completion_id, d.registry, d.state, d.reason, d.revision, d.eligible_since,
+                d.next_attempt_at, d.hours_tenths, d.credited_tenths, d.lease_until,
+                d.idempotency_key, d.rescan, d.national_id, d.course_code, d.format, d.course_name,
+                d.completed_on, d.learning_mode, d.digital_tenths, d.classroom_tenths,
+                d.category_code, d.enved_account, d.service_unit_code
+         FROM deliveries d
+         WHERE {}
+         ORDER BY d.id {}",
+        d.in_list("d.completion_id", "$1"),
+        d.for_update()
+    )
+});
+
+static FINISH_SCAN: Sql = Sql::built(|d: Dialect| {
+    format!(
+        "INSERT INTO cursors (name, seq, last_run_at) VALUES ('scan', $1, $2)
+         ON CONFLICT (name) DO UPDATE
+            SET seq = {}(cursors.seq, excluded.seq), last_run_at = excluded.last_run_at",
+        d.greatest()
+    )
+});
+
+/// Inserts or replaces `rows` of the scan's decisions, each value bound
+/// typed (no JSON built or parsed per row), then the time. `attempts` 0
+/// starts the attempt count and last error over (a new or changed record),
+/// -1 keeps them.
+fn upsert_deliveries(d: Dialect, rows: usize) -> String {
+    let names: Vec<&str> = WRITE_COLUMNS.iter().map(|(n, _)| *n).collect();
+    format!(
+        "INSERT INTO deliveries ({}, updated_at)
+         {}
+         ON CONFLICT (completion_id, registry) DO UPDATE SET
+            national_id = excluded.national_id, course_code = excluded.course_code, state = excluded.state,
+            reason = excluded.reason, hours_tenths = excluded.hours_tenths, revision = excluded.revision,
+            idempotency_key = excluded.idempotency_key,
+            eligible_since = excluded.eligible_since, due_at = excluded.due_at,
+            next_attempt_at = excluded.next_attempt_at,
+            attempts = CASE WHEN excluded.attempts < 0 THEN deliveries.attempts ELSE 0 END,
+            last_error = CASE WHEN excluded.attempts < 0 THEN deliveries.last_error ELSE NULL END,
+            updated_at = excluded.updated_at, rescan = excluded.rescan,
+            format = excluded.format, course_name = excluded.course_name,
+            completed_on = excluded.completed_on, learning_mode = excluded.learning_mode,
+            digital_tenths = excluded.digital_tenths, classroom_tenths = excluded.classroom_tenths,
+            category_code = excluded.category_code, enved_account = excluded.enved_account,
+            service_unit_code = excluded.service_unit_code",
+        names.join(", "),
+        d.write_rows(&WRITE_COLUMNS, rows)
+    )
+}
+
+impl<B: Backend> SqlStore<B> {
+    /// The scan's decisions, in as few statements as the dialect allows.
+    async fn write_deliveries(tx: &mut B::Tx, writes: &[DeliveryWrite], now_ms: i64) -> Result<()> {
+        let d = B::DIALECT;
+        for batch in writes.chunks(d.rows_per_write()) {
+            let rows: Vec<WriteRow> = batch.iter().map(WriteRow::of).collect();
+            let sql = d.placeholders(&upsert_deliveries(d, rows.len()));
+            tx.execute(sql, &[Arg::WriteRows(&rows), Arg::Int(now_ms)])
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl<B: Backend> ScanStore for SqlStore<B> {
+    async fn scan_window(&self) -> Result<(i64, i64)> {
+        let row = self.db.pool().fetch_one(Self::sql(&WINDOW), &[]).await?;
+        Ok((row.int(0)?, row.int(1)?))
+    }
+
+    async fn changed_completions(&self, from: i64, to: i64) -> Result<Vec<i64>> {
+        let rows = self
+            .db
+            .pool()
+            .fetch_all(Self::sql(&CHANGED_COMPLETIONS), args![from, to])
+            .await?;
+        rows.iter().map(|r| r.int(0)).collect()
+    }
+
+    async fn rescan_completions(&self) -> Result<Vec<i64>> {
+        let rows = self
+            .db
+            .pool()
+            .fetch_all(Self::sql(&RESCAN_COMPLETIONS), &[])
+            .await?;
+        rows.iter().map(|r| r.int(0)).collect()
+    }
+
+    async fn scan_chunk(
+        &self,
+        ids: &[i64],
+        now_ms: i64,
+        plan: &mut (dyn FnMut(Vec<ScanRow>) -> Vec<DeliveryWrite> + Send),
+    ) -> Result<usize> {
+        let t = Instant::now();
+        let mut tx = self.db.begin().await?;
+        let mut rows = Vec::with_capacity(ids.len());
+        let mut index = HashMap::with_capacity(ids.len());
+        for r in tx.fetch_all(Self::sql(&SCAN_FACTS), args![ids]).await? {
+            let row = scan_row(&r)?;
+            index.insert(row.completion.completion_id.clone(), rows.len());
+            rows.push(row);
+        }
+        let t = lap(Stage::Facts, t);
+        let completion_ids: Vec<&str> = rows
+            .iter()
+            .map(|r: &ScanRow| r.completion.completion_id.as_str())
+            .collect();
+        let existing = tx
+            .fetch_all(
+                Self::sql(&SCAN_DELIVERIES),
+                args![completion_ids.as_slice()],
+            )
+            .await?;
+        for r in existing {
+            let (completion_id, delivery) = existing_delivery(&r)?;
+            if let Some(&i) = index.get(&completion_id) {
+                rows[i].deliveries.push(delivery);
+            }
+        }
+        lap(Stage::Existing, t);
+        let writes = plan(rows);
+        let t = Instant::now();
+        Self::write_deliveries(&mut tx, &writes, now_ms).await?;
+        let t = lap(Stage::Write, t);
+        tx.finish().await?;
+        lap(Stage::Commit, t);
+        Ok(writes.len())
+    }
+
+    async fn finish_scan(&self, to: i64, now_ms: i64) -> Result<()> {
+        self.write(&FINISH_SCAN, args![to, now_ms]).await?;
+        Ok(())
+    }
+}
