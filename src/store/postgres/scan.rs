@@ -5,13 +5,62 @@ use crate::scan::stages::{Stage, lap};
 use crate::store::record_columns::WriteRow;
 use std::time::Instant;
 
-/// The scan's decisions, one array per column: new rows and changed ones
-/// in one statement, each value bound typed (no per-row parsing).
+/// Writes a chunk's decisions. Rows the chunk found (and locked) are
+/// upserted; the pairs it did not find are inserted plainly, which spares
+/// PostgreSQL the speculative insertion of `ON CONFLICT` (about a third of
+/// an increment's write time). Only a scan outside the lease (`hoursync
+/// scan` beside a daemon's) can insert one of those pairs meanwhile: then
+/// the insert fails on the unique key, is rolled back to its savepoint, and
+/// the same rows go through the upsert, as every row did before.
 async fn write_deliveries(
     tx: &mut sqlx::PgConnection,
-    writes: &[DeliveryWrite],
+    new: &[&DeliveryWrite],
+    found: &[&DeliveryWrite],
     now_ms: i64,
 ) -> Result<()> {
+    if !found.is_empty() {
+        bind_columns(UPSERT_DELIVERIES, found, now_ms)
+            .execute(&mut *tx)
+            .await?;
+    }
+    if new.is_empty() {
+        return Ok(());
+    }
+    sqlx::query("SAVEPOINT scan_new_rows")
+        .execute(&mut *tx)
+        .await?;
+    let inserted = bind_columns(insert_new(), new, now_ms)
+        .execute(&mut *tx)
+        .await;
+    match inserted {
+        Ok(_) => {}
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            sqlx::query("ROLLBACK TO SAVEPOINT scan_new_rows")
+                .execute(&mut *tx)
+                .await?;
+            bind_columns(UPSERT_DELIVERIES, new, now_ms)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}
+
+/// [`UPSERT_DELIVERIES`] without its `ON CONFLICT` clause.
+fn insert_new() -> &'static str {
+    UPSERT_DELIVERIES
+        .split("ON CONFLICT")
+        .next()
+        .expect("split yields the text before the clause")
+}
+
+/// `sql` with the writes bound, one array per column, then the time.
+fn bind_columns<'q>(
+    sql: &'static str,
+    writes: &[&DeliveryWrite],
+    now_ms: i64,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
     let n = writes.len();
     macro_rules! columns {
         ($($c:ident),*) => {{
@@ -20,11 +69,9 @@ async fn write_deliveries(
                 let r = WriteRow::of(w);
                 $($c.push(r.$c);)*
             }
-            sqlx::query(UPSERT_DELIVERIES)
+            sqlx::query(sql)
                 $(.bind($c))*
                 .bind(now_ms)
-                .execute(&mut *tx)
-                .await?;
         }};
     }
     columns!(
@@ -51,8 +98,7 @@ async fn write_deliveries(
         category_code,
         enved_account,
         service_unit_code
-    );
-    Ok(())
+    )
 }
 
 #[async_trait]
@@ -103,6 +149,8 @@ impl ScanStore for PostgresStore {
         // Row locks: dispatch can not finish one of these rows between our
         // read and our write. Looked up by the unique index's leading
         // column, whatever the table's statistics say.
+        // Which registries' rows each completion has, by its index.
+        let mut found = vec![0u8; rows.len()];
         let completion_ids: Vec<&str> = rows
             .iter()
             .map(|r| r.completion.completion_id.as_str())
@@ -114,16 +162,21 @@ impl ScanStore for PostgresStore {
         for r in existing {
             let (completion_id, delivery) = existing_delivery(&r)?;
             if let Some(&i) = index.get(&completion_id) {
+                found[i] |= registry_bit(delivery.registry);
                 rows[i].deliveries.push(delivery);
             }
         }
         lap(Stage::Existing, t);
         let writes = plan(rows);
         let t = Instant::now();
+        let (found, new): (Vec<&DeliveryWrite>, Vec<&DeliveryWrite>) =
+            writes.iter().partition(|w| {
+                index
+                    .get(&w.completion_id)
+                    .is_some_and(|&i| found[i] & registry_bit(w.registry) != 0)
+            });
+        write_deliveries(&mut tx, &new, &found, now_ms).await?;
         let n = writes.len();
-        if n > 0 {
-            write_deliveries(&mut tx, &writes, now_ms).await?;
-        }
         let t = lap(Stage::Write, t);
         tx.commit().await?;
         lap(Stage::Commit, t);
@@ -141,6 +194,15 @@ impl ScanStore for PostgresStore {
         .await?;
         Ok(())
     }
+}
+
+/// A registry's bit in a mask of the registries a completion has rows for.
+fn registry_bit(registry: RegistryKind) -> u8 {
+    let position = RegistryKind::ALL
+        .iter()
+        .position(|r| *r == registry)
+        .expect("every registry is in ALL");
+    1 << position
 }
 
 /// See the SQLite twin for what each branch catches.
