@@ -10,7 +10,7 @@ use common::*;
 use hoursync::clock::{Clock, ManualClock};
 use hoursync::domain::RegistryKind;
 use hoursync::scan::scan_once;
-use hoursync::store::{Action, Attempt, Outcome, Repair, SharedStore, State};
+use hoursync::store::{Action, Attempt, DeliveryWrite, Outcome, Repair, SharedStore, State};
 use std::time::Duration;
 
 /// A store with the fixture imported and scanned at a fixed instant.
@@ -562,6 +562,51 @@ async fn the_at_risk_list_matches_the_sla_counts_and_deliveries_are_counted_from
     assert!(store.delivered_since(start + 11).await.unwrap().is_empty());
 }
 
+async fn a_decision_for_a_pair_written_outside_the_chunk_replaces_that_row(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let (store, clock) = scanned_store(&env).await;
+    let row = store
+        .list_deliveries(Some(State::Pending), Some(L), 0, 1)
+        .await
+        .unwrap()
+        .remove(0);
+    // A chunk that did not read the row (as when another scan wrote it
+    // meanwhile) decides it: the write takes the row over, it is not refused.
+    let write = DeliveryWrite {
+        completion_id: row.completion_id.clone(),
+        registry: L,
+        national_id: row.national_id.clone(),
+        course_code: row.course_code.clone(),
+        state: State::Ineligible,
+        reason: Some("category_not_covered".into()),
+        hours_tenths: None,
+        revision: 1,
+        idempotency_key: None,
+        record: None,
+        eligible_since: None,
+        due_at: None,
+        next_attempt_at: None,
+        reset_attempts: true,
+        rescan: false,
+    };
+    let mut plan = |_rows| vec![write.clone()];
+    let written = store
+        .scan_chunk(&[], clock.now_ms(), &mut plan)
+        .await
+        .unwrap();
+    assert_eq!(written, 1);
+    let after = store
+        .list_deliveries(Some(State::Ineligible), Some(L), 0, 100)
+        .await
+        .unwrap();
+    let replaced = after
+        .iter()
+        .find(|d| d.completion_id == row.completion_id)
+        .expect("the row took the decision");
+    assert_eq!(replaced.id, row.id);
+    assert_eq!(replaced.reason.as_deref(), Some("category_not_covered"));
+}
+
 backend_tests!(
     an_answer_about_an_older_revision_is_recorded_as_such_and_the_new_one_corrects_it,
     a_claimed_row_is_not_claimed_again_until_its_lease_expires,
@@ -572,4 +617,5 @@ backend_tests!(
     one_daemon_at_a_time_holds_a_lease_until_it_expires_or_is_released,
     request_slots_are_spaced_across_daemons_and_a_retry_after_holds_them_all,
     the_at_risk_list_matches_the_sla_counts_and_deliveries_are_counted_from_an_instant,
+    a_decision_for_a_pair_written_outside_the_chunk_replaces_that_row,
 );

@@ -40,6 +40,10 @@ pub enum StoreError {
     Fatal(String),
     #[error("database migration failed: {0}")]
     Migration(String),
+    /// A row with the same key exists (a unique constraint refused the
+    /// write): the statement's guess about the table was wrong.
+    #[error("database conflict: {0}")]
+    Duplicate(String),
 }
 
 impl StoreError {
@@ -54,6 +58,7 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
                 Self::Unavailable(e.to_string())
             }
+            sqlx::Error::Database(db) if db.is_unique_violation() => Self::Duplicate(e.to_string()),
             // SQLite's lock, PostgreSQL's serialization failure and deadlock.
             sqlx::Error::Database(db)
                 if db.message().contains("locked")

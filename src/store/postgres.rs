@@ -1,7 +1,7 @@
-//! The PostgreSQL backend, for several daemons on one database. The same
-//! contract as SQLite; the differences are PostgreSQL's own tools: claims
-//! with `FOR UPDATE SKIP LOCKED`, bulk statements over `jsonb`, row locks on
-//! the deliveries a scan chunk rewrites.
+//! The PostgreSQL engine under the shared store (`sql/`), for several
+//! daemons on one database: connection bounds, the password kept off the
+//! URL, arrays bound as arrays. Its SQL differs from SQLite's only where
+//! `dialect.rs` says (row locks, `jsonb_to_recordset`, `UNNEST`).
 
 use super::dialect::Dialect;
 use super::record_columns::{Cell, WRITE_COLUMNS, WriteRow};

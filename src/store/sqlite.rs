@@ -1,9 +1,9 @@
-//! The embedded SQLite backend: one file, WAL, a busy timeout, and
-//! `BEGIN IMMEDIATE` for every transaction that writes, so a writer takes
-//! the lock up front and waits for it instead of failing half-way with
-//! "database is locked". Bulk work goes through `jsonb_each` so each chunk
-//! is one statement, not one per row (`jsonb_each` parses the JSON once;
-//! `json_each` would re-parse an element for every field read from it).
+//! The embedded SQLite engine under the shared store (`sql/`): one file,
+//! WAL, a busy timeout, and `BEGIN IMMEDIATE` for every transaction that
+//! writes, so a writer takes the lock up front and waits for it instead of
+//! failing half-way with "database is locked". Lists and JSON tables go
+//! through `jsonb_each` (it parses the JSON once; `json_each` would re-parse
+//! an element for every field read from it).
 
 use super::dialect::Dialect;
 use super::record_columns::{Cell, WriteRow};

@@ -292,7 +292,7 @@ debug_masking_ids!(struct DeliveryRow {
 pub struct DeliveryWrite {
     pub completion_id: String,
     pub registry: RegistryKind,
-    /// Written whole: the upsert reads it from this value's JSON.
+    /// Written whole: the scan binds it as a column value.
     #[serde(with = "crate::domain::whole_id")]
     pub national_id: NationalId,
     pub course_code: String,
