@@ -287,13 +287,13 @@ debug_masking_ids!(struct DeliveryRow {
     attempts, next_attempt_at, last_error, lease_owner, lease_until, idempotency_key, has_record,
 });
 
-/// The scan's decision for one (completion, registry), written whole.
-#[derive(Clone, PartialEq, Eq, serde::Serialize)]
+/// The scan's decision for one (completion, registry), written whole. Not
+/// serializable: its columns are bound as typed values
+/// (`store::record_columns::WriteRow`), so no JSON of it carries the ID.
+#[derive(Clone, PartialEq, Eq)]
 pub struct DeliveryWrite {
     pub completion_id: String,
     pub registry: RegistryKind,
-    /// Written whole: the scan binds it as a column value.
-    #[serde(with = "crate::domain::whole_id")]
     pub national_id: NationalId,
     pub course_code: String,
     pub state: State,
@@ -304,7 +304,6 @@ pub struct DeliveryWrite {
     /// The facts of the revision, written as columns beside the others
     /// (see `store::record_columns`); `national_id`, `course_code` and
     /// `hours_tenths` above are the record's own when it has one.
-    #[serde(flatten)]
     pub record: Option<RecordFacts>,
     pub eligible_since: Option<i64>,
     /// End of the third working day after `eligible_since` (DOMAIN.md).

@@ -348,26 +348,3 @@ fn a_resync_scope_is_written_whole_for_the_audit_trail_and_read_back_checked() {
     let bad = json.replace(WHOLE, "A123456788");
     assert!(serde_json::from_str::<ResyncScope>(&bad).is_err());
 }
-
-#[test]
-fn a_delivery_write_carries_the_whole_id_into_the_upserts_json() {
-    let write = DeliveryWrite {
-        completion_id: "c1".into(),
-        registry: RegistryKind::Lifelong,
-        national_id: nid(),
-        course_code: "K1".into(),
-        state: State::Pending,
-        reason: None,
-        hours_tenths: Some(20),
-        revision: 1,
-        idempotency_key: None,
-        record: None,
-        eligible_since: None,
-        due_at: None,
-        next_attempt_at: None,
-        reset_attempts: false,
-        rescan: false,
-    };
-    let json = serde_json::to_value(&write).unwrap();
-    assert_eq!(json["national_id"], WHOLE);
-}
