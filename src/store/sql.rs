@@ -39,7 +39,7 @@ pub enum Arg<'a> {
     OptText(Option<&'a str>),
     Ids(&'a [i64]),
     Texts(&'a [&'a str]),
-    /// The rows of a [`Dialect::write_rows`] statement, before its last
+    /// The rows of a [`Dialect::write_rows`] statement, after its first
     /// parameter.
     WriteRows(&'a [WriteRow<'a>]),
 }

@@ -113,8 +113,8 @@ enum Write {
 }
 
 /// Inserts (or, with [`Write::Upsert`], replaces) `rows` of the scan's
-/// decisions, each value bound typed (no JSON built or parsed per row),
-/// then the time. `attempts` 0 starts the attempt count and last error over
+/// decisions: the time, then each value bound typed (no JSON built or
+/// parsed per row). `attempts` 0 starts the attempt count and last error over
 /// (a new or changed record), -1 keeps them.
 fn write_statement(d: Dialect, how: Write, rows: usize) -> String {
     let names: Vec<&str> = WRITE_COLUMNS.iter().map(|(n, _)| *n).collect();
@@ -157,7 +157,7 @@ impl<B: Backend> SqlStore<B> {
         for batch in writes.chunks(d.rows_per_write()) {
             let rows: Vec<WriteRow> = batch.iter().map(|w| WriteRow::of(w)).collect();
             let sql = write_statement(d, how, rows.len());
-            tx.execute(sql, &[Arg::WriteRows(&rows), Arg::Int(now_ms)])
+            tx.execute(sql, &[Arg::Int(now_ms), Arg::WriteRows(&rows)])
                 .await?;
         }
         Ok(())
@@ -166,8 +166,9 @@ impl<B: Backend> SqlStore<B> {
     /// Writes a chunk's decisions: rows it `found` are replaced, `new`
     /// pairs inserted. Only a scan outside the lease (`hoursync scan`
     /// beside a daemon's) can insert one of the new pairs meanwhile: then
-    /// the insert fails on the unique key, is rolled back to its savepoint,
-    /// and the same rows are upserted instead.
+    /// the insert fails on the unique key, is rolled back (to its savepoint,
+    /// where a failure ends the transaction), and the same rows are upserted
+    /// instead.
     async fn write_deliveries(
         tx: &mut B::Tx,
         new: &[&DeliveryWrite],
@@ -178,11 +179,17 @@ impl<B: Backend> SqlStore<B> {
         if new.is_empty() {
             return Ok(());
         }
-        tx.execute("SAVEPOINT scan_new_rows", &[]).await?;
+        let guard = B::DIALECT.failure_aborts_transaction();
+        if guard {
+            tx.execute("SAVEPOINT scan_new_rows", &[]).await?;
+        }
         match Self::write_rows(tx, Write::Insert, new, now_ms).await {
             Err(StoreError::Duplicate(_)) => {
-                tx.execute("ROLLBACK TO SAVEPOINT scan_new_rows", &[])
-                    .await?;
+                if guard {
+                    tx.execute("ROLLBACK TO SAVEPOINT scan_new_rows", &[])
+                        .await?;
+                }
+                // Rows an earlier statement inserted are replaced by themselves.
                 Self::write_rows(tx, Write::Upsert, new, now_ms).await
             }
             written => written,
