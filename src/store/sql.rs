@@ -178,6 +178,32 @@ impl<B: Backend> SqlStore<B> {
         statement.get(B::DIALECT)
     }
 
+    /// The rows a read on the pool returns, each mapped by `map`.
+    async fn read<T>(
+        &self,
+        statement: &'static Sql,
+        args: &[Arg<'_>],
+        map: fn(&B::Row) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let rows = self.db.pool().fetch_all(Self::sql(statement), args).await?;
+        rows.iter().map(map).collect()
+    }
+
+    /// The row a read on the pool returns, if any, mapped by `map`.
+    async fn read_optional<T>(
+        &self,
+        statement: &'static Sql,
+        args: &[Arg<'_>],
+        map: fn(&B::Row) -> Result<T>,
+    ) -> Result<Option<T>> {
+        let row = self
+            .db
+            .pool()
+            .fetch_optional(Self::sql(statement), args)
+            .await?;
+        row.as_ref().map(map).transpose()
+    }
+
     /// Runs one writing statement in a transaction of its own; how many
     /// rows it changed.
     async fn write(&self, statement: &'static Sql, args: &[Arg<'_>]) -> Result<u64> {

@@ -1,13 +1,14 @@
 //! The bench's reference line over either backend: see
 //! [`crate::store::bench_reference`].
 
+use super::dispatch::{claim_sql, claimed_batch};
 use super::{Backend, Run, SqlStore, args};
 use crate::domain::RegistryKind;
 use crate::store::Claimed;
 use crate::store::Result;
-use crate::store::bench_reference::{CLAIMED, TABLE, select_list};
+use crate::store::bench_reference::{TABLE, select_list};
 use crate::store::dialect::{Dialect, Sql};
-use crate::store::rowmap::{ReadRow as _, claimed};
+use crate::store::rowmap::ReadRow as _;
 use async_trait::async_trait;
 
 /// What the reference loop does to its copy.
@@ -36,20 +37,7 @@ static COLUMNS: Sql = Sql::built(|d: Dialect| match d {
     Dialect::Sqlite => "SELECT name FROM pragma_table_info('deliveries') ORDER BY cid".into(),
 });
 
-static CLAIM: Sql = Sql::built(|d: Dialect| {
-    format!(
-        "UPDATE {TABLE} SET lease_owner = $1, lease_until = $2
-         WHERE id IN (
-            SELECT id FROM {TABLE}
-            WHERE registry = $3 AND state IN ('pending', 'retrying', 'correcting', 'withdrawing')
-              AND next_attempt_at <= $4
-              AND (lease_until IS NULL OR lease_until < $4)
-            ORDER BY next_attempt_at, id LIMIT $5
-            {})
-         RETURNING {CLAIMED}",
-        d.for_update_skip_locked()
-    )
-});
+static CLAIM: Sql = Sql::built(|d: Dialect| claim_sql(d, TABLE));
 
 static MARK_DELIVERED: Sql = Sql::built(|d: Dialect| {
     format!(
@@ -140,9 +128,7 @@ impl<B: Backend> Reference for SqlStore<B> {
                 ],
             )
             .await?;
-        let mut claimed = rows.iter().map(claimed).collect::<Result<Vec<_>>>()?;
-        claimed.sort_by_key(|c| c.id);
-        Ok(claimed)
+        claimed_batch(&rows)
     }
 
     async fn mark_delivered(&self, delivered: &[(i64, String, i64)], now_ms: i64) -> Result<u64> {

@@ -4,7 +4,7 @@ use super::{Backend, Run, SqlStore, args};
 use crate::domain::RegistryKind;
 use crate::store::bench_reference::CLAIMED;
 use crate::store::dialect::{Dialect, Sql};
-use crate::store::rowmap::{attempt_rows, claimed};
+use crate::store::rowmap::{ByName, attempt_rows, claimed};
 use crate::store::{Attempt, Claimed, DispatchStore, Outcome, Result};
 use crate::transition::Event;
 use async_trait::async_trait;
@@ -15,11 +15,14 @@ use super::history::INSERT_ATTEMPTS;
 /// holds: on PostgreSQL the claim is then a HOT update (no new entry in any
 /// index, given room on the page: migration 0011) and on SQLite it rewrites
 /// no index. Other claimers skip leased rows by their `lease_until`.
-static CLAIM: Sql = Sql::built(|d: Dialect| {
+static CLAIM: Sql = Sql::built(|d: Dialect| claim_sql(d, "deliveries"));
+
+/// The claim, on `table` (`deliveries`, or the bench's copy of it).
+pub(super) fn claim_sql(d: Dialect, table: &str) -> String {
     format!(
-        "UPDATE deliveries SET lease_owner = $1, lease_until = $2
+        "UPDATE {table} SET lease_owner = $1, lease_until = $2
          WHERE id IN (
-            SELECT id FROM deliveries
+            SELECT id FROM {table}
             WHERE registry = $3 AND state IN ('pending', 'retrying', 'correcting', 'withdrawing')
               AND next_attempt_at <= $4
               AND (lease_until IS NULL OR lease_until < $4)
@@ -28,7 +31,14 @@ static CLAIM: Sql = Sql::built(|d: Dialect| {
          RETURNING {CLAIMED}",
         d.for_update_skip_locked()
     )
-});
+}
+
+/// A claim's rows, in id order.
+pub(super) fn claimed_batch(rows: &[impl ByName]) -> Result<Vec<Claimed>> {
+    let mut claimed = rows.iter().map(claimed).collect::<Result<Vec<Claimed>>>()?;
+    claimed.sort_by_key(|c| c.id);
+    Ok(claimed)
+}
 
 #[async_trait]
 impl<B: Backend> DispatchStore for SqlStore<B> {
@@ -54,9 +64,7 @@ impl<B: Backend> DispatchStore for SqlStore<B> {
             )
             .await?;
         alone.finish().await?;
-        let mut claimed = rows.iter().map(claimed).collect::<Result<Vec<Claimed>>>()?;
-        claimed.sort_by_key(|c| c.id);
-        Ok(claimed)
+        claimed_batch(&rows)
     }
 
     async fn record_outcomes(

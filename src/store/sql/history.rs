@@ -114,21 +114,13 @@ impl<B: Backend> HistoryStore for SqlStore<B> {
     }
 
     async fn audit_entry(&self, id: i64) -> Result<Option<AuditEntry>> {
-        let row = self
-            .db
-            .pool()
-            .fetch_optional(Self::sql(&AUDIT_ENTRY), args![id])
-            .await?;
-        row.as_ref().map(audit_entry).transpose()
+        self.read_optional(&AUDIT_ENTRY, args![id], audit_entry)
+            .await
     }
 
     async fn list_audit(&self, before_id: i64, limit: usize) -> Result<Vec<AuditEntry>> {
-        let rows = self
-            .db
-            .pool()
-            .fetch_all(Self::sql(&LIST_AUDIT), args![before_id, limit as i64])
-            .await?;
-        rows.iter().map(audit_entry).collect()
+        self.read(&LIST_AUDIT, args![before_id, limit as i64], audit_entry)
+            .await
     }
 
     async fn add_attempts(&self, attempts: &[Attempt]) -> Result<()> {
@@ -140,12 +132,7 @@ impl<B: Backend> HistoryStore for SqlStore<B> {
     }
 
     async fn attempts_of(&self, delivery_id: i64) -> Result<Vec<Attempt>> {
-        let rows = self
-            .db
-            .pool()
-            .fetch_all(Self::sql(&ATTEMPTS_OF), args![delivery_id])
-            .await?;
-        rows.iter().map(attempt).collect()
+        self.read(&ATTEMPTS_OF, args![delivery_id], attempt).await
     }
 
     async fn purge_attempts(&self, before_ms: i64) -> Result<u64> {

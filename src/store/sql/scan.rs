@@ -214,21 +214,12 @@ impl<B: Backend> ScanStore for SqlStore<B> {
     }
 
     async fn changed_completions(&self, from: i64, to: i64) -> Result<Vec<i64>> {
-        let rows = self
-            .db
-            .pool()
-            .fetch_all(Self::sql(&CHANGED_COMPLETIONS), args![from, to])
-            .await?;
-        rows.iter().map(|r| r.int(0)).collect()
+        self.read(&CHANGED_COMPLETIONS, args![from, to], |r| r.int(0))
+            .await
     }
 
     async fn rescan_completions(&self) -> Result<Vec<i64>> {
-        let rows = self
-            .db
-            .pool()
-            .fetch_all(Self::sql(&RESCAN_COMPLETIONS), &[])
-            .await?;
-        rows.iter().map(|r| r.int(0)).collect()
+        self.read(&RESCAN_COMPLETIONS, &[], |r| r.int(0)).await
     }
 
     async fn scan_chunk(

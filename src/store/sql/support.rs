@@ -120,11 +120,9 @@ fn registry_arg(registry: Option<RegistryKind>) -> &'static str {
     registry.map_or("", |r| r.as_str())
 }
 
-/// Rows of `(registry, count)`.
-fn per_registry(rows: &[impl crate::store::rowmap::ReadRow]) -> Result<Vec<(RegistryKind, i64)>> {
-    rows.iter()
-        .map(|r| Ok((parse_registry(&r.text(0)?)?, r.int(1)?)))
-        .collect()
+/// A row of `(registry, count)`.
+fn per_registry(r: &impl crate::store::rowmap::ReadRow) -> Result<(RegistryKind, i64)> {
+    Ok((parse_registry(&r.text(0)?)?, r.int(1)?))
 }
 
 #[async_trait]
@@ -136,15 +134,9 @@ impl<B: Backend> SupportStore for SqlStore<B> {
         filter: SlaFilter,
     ) -> Result<Vec<SlaCount>> {
         let since = filter.since_ms.unwrap_or(i64::MIN);
-        let rows = self
-            .db
-            .pool()
-            .fetch_all(
-                Self::sql(&SLA_COUNTS),
-                args![now_ms, at_risk_ms, since, registry_arg(filter.registry)],
-            )
-            .await?;
-        rows.iter().map(sla_count).collect()
+        let registry = registry_arg(filter.registry);
+        let args = args![now_ms, at_risk_ms, since, registry];
+        self.read(&SLA_COUNTS, args, sla_count).await
     }
 
     async fn breached(
@@ -154,33 +146,18 @@ impl<B: Backend> SupportStore for SqlStore<B> {
         limit: usize,
     ) -> Result<Vec<BreachedRecord>> {
         let since = filter.since_ms.unwrap_or(i64::MIN);
-        let rows = self
-            .db
-            .pool()
-            .fetch_all(
-                Self::sql(&BREACHED),
-                args![now_ms, since, registry_arg(filter.registry), limit as i64],
-            )
-            .await?;
-        rows.iter().map(breached_record).collect()
+        let registry = registry_arg(filter.registry);
+        let args = args![now_ms, since, registry, limit as i64];
+        self.read(&BREACHED, args, breached_record).await
     }
 
     async fn oldest_undelivered(&self) -> Result<Vec<(RegistryKind, i64)>> {
-        let rows = self
-            .db
-            .pool()
-            .fetch_all(Self::sql(&OLDEST_UNDELIVERED), &[])
-            .await?;
-        per_registry(&rows)
+        self.read(&OLDEST_UNDELIVERED, &[], per_registry).await
     }
 
     async fn delivered_since(&self, since_ms: i64) -> Result<Vec<(RegistryKind, i64)>> {
-        let rows = self
-            .db
-            .pool()
-            .fetch_all(Self::sql(&DELIVERED_SINCE), args![since_ms])
-            .await?;
-        per_registry(&rows)
+        self.read(&DELIVERED_SINCE, args![since_ms], per_registry)
+            .await
     }
 
     async fn at_risk(
@@ -191,38 +168,19 @@ impl<B: Backend> SupportStore for SqlStore<B> {
         limit: usize,
     ) -> Result<Vec<BreachedRecord>> {
         let since = filter.since_ms.unwrap_or(i64::MIN);
-        let rows = self
-            .db
-            .pool()
-            .fetch_all(
-                Self::sql(&AT_RISK),
-                args![
-                    now_ms,
-                    at_risk_ms,
-                    since,
-                    registry_arg(filter.registry),
-                    limit as i64
-                ],
-            )
-            .await?;
-        rows.iter().map(breached_record).collect()
+        let registry = registry_arg(filter.registry);
+        let args = args![now_ms, at_risk_ms, since, registry, limit as i64];
+        self.read(&AT_RISK, args, breached_record).await
     }
 
     async fn completions_in_scope(&self, scope: &ResyncScope) -> Result<Vec<i64>> {
-        let rows = self
-            .db
-            .pool()
-            .fetch_all(
-                Self::sql(&COMPLETIONS_IN_SCOPE),
-                args![
-                    scope.national_id.as_ref().map_or("", NationalId::expose),
-                    scope.course_code.as_deref().unwrap_or(""),
-                    scope.completed_from_ms.unwrap_or(i64::MIN),
-                    scope.completed_to_ms.unwrap_or(i64::MAX)
-                ],
-            )
-            .await?;
-        rows.iter().map(|r| r.int(0)).collect()
+        let args = args![
+            scope.national_id.as_ref().map_or("", NationalId::expose),
+            scope.course_code.as_deref().unwrap_or(""),
+            scope.completed_from_ms.unwrap_or(i64::MIN),
+            scope.completed_to_ms.unwrap_or(i64::MAX)
+        ];
+        self.read(&COMPLETIONS_IN_SCOPE, args, |r| r.int(0)).await
     }
 
     async fn deliveries_of(
@@ -232,28 +190,15 @@ impl<B: Backend> SupportStore for SqlStore<B> {
     ) -> Result<Vec<DeliveryItem>> {
         let mut items = Vec::new();
         for chunk in completion_ids.chunks(10_000) {
-            let rows = self
-                .db
-                .pool()
-                .fetch_all(
-                    Self::sql(&DELIVERIES_OF),
-                    args![chunk, registry_arg(registry)],
-                )
-                .await?;
-            for r in &rows {
-                items.push(delivery_item(r)?);
-            }
+            let args = args![chunk, registry_arg(registry)];
+            items.extend(self.read(&DELIVERIES_OF, args, delivery_item).await?);
         }
         Ok(items)
     }
 
     async fn delivery(&self, id: i64) -> Result<Option<DeliveryItem>> {
-        let row = self
-            .db
-            .pool()
-            .fetch_optional(Self::sql(&DELIVERY), args![id])
-            .await?;
-        row.as_ref().map(delivery_item).transpose()
+        self.read_optional(&DELIVERY, args![id], delivery_item)
+            .await
     }
 
     async fn list_deliveries(
@@ -263,38 +208,18 @@ impl<B: Backend> SupportStore for SqlStore<B> {
         after_id: i64,
         limit: usize,
     ) -> Result<Vec<DeliveryItem>> {
-        let rows = self
-            .db
-            .pool()
-            .fetch_all(
-                Self::sql(&LIST_DELIVERIES),
-                args![
-                    after_id,
-                    state.map_or("", |s| s.as_str()),
-                    registry_arg(registry),
-                    limit as i64
-                ],
-            )
-            .await?;
-        rows.iter().map(delivery_item).collect()
+        let state = state.map_or("", |s| s.as_str());
+        let args = args![after_id, state, registry_arg(registry), limit as i64];
+        self.read(&LIST_DELIVERIES, args, delivery_item).await
     }
 
     async fn person_records(&self, national_id: &NationalId) -> Result<Vec<PersonRecord>> {
-        let rows = self
-            .db
-            .pool()
-            .fetch_all(Self::sql(&PERSON_RECORDS), args![national_id.expose()])
-            .await?;
-        rows.iter().map(person_record).collect()
+        self.read(&PERSON_RECORDS, args![national_id.expose()], person_record)
+            .await
     }
 
     async fn delivery_counts(&self) -> Result<Vec<StateCount>> {
-        let rows = self
-            .db
-            .pool()
-            .fetch_all(Self::sql(&DELIVERY_COUNTS), &[])
-            .await?;
-        rows.iter().map(state_count).collect()
+        self.read(&DELIVERY_COUNTS, &[], state_count).await
     }
 
     async fn table_counts(&self) -> Result<TableCounts> {
