@@ -15,7 +15,13 @@
 //! - SQLite keeps the order of a `CROSS JOIN`, PostgreSQL plans every join;
 //! - a commit that does not wait for the WAL flush, on PostgreSQL only;
 //! - many typed rows in one write: arrays through `UNNEST` on PostgreSQL,
-//!   a multi-row `VALUES` on SQLite.
+//!   a multi-row `VALUES` of anonymous parameters on SQLite;
+//! - a JSON object aggregated from rows (`jsonb_object_agg` /
+//!   `json_group_object`) and read back as key/value rows;
+//! - a failed statement ends a PostgreSQL transaction (a savepoint guards
+//!   one that may fail), only itself on SQLite;
+//! - the copy between databases: a row as a JSON object, rows shaped like a
+//!   table, and PostgreSQL's sequences moved past the copied ids.
 
 use std::sync::OnceLock;
 

@@ -5,6 +5,12 @@
 //! arguments and run migrations; what differs in their SQL is named in
 //! [`dialect`](super::dialect).
 
+/// The arguments of a statement, in placeholder order. Defined before the
+/// concern modules, which use it by textual scope.
+macro_rules! args {
+    ($($a:expr),* $(,)?) => { &[$(crate::store::sql::Arg::from($a)),*] };
+}
+
 mod bench_reference;
 mod calendar;
 mod copy;
@@ -91,14 +97,6 @@ impl<'a> From<&'a [i64]> for Arg<'a> {
         Arg::Ids(v)
     }
 }
-
-/// The arguments of a statement, in placeholder order.
-#[macro_export]
-#[doc(hidden)]
-macro_rules! sql_args {
-    ($($a:expr),* $(,)?) => { &[$($crate::store::sql::Arg::from($a)),*] };
-}
-pub(crate) use sql_args as args;
 
 /// Where statements run: the pool, or one transaction.
 #[async_trait]

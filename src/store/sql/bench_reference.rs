@@ -2,7 +2,7 @@
 //! [`crate::store::bench_reference`].
 
 use super::dispatch::{claim_sql, claimed_batch};
-use super::{Backend, Run, SqlStore, args};
+use super::{Backend, Run, SqlStore};
 use crate::domain::RegistryKind;
 use crate::store::Claimed;
 use crate::store::Result;

@@ -1,6 +1,6 @@
 //! The office calendar, stored per year.
 
-use super::{Backend, Run, SqlStore, args};
+use super::{Backend, Run, SqlStore};
 use crate::store::dialect::Sql;
 use crate::store::rowmap::ReadRow as _;
 use crate::store::{CalendarStore, Result};

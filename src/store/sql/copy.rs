@@ -1,6 +1,6 @@
 //! Copying between databases (`migrate-data`): pages out, pages in.
 
-use super::{Backend, Run, SqlStore, args};
+use super::{Backend, Run, SqlStore};
 use crate::store::copy::{CopyTable, PageKey, page_args, parse_page};
 use crate::store::rowmap::ReadRow as _;
 use crate::store::{CopyStore, Result};

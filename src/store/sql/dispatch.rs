@@ -1,6 +1,6 @@
 //! Dispatch: leasing due records, recording the answers, putting records back in the queue.
 
-use super::{Backend, Run, SqlStore, args};
+use super::{Backend, Run, SqlStore};
 use crate::domain::RegistryKind;
 use crate::store::bench_reference::CLAIMED;
 use crate::store::dialect::{Dialect, Sql};

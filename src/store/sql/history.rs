@@ -1,6 +1,6 @@
 //! The attempt history, the reconcile's reads and repairs, the audit trail.
 
-use super::{Backend, Run, SqlStore, args};
+use super::{Backend, Run, SqlStore};
 use crate::store::dialect::{Dialect, Sql};
 use crate::store::rowmap::ReadRow as _;
 use crate::store::rowmap::{attempt, attempt_rows, audit_entry, reconcile_item};

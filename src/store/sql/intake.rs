@@ -1,6 +1,6 @@
 //! The intake: applying chunks of learning data, stamped with a change sequence.
 
-use super::{Backend, Run, SqlStore, args};
+use super::{Backend, Run, SqlStore};
 use crate::domain::NationalId;
 use crate::store::dialect::{Dialect, Sql};
 use crate::store::rowmap::ReadRow as _;

@@ -1,6 +1,6 @@
 //! Coordination between daemons: named leases and the per-registry request gate.
 
-use super::{Backend, Run, SqlStore, args};
+use super::{Backend, Run, SqlStore};
 use crate::domain::RegistryKind;
 use crate::store::dialect::{Dialect, Sql};
 use crate::store::rowmap::ReadRow as _;

@@ -1,7 +1,7 @@
 //! The scan: the change window, the facts of changed completions, and its
 //! decisions written back.
 
-use super::{Arg, Backend, Run, SqlStore, args};
+use super::{Arg, Backend, Run, SqlStore};
 use crate::domain::RegistryKind;
 use crate::scan::stages::{Stage, lap};
 use crate::store::dialect::{Dialect, Sql};

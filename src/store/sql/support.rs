@@ -1,6 +1,6 @@
 //! The queries support and ops read: one learner, lists, counts, the promise.
 
-use super::{Backend, Run, SqlStore, args};
+use super::{Backend, Run, SqlStore};
 use crate::domain::{NationalId, RegistryKind};
 use crate::store::dialect::{Dialect, Sql};
 use crate::store::rowmap::ReadRow as _;

@@ -1,6 +1,6 @@
 //! The delivery state machine's reads and its one write.
 
-use super::{Backend, Run, SqlStore, args};
+use super::{Backend, Run, SqlStore};
 use crate::store::Result;
 use crate::store::dialect::{Dialect, Sql};
 use crate::store::transitions::{Decided, ROW_COLUMNS, decide, delivery_row, ids_of, written};
