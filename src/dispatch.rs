@@ -158,21 +158,29 @@ pub async fn paced_request<T>(
     call: impl AsyncFnOnce(&RegistryClient, &str) -> Result<T, SendError>,
 ) -> Result<(String, i64, Result<T, SendError>), StoreError> {
     wait_for_slot(store, clock, registry, interval_ms).await?;
+    let (request_id, result) = observed_request(registry, client, call).await;
+    Ok((request_id, clock.now_ms(), result))
+}
+
+/// One request with a fresh request id, observed ([`observe`]), without
+/// waiting for a slot: [`paced_request`], and a burst of lookups at a
+/// registry with no pace of its own (after one read of the hold).
+pub(crate) async fn observed_request<T>(
+    registry: RegistryKind,
+    client: &RegistryClient,
+    call: impl AsyncFnOnce(&RegistryClient, &str) -> Result<T, SendError>,
+) -> (String, Result<T, SendError>) {
     let request_id = uuid::Uuid::new_v4().to_string();
     let started = std::time::Instant::now();
     let result = call(client, &request_id).await;
     observe(registry, &result, started);
-    Ok((request_id, clock.now_ms(), result))
+    (request_id, result)
 }
 
 /// Metrics of one request to `registry`, whatever it was (upload,
 /// correction, withdrawal, lookup): its duration by status, whether the
 /// registry answered, whether it refused our token.
-pub(crate) fn observe<T>(
-    registry: RegistryKind,
-    result: &Result<T, SendError>,
-    started: std::time::Instant,
-) {
+fn observe<T>(registry: RegistryKind, result: &Result<T, SendError>, started: std::time::Instant) {
     let registry = registry.as_str();
     let status = result
         .as_ref()

@@ -8,7 +8,7 @@
 
 use crate::clock::Clock;
 use crate::registries::Registry;
-use crate::registry::{Credited, SendError};
+use crate::registry::{Credited, RegistryClient, SendError};
 use crate::store::{Action, Attempt, Store, StoreError};
 
 /// How many times a lookup answered 429 is tried again before it counts as
@@ -85,10 +85,9 @@ pub async fn lookups(
         let key = of.idempotency_key.to_string();
         let kind = registry.kind;
         requests.spawn(async move {
-            let request_id = uuid::Uuid::new_v4().to_string();
-            let started = std::time::Instant::now();
-            let result = client.lookup(&key, &request_id).await;
-            crate::dispatch::observe(kind, &result, started);
+            let lookup = async |c: &RegistryClient, id: &str| c.lookup(&key, id).await;
+            let (request_id, result) =
+                crate::dispatch::observed_request(kind, &client, lookup).await;
             (i, request_id, result)
         });
     }
