@@ -9,7 +9,7 @@ use crate::domain::RegistryKind;
 use crate::registries::Registries;
 use crate::registry::RecordStatus;
 use crate::registry::adapter::{batch_body, wire_record};
-use crate::store::bench_reference::ReferenceTable;
+use crate::store::bench_reference::{self, ReferenceTable};
 use anyhow::Context;
 use serde_json::json;
 use std::time::Instant;
@@ -51,7 +51,7 @@ impl Reference {
 /// removal are not timed.
 pub(super) async fn run(url: &str, registries: &Registries) -> anyhow::Result<Reference> {
     let lanes = registries.iter().count().max(1) as u32;
-    let table = ReferenceTable::prepare(url, lanes)
+    let table = bench_reference::prepare(url, lanes)
         .await
         .context("copying the drained rows for the reference loop")?;
     let t = Instant::now();

@@ -4,9 +4,8 @@
 //! can be compared with it in the same run. Not used by the daemon: no
 //! lease table, no transition function, no history.
 
-use super::sql::Reference;
-use super::{Claimed, PostgresStore, Result, SqliteStore};
-use crate::domain::RegistryKind;
+pub use super::sql::Reference;
+use super::{PostgresStore, Result, SqliteStore};
 use std::sync::Arc;
 
 pub(super) const TABLE: &str = "bench_reference";
@@ -44,52 +43,20 @@ pub(super) fn select_list(columns: &[String]) -> String {
         .join(", ")
 }
 
-/// The copy, on either backend; dropped by [`ReferenceTable::drop_table`].
-#[derive(Clone)]
-pub struct ReferenceTable(Arc<dyn Reference>);
+/// The copy, on either backend; dropped by [`Reference::drop_table`].
+pub type ReferenceTable = Arc<dyn Reference>;
 
-impl ReferenceTable {
-    /// Copies the `delivered` rows of `deliveries` (what the daemon just
-    /// drained) into a new table as never sent, with `deliveries`' indexes;
-    /// `connections`: one per lane. Not timed by the bench.
-    pub async fn prepare(url: &str, connections: u32) -> Result<Self> {
-        let table: Arc<dyn Reference> = if url.starts_with("postgres") {
-            Arc::new(PostgresStore::open(url, None, connections, 30_000).await?)
-        } else {
-            Arc::new(SqliteStore::open(url, connections, 30_000).await?)
-        };
-        table.copy_delivered().await?;
-        Ok(Self(table))
-    }
-
-    /// Leases up to `limit` due rows of `registry`: one statement, rows
-    /// another lane holds skipped (PostgreSQL), returned by id.
-    pub async fn claim(
-        &self,
-        registry: RegistryKind,
-        owner: &str,
-        now_ms: i64,
-        lease_until_ms: i64,
-        limit: usize,
-    ) -> Result<Vec<Claimed>> {
-        self.0
-            .claim(registry, owner, now_ms, lease_until_ms, limit)
-            .await
-    }
-
-    /// Marks `delivered` (id, receipt, credited tenths) in one statement.
-    pub async fn mark_delivered(
-        &self,
-        delivered: &[(i64, String, i64)],
-        now_ms: i64,
-    ) -> Result<u64> {
-        self.0.mark_delivered(delivered, now_ms).await
-    }
-
-    /// Drops the copy.
-    pub async fn drop_table(self) -> Result<()> {
-        self.0.drop_table().await
-    }
+/// Copies the `delivered` rows of `deliveries` (what the daemon just
+/// drained) into a new table as never sent, with `deliveries`' indexes;
+/// `connections`: one per lane. Not timed by the bench.
+pub async fn prepare(url: &str, connections: u32) -> Result<ReferenceTable> {
+    let table: ReferenceTable = if url.starts_with("postgres") {
+        Arc::new(PostgresStore::open(url, None, connections, 30_000).await?)
+    } else {
+        Arc::new(SqliteStore::open(url, connections, 30_000).await?)
+    };
+    table.copy_delivered().await?;
+    Ok(table)
 }
 
 #[cfg(test)]

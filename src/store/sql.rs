@@ -23,7 +23,7 @@ mod scan;
 mod support;
 mod transitions;
 
-pub(super) use bench_reference::Reference;
+pub use bench_reference::Reference;
 pub(super) use run::{Engine, OnPool, Query};
 
 use super::dialect::{Dialect, Sql};

@@ -1,7 +1,7 @@
 //! The bench's reference line over either backend: see
 //! [`crate::store::bench_reference`].
 
-use super::dispatch::{claim_sql, claimed_batch};
+use super::dispatch::claim_sql;
 use super::{Backend, Run, SqlStore};
 use crate::domain::RegistryKind;
 use crate::store::Claimed;
@@ -114,21 +114,8 @@ impl<B: Backend> Reference for SqlStore<B> {
         lease_until_ms: i64,
         limit: usize,
     ) -> Result<Vec<Claimed>> {
-        let rows = self
-            .db
-            .pool()
-            .fetch_all(
-                Self::sql(&CLAIM),
-                args![
-                    owner,
-                    lease_until_ms,
-                    registry.as_str(),
-                    now_ms,
-                    limit as i64
-                ],
-            )
-            .await?;
-        claimed_batch(&rows)
+        self.claim_with(&CLAIM, registry, owner, now_ms, lease_until_ms, limit)
+            .await
     }
 
     async fn mark_delivered(&self, delivered: &[(i64, String, i64)], now_ms: i64) -> Result<u64> {

@@ -4,7 +4,7 @@ use super::{Backend, Run, SqlStore};
 use crate::domain::RegistryKind;
 use crate::store::bench_reference::CLAIMED;
 use crate::store::dialect::{Dialect, Sql};
-use crate::store::rowmap::{ByName, attempt_rows, claimed};
+use crate::store::rowmap::{attempt_rows, claimed};
 use crate::store::{Attempt, Claimed, DispatchStore, Outcome, Result};
 use crate::transition::Event;
 use async_trait::async_trait;
@@ -33,11 +33,36 @@ pub(super) fn claim_sql(d: Dialect, table: &str) -> String {
     )
 }
 
-/// A claim's rows, in id order.
-pub(super) fn claimed_batch(rows: &[impl ByName]) -> Result<Vec<Claimed>> {
-    let mut claimed = rows.iter().map(claimed).collect::<Result<Vec<Claimed>>>()?;
-    claimed.sort_by_key(|c| c.id);
-    Ok(claimed)
+impl<B: Backend> SqlStore<B> {
+    /// Leases up to `limit` due rows of `registry` with `statement` (a
+    /// [`claim_sql`]), returned in id order.
+    pub(super) async fn claim_with(
+        &self,
+        statement: &'static Sql,
+        registry: RegistryKind,
+        owner: &str,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Claimed>> {
+        let mut alone = self.db.alone().await?;
+        let rows = alone
+            .fetch_all(
+                Self::sql(statement),
+                args![
+                    owner,
+                    lease_until_ms,
+                    registry.as_str(),
+                    now_ms,
+                    limit as i64
+                ],
+            )
+            .await?;
+        alone.finish().await?;
+        let mut claimed = rows.iter().map(claimed).collect::<Result<Vec<Claimed>>>()?;
+        claimed.sort_by_key(|c| c.id);
+        Ok(claimed)
+    }
 }
 
 #[async_trait]
@@ -50,21 +75,8 @@ impl<B: Backend> DispatchStore for SqlStore<B> {
         lease_until_ms: i64,
         limit: usize,
     ) -> Result<Vec<Claimed>> {
-        let mut alone = self.db.alone().await?;
-        let rows = alone
-            .fetch_all(
-                Self::sql(&CLAIM),
-                args![
-                    owner,
-                    lease_until_ms,
-                    registry.as_str(),
-                    now_ms,
-                    limit as i64
-                ],
-            )
-            .await?;
-        alone.finish().await?;
-        claimed_batch(&rows)
+        self.claim_with(&CLAIM, registry, owner, now_ms, lease_until_ms, limit)
+            .await
     }
 
     async fn record_outcomes(
