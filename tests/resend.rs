@@ -5,13 +5,21 @@
 //! carries the record first credited under its key, even though the
 //! course was renamed meanwhile. The simulator counts any `duplicate`
 //! whose record differs from the one it credited under that key.
+//!
+//! A daemon that dies after the registry credited its batch leaves rows
+//! that look unsent but may have landed: a change of hours or a
+//! revocation judged then must become a correction or a withdrawal.
 
 mod common;
 
 use common::fixture::id;
 use common::*;
-use hoursync::simulator::Faults;
-use hoursync::store::State;
+use hoursync::domain::RegistryKind;
+use hoursync::registry::RegistryClient;
+use hoursync::registry::adapter::{batch_body, wire_record};
+use hoursync::scan::scan_once;
+use hoursync::simulator::{Faults, Simulator};
+use hoursync::store::{SharedStore, State};
 use serde_json::json;
 use std::time::Duration;
 
@@ -20,26 +28,21 @@ const LIMIT: Duration = Duration::from_secs(120);
 const REGISTRIES: [&str; 3] = ["lifelong", "teacher", "enved"];
 
 fn course(name: &str) -> String {
+    course_with_hours(name, "2.0")
+}
+
+fn course_with_hours(name: &str, hours: &str) -> String {
     json!({"type": "course", "course_code": "K1", "name": name, "learning_mode": 1,
-           "category_code": "A1", "digital_hours": "2.0", "classroom_hours": "0.0",
-           "certified": {"lifelong": "2.0", "teacher": "2.0", "enved": "2.0"}})
+           "category_code": "A1", "digital_hours": hours, "classroom_hours": "0.0",
+           "certified": {"lifelong": hours, "teacher": hours, "enved": hours}})
     .to_string()
 }
 
-async fn a_record_resent_after_a_lost_answer_a_crash_and_an_expired_lease_carries_the_same_bytes(
-    backend: Backend,
-) {
-    let env = TestEnv::new(backend).await;
-    // Every request commits, then its answer is lost.
-    let sim = simulator(Faults {
-        drop_rate: 1.0,
-        ..Faults::default()
-    })
-    .await;
-    let store = env.store().await;
+/// A unit, the course and [`LEARNERS`] learners who each completed it.
+fn learners(course_line: String) -> Vec<String> {
     let mut lines = vec![
         json!({"type": "unit", "code": "U1", "name": "單位"}).to_string(),
-        course("環境教育導論"),
+        course_line,
     ];
     for n in 1..=LEARNERS {
         lines.push(
@@ -58,6 +61,21 @@ async fn a_record_resent_after_a_lost_answer_a_crash_and_an_expired_lease_carrie
             .to_string(),
         );
     }
+    lines
+}
+
+async fn a_record_resent_after_a_lost_answer_a_crash_and_an_expired_lease_carries_the_same_bytes(
+    backend: Backend,
+) {
+    let env = TestEnv::new(backend).await;
+    // Every request commits, then its answer is lost.
+    let sim = simulator(Faults {
+        drop_rate: 1.0,
+        ..Faults::default()
+    })
+    .await;
+    let store = env.store().await;
+    let lines = learners(course("環境教育導論"));
     let report = import(&store, &[env.write("base.jsonl", &lines)]).await;
     assert_eq!(report.rejected, 0, "{:?}", report.errors);
 
@@ -119,6 +137,131 @@ async fn a_record_resent_after_a_lost_answer_a_crash_and_an_expired_lease_carrie
     );
 }
 
+/// A daemon sends every record, the registry credits them, and the daemon
+/// dies before it records the answers: the rows stay `pending` under leases
+/// that then expire. Nothing runs until the caller's change is imported.
+async fn credited_by_a_daemon_that_died(env: &TestEnv, sim: &Simulator) -> SharedStore {
+    let store = env.store().await;
+    let clock = clock();
+    let report = import(
+        &store,
+        &[env.write("base.jsonl", &learners(course_with_hours("K", "5.2")))],
+    )
+    .await;
+    assert_eq!(report.rejected, 0, "{:?}", report.errors);
+    scan_once(store.as_ref(), clock.as_ref()).await.unwrap();
+    let now = clock.now_ms();
+    for registry in RegistryKind::ALL {
+        let claimed = store
+            .claim(registry, "dead-daemon", now, now + 200, 1000)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), LEARNERS as usize, "{registry:?}");
+        let records: Vec<String> = claimed
+            .iter()
+            .map(|c| wire_record(c.record.as_ref().unwrap(), &c.idempotency_key))
+            .collect();
+        let client = RegistryClient::new(
+            registry,
+            &sim.base_url(registry.as_str()),
+            TOKEN.into(),
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        let body = batch_body(records.iter().map(String::as_str));
+        let results = client
+            .post_batch(body, &uuid::Uuid::new_v4().to_string())
+            .await
+            .unwrap();
+        assert_eq!(results.len(), LEARNERS as usize);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await; // the leases expire
+    store
+}
+
+/// The course's hours change after the daemon died: what was sent under
+/// each key must stay what the registry holds, and the change must go out
+/// as a correction; never as the new hours resent under the old key, which
+/// the registry answers `duplicate` while it keeps the old hours.
+async fn hours_changed_after_a_daemon_died_awaiting_an_answer_go_out_as_corrections(
+    backend: Backend,
+) {
+    let env = TestEnv::new(backend).await;
+    let sim = simulator(Faults::default()).await;
+    let store = credited_by_a_daemon_that_died(&env, &sim).await;
+    let report = import(
+        &store,
+        &[env.write("fix.jsonl", &[course_with_hours("K", "6.2")])],
+    )
+    .await;
+    assert_eq!(report.rejected, 0, "{:?}", report.errors);
+    // Judged before any daemon resends what may have landed.
+    scan_once(store.as_ref(), clock().as_ref()).await.unwrap();
+    let daemon = InProcessDaemon::start(env.config(&sim));
+    wait_drained(&store, LIMIT).await;
+    daemon.stop().await;
+
+    for registry in REGISTRIES {
+        let held = sim.credited(registry);
+        assert_eq!(held.len(), LEARNERS as usize, "{registry}: one record each");
+        let drifted: Vec<_> = held.iter().filter(|c| c.hours != "6.2").collect();
+        assert!(
+            drifted.is_empty(),
+            "{registry}: {} record(s) hold other hours than ours: {:?}",
+            drifted.len(),
+            drifted.iter().map(|c| &c.hours).collect::<Vec<_>>()
+        );
+        let stats = sim.stats().registry(registry);
+        assert_eq!(stats.corrections, u64::from(LEARNERS), "{registry}");
+        assert_eq!(stats.records_accepted, u64::from(LEARNERS), "{registry}");
+    }
+}
+
+/// Completions revoked after the daemon died: the registry may hold them,
+/// so they are looked up and withdrawn, not merely marked ineligible here
+/// while the registry keeps counting the hours.
+async fn completions_revoked_after_a_daemon_died_awaiting_an_answer_are_withdrawn(
+    backend: Backend,
+) {
+    const REVOKED: u32 = 5;
+    let env = TestEnv::new(backend).await;
+    let sim = simulator(Faults::default()).await;
+    let store = credited_by_a_daemon_that_died(&env, &sim).await;
+    let revoked: Vec<String> = (1..=REVOKED)
+        .map(|n| {
+            json!({"type": "completion", "completion_id": format!("c{n}"), "account_id": format!("a{n}"),
+                   "course_code": "K1", "completed_at": "2026-11-20T10:00:00+08:00", "status": "revoked"})
+            .to_string()
+        })
+        .collect();
+    let report = import(&store, &[env.write("revoke.jsonl", &revoked)]).await;
+    assert_eq!(report.rejected, 0, "{:?}", report.errors);
+    // Judged before any daemon resends what may have landed.
+    scan_once(store.as_ref(), clock().as_ref()).await.unwrap();
+    let daemon = InProcessDaemon::start(env.config(&sim));
+    wait_drained(&store, LIMIT).await;
+    daemon.stop().await;
+
+    for registry in REGISTRIES {
+        assert_eq!(
+            sim.credited(registry).len(),
+            (LEARNERS - REVOKED) as usize,
+            "{registry}: the revoked records are gone"
+        );
+        assert_eq!(
+            sim.stats().registry(registry).withdrawals,
+            u64::from(REVOKED),
+            "{registry}"
+        );
+    }
+    assert_eq!(
+        count_where(&store, |s| s == State::Withdrawn).await,
+        i64::from(3 * REVOKED)
+    );
+}
+
 backend_tests!(
     a_record_resent_after_a_lost_answer_a_crash_and_an_expired_lease_carries_the_same_bytes,
+    hours_changed_after_a_daemon_died_awaiting_an_answer_go_out_as_corrections,
+    completions_revoked_after_a_daemon_died_awaiting_an_answer_are_withdrawn,
 );

@@ -10,7 +10,7 @@
 use crate::domain::{Hours, RecordDetail, RegistryKind};
 use crate::eligibility::{AccountFacts, Decision, Facts, Reason, evaluate};
 use crate::registry::adapter::{idempotency_key, record_facts};
-use crate::store::{DeliveryWrite, ExistingDelivery, ScanRow, State, lease_held};
+use crate::store::{DeliveryWrite, ExistingDelivery, ScanRow, State};
 
 /// The writes for a chunk of completions, every registry each.
 pub fn plan_rows(rows: &[ScanRow], now_ms: i64) -> Vec<DeliveryWrite> {
@@ -68,14 +68,15 @@ pub fn withdraws(reason: Reason) -> bool {
 /// - Record changed (data fixed): the new record replaces the old under the
 ///   same key and starts its attempts over; `rejected`/`failed` go back to
 ///   `pending`. But while the registry may hold the record already (its
-///   last outcome unknown, `retrying`, or a request in flight, leased), the
-///   bytes sent under the key stay as they are: resent, they are credited
+///   last outcome unknown, `retrying`, or taken by a dispatcher that
+///   recorded no answer, in flight or dead), the bytes sent under the key
+///   stay as they are: resent, they are credited
 ///   once with the hours they carry, and the registry's `duplicate` answer
 ///   then speaks for them. The row is flagged instead, and judged again
 ///   once its outcome is known: a correction if it was credited, a
 ///   refreshed upload if it was not.
 /// - Now ineligible: `ineligible`, except when the registry may already hold
-///   it (an unknown outcome, or in flight) and the reason withdraws: then
+///   it (an unknown outcome) and the reason withdraws: then
 ///   `withdrawing`, which looks the key up before deleting.
 ///
 /// Credited: see [`plan_credited`].
@@ -93,7 +94,7 @@ pub fn plan_pair(
     };
     match (decide(&draft, decision, existing), existing) {
         // Judged again with nothing to change: only the flag goes.
-        (None, Some(e)) if e.rescan && !outcome_unknown(e, now_ms) => Some(kept(&draft, e, false)),
+        (None, Some(e)) if e.rescan && !outcome_unknown(e) => Some(kept(&draft, e, false)),
         (write, _) => write,
     }
 }
@@ -115,7 +116,7 @@ fn decide(
             ..draft.ineligible(State::Ineligible, 1, reason)
         }),
         (Some(e), Decision::Ineligible(reason)) => {
-            let state = if outcome_unknown(e, now_ms) && withdraws(reason) {
+            let state = if outcome_unknown(e) && withdraws(reason) {
                 State::Withdrawing
             } else {
                 State::Ineligible
@@ -138,7 +139,7 @@ fn decide(
             if e.record == same.record {
                 return None;
             }
-            if outcome_unknown(e, now_ms) {
+            if outcome_unknown(e) {
                 // What may have landed under the key stays what was sent.
                 return (!e.rescan).then(|| kept(draft, e, true));
             }
@@ -238,10 +239,12 @@ fn split_changed(d: &Draft, e: &ExistingDelivery) -> bool {
 }
 
 /// Whether the registry may hold the row's current revision without our
-/// knowing: its last answer was lost (`retrying`), or a request is in
-/// flight.
-fn outcome_unknown(e: &ExistingDelivery, now_ms: i64) -> bool {
-    e.state == State::Retrying || lease_held(e.lease_until, now_ms)
+/// knowing: its last answer was lost (`retrying`), or a dispatcher took the
+/// row and no answer is recorded. The lease's end does not settle it: a
+/// daemon killed after the registry credited its batch leaves the row
+/// `pending` under an expired lease, and what it sent may have landed.
+fn outcome_unknown(e: &ExistingDelivery) -> bool {
+    e.state == State::Retrying || e.awaiting_answer
 }
 
 /// The row as it stands, flagged (or no longer flagged) to be judged again.

@@ -344,7 +344,7 @@ pub fn existing_delivery(r: &impl ByName) -> Result<(String, super::ExistingDeli
             next_attempt_at: r.opt_int_at("next_attempt_at")?,
             hours_tenths: r.opt_int_at("hours_tenths")?.map(|t| t as u32),
             credited_tenths: r.opt_int_at("credited_tenths")?.map(|t| t as u32),
-            lease_until: r.opt_int_at("lease_until")?,
+            awaiting_answer: r.opt_text_at("lease_owner")?.is_some(),
             idempotency_key: r.opt_text_at("idempotency_key")?,
             rescan: r.int_at("rescan")? != 0,
         },

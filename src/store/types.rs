@@ -234,8 +234,10 @@ pub struct ExistingDelivery {
     pub hours_tenths: Option<u32>,
     /// The hours the registry credited (for a credited row).
     pub credited_tenths: Option<u32>,
-    /// Until when a dispatcher holds the row (a request may be in flight).
-    pub lease_until: Option<i64>,
+    /// A dispatcher took the row and no answer is recorded: a request may
+    /// be in flight, or may have landed before its sender died (its lease
+    /// expired). Either way the registry may hold what was sent.
+    pub awaiting_answer: bool,
     /// The key the row's revision is sent under (none if never eligible).
     pub idempotency_key: Option<String>,
     /// The facts changed while an outcome was unknown: judge the row again
@@ -245,7 +247,7 @@ pub struct ExistingDelivery {
 
 debug_masking_ids!(struct ExistingDelivery {
     registry, state, reason, record, revision, eligible_since, next_attempt_at, hours_tenths,
-    credited_tenths, lease_until, idempotency_key, rescan,
+    credited_tenths, awaiting_answer, idempotency_key, rescan,
 });
 
 /// Whether a dispatcher's lease ending at `lease_until` still holds at

@@ -67,7 +67,7 @@ fn stored(w: &DeliveryWrite, state: State, credited: Option<u32>) -> ExistingDel
         next_attempt_at: w.next_attempt_at,
         hours_tenths: w.hours_tenths,
         credited_tenths: credited,
-        lease_until: None,
+        awaiting_answer: false,
         idempotency_key: w.idempotency_key.clone(),
         rescan: w.rescan,
     }
@@ -212,36 +212,43 @@ fn an_unknown_outcome_revoked_is_withdrawn_after_a_lookup_and_reinstated_resumes
     assert_eq!((back.state, back.revision), (State::Retrying, 1));
     assert_eq!(back.record, first.record);
 
-    let pending = stored(&first, State::Pending, None);
+    let mut pending = stored(&first, State::Pending, None);
     assert_eq!(
         plan(&revoked, Some(&pending)).unwrap().state,
         State::Ineligible,
         "never sent"
     );
+    pending.awaiting_answer = true;
+    assert_eq!(
+        plan(&revoked, Some(&pending)).unwrap().state,
+        State::Withdrawing,
+        "sent by a dispatcher that recorded no answer: it may have landed"
+    );
 }
 
 #[test]
-fn a_record_changed_while_in_flight_keeps_the_bytes_sent_under_its_key_and_is_flagged() {
+fn a_record_changed_while_sent_and_unanswered_keeps_the_bytes_sent_under_its_key_and_is_flagged() {
     let first = plan(&row(20, 20), None).unwrap();
-    let mut leased = stored(&first, State::Pending, None);
+    let mut sent = stored(&first, State::Pending, None);
     let changed = row(30, 30);
-    let w = plan(&changed, Some(&leased)).unwrap();
+    let w = plan(&changed, Some(&sent)).unwrap();
     assert_eq!(
         (w.state, w.revision, w.hours_tenths, w.rescan),
         (State::Pending, 1, Some(30), false),
-        "not in flight: refreshed under the same key"
+        "never sent: refreshed under the same key"
     );
-    leased.lease_until = Some(NOW + 5_000);
-    let w = plan(&changed, Some(&leased)).unwrap();
+    // In flight, or its sender died before the answer (the lease expired).
+    sent.awaiting_answer = true;
+    let w = plan(&changed, Some(&sent)).unwrap();
     assert_eq!((w.state, w.revision), (State::Pending, 1));
     assert_eq!(
         (&w.record, w.hours_tenths),
         (&first.record, Some(20)),
-        "in flight: the sent bytes stay"
+        "sent, unanswered: the sent bytes stay"
     );
     assert!(w.rescan, "judged again once the answer is known");
     let flagged = ExistingDelivery {
-        lease_until: Some(NOW + 5_000),
+        awaiting_answer: true,
         ..stored(&w, State::Pending, None)
     };
     assert_eq!(plan(&changed, Some(&flagged)), None, "flagged once");

@@ -80,7 +80,7 @@ static SCAN_FACTS: Sql = Sql::built(|d: Dialect| {
 static SCAN_DELIVERIES: Sql = Sql::built(|d: Dialect| {
     format!(
         "SELECT d.completion_id, d.registry, d.state, d.reason, d.revision, d.eligible_since,
-                d.next_attempt_at, d.hours_tenths, d.credited_tenths, d.lease_until,
+                d.next_attempt_at, d.hours_tenths, d.credited_tenths, d.lease_owner,
                 d.idempotency_key, d.rescan, d.national_id, d.course_code, d.format, d.course_name,
                 d.completed_on, d.learning_mode, d.digital_tenths, d.classroom_tenths,
                 d.category_code, d.enved_account, d.service_unit_code

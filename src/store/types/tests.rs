@@ -82,7 +82,7 @@ fn existing() -> ExistingDelivery {
         next_attempt_at: Some(2),
         hours_tenths: Some(20),
         credited_tenths: None,
-        lease_until: None,
+        awaiting_answer: false,
         idempotency_key: Some("hs1-k".into()),
         rescan: false,
     }
