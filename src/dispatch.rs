@@ -312,6 +312,8 @@ impl Dispatcher {
         if claimed.is_empty() {
             return Ok(DispatchOutcome::Idle);
         }
+        let mut claimed = claimed;
+        self.take_over(&mut claimed, now).await?;
         let claimed_count = claimed.len();
         let (uploads, amends): (Vec<Claimed>, Vec<Claimed>) = claimed
             .into_iter()
@@ -364,6 +366,28 @@ impl Dispatcher {
             Some(until_ms) if tally.released == claimed_count => DispatchOutcome::Held { until_ms },
             _ => DispatchOutcome::Sent(tally),
         })
+    }
+
+    /// Records the rows claimed from a lease that ended without an answer:
+    /// their earlier holder stopped or stalled mid-request, so the outcome
+    /// of what it sent is unknown (`retrying`, the attempt counted). They
+    /// are resent under the same keys, and land once.
+    async fn take_over(&self, claimed: &mut [Claimed], now: i64) -> Result<(), StoreError> {
+        let ids: Vec<i64> = claimed
+            .iter()
+            .filter(|c| c.taken_over)
+            .map(|c| c.id)
+            .collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.store.take_over(&self.owner, &ids, now).await?;
+        for c in claimed.iter_mut().filter(|c| c.taken_over) {
+            c.attempts += 1;
+        }
+        warn!(registry = %self.settings.registry, records = ids.len(), "took over records whose earlier lease ended without an answer (a daemon stopped or stalled mid-request); resending them under the same keys");
+        crate::metrics::leases_expired(self.settings.registry.as_str(), ids.len() as u64);
+        Ok(())
     }
 
     /// Writes outcomes, retrying a few times when the database is busy (a

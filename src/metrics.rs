@@ -35,6 +35,7 @@ pub const REGISTRY_REQUEST_DURATION_SECONDS: &str = "hoursync_registry_request_d
 pub const REGISTRY_UP: &str = "hoursync_registry_up";
 pub const REGISTRY_AUTH_FAILED: &str = "hoursync_registry_auth_failed";
 pub const RETRIES_TOTAL: &str = "hoursync_retries_total";
+pub const LEASES_EXPIRED_TOTAL: &str = "hoursync_leases_expired_total";
 pub const LAST_SUCCESSFUL_SCAN_TIMESTAMP_SECONDS: &str =
     "hoursync_last_successful_scan_timestamp_seconds";
 pub const SCAN_DURATION_SECONDS: &str = "hoursync_scan_duration_seconds";
@@ -147,6 +148,13 @@ pub const METRICS: &[Metric] = &[
         unit: Some(Unit::Count),
         labels: &["registry"],
         help: "Records scheduled for another attempt after a retryable failure.",
+    },
+    Metric {
+        name: LEASES_EXPIRED_TOTAL,
+        kind: Kind::Counter,
+        unit: Some(Unit::Count),
+        labels: &["registry"],
+        help: "Records claimed after another dispatcher's lease ended without an answer (a daemon stopped or stalled mid-request); resent under the same keys.",
     },
     Metric {
         name: LAST_SUCCESSFUL_SCAN_TIMESTAMP_SECONDS,
@@ -410,6 +418,7 @@ fn initial_values() {
             delivery(r.as_str(), outcome, 0);
         }
         retries(r.as_str(), 0);
+        leases_expired(r.as_str(), 0);
         auth_failed(r.as_str(), false);
         for repair in REPAIRS {
             reconcile_repair(r.as_str(), repair, 0);
@@ -556,6 +565,11 @@ pub fn reconcile_finished(at_unix_seconds: f64) {
 
 pub fn retries(registry: &str, n: u64) {
     counter!(RETRIES_TOTAL, "registry" => registry_label(registry)).increment(n);
+}
+
+/// `n` records of `registry` were taken over from expired leases.
+pub fn leases_expired(registry: &str, n: u64) {
+    counter!(LEASES_EXPIRED_TOTAL, "registry" => registry_label(registry)).increment(n);
 }
 
 /// A scan finished successfully: it judged `completions` completions in

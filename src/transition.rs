@@ -5,8 +5,9 @@
 //! on (id, revision, lease owner); no SQL expression decides a state.
 //!
 //! The scan's decisions (what changed facts do to a row) are the other half
-//! of the machine, in [`crate::scan::plan_pair`]; a lease that expires
-//! changes nothing but who may claim the row, and the retry schedule is
+//! of the machine, in [`crate::scan::plan_pair`]. A lease that ends without
+//! an answer lets another dispatcher claim the row; what that claim learns
+//! ([`Event::LeaseExpired`]) is decided here. The retry schedule is
 //! [`crate::registry::retry`], whose result arrives here as
 //! [`Outcome::Failed`].
 //!
@@ -32,7 +33,16 @@ pub enum Event<'a> {
     Requeue,
     /// A reconcile lookup learnt what the registry holds.
     Repaired(&'a Repair),
+    /// `taken_by` claimed the row after another dispatcher's lease on it
+    /// ended with no answer recorded: that dispatcher died or stalled after
+    /// it may have sent the record.
+    LeaseExpired { taken_by: &'a str },
 }
+
+/// Why a row taken over from an expired lease is `retrying`.
+pub const LEASE_EXPIRED: &str = "no answer was recorded before the sending daemon's lease ended \
+    (it stopped or stalled mid-request); the outcome is unknown, so the record is resent under \
+    the same key";
 
 /// The row after `event`, or `None` when the event does not apply to it
 /// (the lease is someone else's, the row moved on since a lookup, a state
@@ -54,6 +64,32 @@ pub fn transition(row: &DeliveryRow, event: Event, now_ms: i64) -> Option<Delive
             (requeueable && !lease_held(row.lease_until, now_ms)).then(|| resend(row, now_ms))
         }
         Event::Repaired(repair) => repaired(row, repair, now_ms),
+        Event::LeaseExpired { taken_by } => {
+            let claimable = matches!(
+                row.state,
+                State::Pending | State::Retrying | State::Correcting | State::Withdrawing
+            );
+            (claimable && row.lease_owner.as_deref() == Some(taken_by)).then(|| expired(row))
+        }
+    }
+}
+
+/// What an expired lease says about a row: a request may have reached the
+/// registry and its answer is lost. An upload's outcome is unknown
+/// (`retrying`, resent under its key, so it lands once); a correction or a
+/// withdrawal stays what it is, as its requests are safe to repeat. The
+/// attempt counts, so a record that keeps killing its sender is given up
+/// on like any other. The new holder keeps its lease.
+fn expired(row: &DeliveryRow) -> DeliveryRow {
+    DeliveryRow {
+        state: if row.state == State::Pending {
+            State::Retrying
+        } else {
+            row.state
+        },
+        attempts: row.attempts + 1,
+        last_error: Some(LEASE_EXPIRED.into()),
+        ..row.clone()
     }
 }
 

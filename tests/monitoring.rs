@@ -433,6 +433,7 @@ fn record_every_metric() {
         metrics::registry_up(r, true);
         metrics::auth_failed(r, false);
         metrics::retries(r, 2);
+        metrics::leases_expired(r, 1);
         metrics::sla(r, 1, 0);
         metrics::oldest_undelivered(r, 3600.0);
         for repair in REPAIRS {

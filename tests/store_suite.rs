@@ -62,6 +62,64 @@ async fn a_claimed_row_is_not_claimed_again_until_its_lease_expires(backend: Bac
     assert_eq!(wire(&b[0]), wire(&a[0]), "and the same bytes");
 }
 
+/// A dispatcher that finds a row whose lease ended without an answer learns
+/// so from its claim, and records it: the row is `retrying` (what the
+/// earlier holder sent may have landed), the lost attempt counted. A row
+/// whose holder answered is no takeover the next time it is claimed.
+async fn a_row_taken_over_from_an_expired_lease_is_retrying_with_the_lost_attempt_counted(
+    backend: Backend,
+) {
+    let env = TestEnv::new(backend).await;
+    let (store, clock) = scanned_store(&env).await;
+    let now = clock.now_ms();
+    let a = store.claim(L, "a", now, now + 1_000, 100).await.unwrap();
+    assert!(a.iter().all(|c| !c.taken_over), "nobody held them before");
+    let b = store
+        .claim(L, "b", now + 1_001, now + 2_000, 100)
+        .await
+        .unwrap();
+    assert_eq!(b.len(), a.len());
+    assert!(
+        b.iter().all(|c| c.taken_over),
+        "a's leases ended unanswered"
+    );
+    let ids: Vec<i64> = b.iter().map(|c| c.id).collect();
+    assert_eq!(
+        store.take_over("a", &ids, now + 1_002).await.unwrap(),
+        0,
+        "only the new holder records it"
+    );
+    assert_eq!(
+        store.take_over("b", &ids, now + 1_002).await.unwrap(),
+        ids.len() as u64
+    );
+    let row = store.delivery(ids[0]).await.unwrap().unwrap();
+    assert_eq!((row.state, row.attempts), (State::Retrying, 1));
+    assert_eq!(
+        row.last_error.as_deref(),
+        Some(hoursync::transition::LEASE_EXPIRED)
+    );
+
+    let released: Vec<Outcome> = ids
+        .iter()
+        .map(|&id| Outcome::Released {
+            id,
+            next_attempt_at: now + 1_003,
+            error: None,
+        })
+        .collect();
+    store
+        .record_outcomes("b", &released, &[], now + 1_003)
+        .await
+        .unwrap();
+    let c = store
+        .claim(L, "c", now + 1_004, now + 3_000, 100)
+        .await
+        .unwrap();
+    assert_eq!(c.len(), ids.len());
+    assert!(c.iter().all(|c| !c.taken_over), "b answered for them");
+}
+
 async fn only_the_holder_of_the_lease_finishes_a_row(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let (store, clock) = scanned_store(&env).await;
@@ -611,6 +669,7 @@ backend_tests!(
     an_answer_about_an_older_revision_is_recorded_as_such_and_the_new_one_corrects_it,
     a_claimed_row_is_not_claimed_again_until_its_lease_expires,
     only_the_holder_of_the_lease_finishes_a_row,
+    a_row_taken_over_from_an_expired_lease_is_retrying_with_the_lost_attempt_counted,
     a_failed_attempt_waits_for_its_time_and_giving_up_leaves_it_for_a_person,
     a_scan_reads_only_what_changed_and_a_repeat_scan_writes_nothing,
     a_changed_record_that_was_rejected_goes_back_to_pending_with_a_fresh_start,

@@ -73,6 +73,12 @@ pub trait DispatchStore: Send + Sync {
         now_ms: i64,
     ) -> Result<u64>;
 
+    /// Marks rows `owner` just claimed from leases that ended without an
+    /// answer ([`Claimed::taken_over`]): the outcome of what the earlier
+    /// holder sent is unknown ([`crate::transition::Event::LeaseExpired`]).
+    /// Returns how many rows changed.
+    async fn take_over(&self, owner: &str, delivery_ids: &[i64], now_ms: i64) -> Result<u64>;
+
     /// Puts deliveries back to `pending`, due now, with a fresh attempt count:
     /// a record fixed by a person, or one a registry turned out not to have.
     /// Ineligible rows and rows leased by a running batch are left alone.

@@ -13,7 +13,8 @@ pub(super) const TABLE: &str = "bench_reference";
 /// Columns a claim returns: what [`super::rowmap::claimed`] reads.
 pub(super) const CLAIMED: &str = "id, registry, idempotency_key, attempts, state, revision, \
     receipt_id, national_id, course_code, hours_tenths, format, course_name, completed_on, \
-    learning_mode, digital_tenths, classroom_tenths, category_code, enved_account, service_unit_code";
+    learning_mode, digital_tenths, classroom_tenths, category_code, enved_account, service_unit_code, \
+    lease_taken_from";
 
 /// Columns of the copy set back to a never-sent record; the rest are copied.
 const RESET: [(&str, &str); 9] = [

@@ -140,6 +140,7 @@ impl CopyTable {
                 "credited_tenths",
                 "lease_owner",
                 "lease_until",
+                "lease_taken_from",
                 "updated_at",
                 "due_at",
                 "rescan",

@@ -372,6 +372,7 @@ pub fn claimed(r: &impl ByName) -> Result<super::Claimed> {
         attempts: r.int_at("attempts")?,
         hours_tenths: r.opt_int_at("hours_tenths")?.unwrap_or(0) as u32,
         receipt_id: r.opt_text_at("receipt_id")?,
+        taken_over: r.opt_text_at("lease_taken_from")?.is_some(),
     })
 }
 

@@ -337,10 +337,13 @@ pub struct Claimed {
     pub hours_tenths: u32,
     /// The receipt of the credited record a correction or withdrawal acts on.
     pub receipt_id: Option<String>,
+    /// Another dispatcher's lease on the row ended without an answer (it
+    /// died or stalled mid-request): what it sent may have landed.
+    pub taken_over: bool,
 }
 
 debug_masking_ids!(struct Claimed {
-    id, action, revision, idempotency_key, record, attempts, hours_tenths, receipt_id,
+    id, action, revision, idempotency_key, record, attempts, hours_tenths, receipt_id, taken_over,
 });
 
 /// What happened to one sent (or held back) record. `revision` is the

@@ -128,6 +128,7 @@ fn every_state_meets_every_event_as_the_table_says() {
         Answer(&'static str, Outcome),
         Requeue,
         Repair(Repair),
+        Expired(&'static str),
     }
     let answer = |outcome| Ev::Answer(ME, outcome);
     #[rustfmt::skip]
@@ -154,12 +155,15 @@ fn every_state_meets_every_event_as_the_table_says() {
         ("lookup: other hours at the registry",   Ev::Repair(fix.clone()),                false, true,  "...C....."),
         ("lookup about an older revision",        Ev::Repair(Repair::Requeued { id: 7, revision: 1 }), false, true, "........."),
         ("lookup while in flight",                Ev::Repair(found.clone()),              true,  true,  "........."),
+        ("taken over from an expired lease",      Ev::Expired(ME),                   true,  true,  ".RR...CW."),
+        ("taken over, but by another since",      Ev::Expired("other"),              true,  true,  "........."),
     ];
     for (what, ev, leased, record, want) in &table {
         let event = match ev {
             Ev::Answer(owner, outcome) => Event::Answered { owner, outcome },
             Ev::Requeue => Event::Requeue,
             Ev::Repair(repair) => Event::Repaired(repair),
+            Ev::Expired(taken_by) => Event::LeaseExpired { taken_by },
         };
         assert_eq!(after(event, *leased, *record), *want, "{what}");
     }
@@ -205,6 +209,33 @@ fn a_reconcile_correction_carries_the_new_revision_and_what_the_registry_holds()
     assert_eq!(
         (n.credited_tenths, n.receipt_id.as_deref()),
         (Some(10), Some("R-1"))
+    );
+}
+
+#[test]
+fn a_row_taken_over_from_an_expired_lease_counts_the_lost_attempt_and_keeps_its_new_lease_and_key()
+{
+    let r = row(State::Pending, true);
+    let n = transition(&r, Event::LeaseExpired { taken_by: ME }, NOW).unwrap();
+    assert_eq!(n.state, State::Retrying, "the outcome is unknown");
+    assert_eq!(
+        (n.attempts, n.last_error.as_deref()),
+        (r.attempts + 1, Some(LEASE_EXPIRED))
+    );
+    assert_eq!(
+        (
+            &n.lease_owner,
+            n.lease_until,
+            n.revision,
+            &n.idempotency_key
+        ),
+        (
+            &r.lease_owner,
+            r.lease_until,
+            r.revision,
+            &r.idempotency_key
+        ),
+        "resent now by its new holder, under the same key"
     );
 }
 
@@ -308,6 +339,7 @@ proptest! {
             prop_assert_eq!(n.state, State::Correcting);
             prop_assert_ne!(Some(n.revision), answered_revision(&o), "{:?}", o);
         }
+        prop_assert_eq!(transition(&r, Event::LeaseExpired { taken_by: owner }, NOW), None);
     }
 
     #[test]
@@ -335,7 +367,12 @@ proptest! {
         mut r in any_row(), o in any_outcome(), repair in any_repair(), correcting in any::<bool>(),
     ) {
         r.state = if correcting { State::Correcting } else { State::Withdrawing };
-        for event in [Event::Answered { owner: ME, outcome: &o }, Event::Requeue, Event::Repaired(&repair)] {
+        for event in [
+            Event::Answered { owner: ME, outcome: &o },
+            Event::Requeue,
+            Event::Repaired(&repair),
+            Event::LeaseExpired { taken_by: ME },
+        ] {
             if let Some(n) = transition(&r, event, NOW) {
                 prop_assert!(
                     !matches!(n.state, State::Failed | State::Rejected | State::Ineligible),
@@ -369,5 +406,6 @@ proptest! {
         r.lease_until = Some(NOW + 1);
         prop_assert_eq!(transition(&r, Event::Requeue, NOW), None);
         prop_assert_eq!(transition(&r, Event::Repaired(&repair), NOW), None);
+        prop_assert_eq!(transition(&r, Event::LeaseExpired { taken_by: ME }, NOW), None);
     }
 }

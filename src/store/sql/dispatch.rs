@@ -20,7 +20,7 @@ static CLAIM: Sql = Sql::built(|d: Dialect| claim_sql(d, "deliveries"));
 /// The claim, on `table` (`deliveries`, or the bench's copy of it).
 pub(super) fn claim_sql(d: Dialect, table: &str) -> String {
     format!(
-        "UPDATE {table} SET lease_owner = $1, lease_until = $2
+        "UPDATE {table} SET lease_taken_from = lease_owner, lease_owner = $1, lease_until = $2
          WHERE id IN (
             SELECT id FROM {table}
             WHERE registry = $3 AND state IN ('pending', 'retrying', 'correcting', 'withdrawing')
@@ -97,6 +97,17 @@ impl<B: Backend> DispatchStore for SqlStore<B> {
             tx.execute(Self::sql(&INSERT_ATTEMPTS), args![&attempt_rows(attempts)])
                 .await?;
         }
+        tx.finish().await?;
+        Ok(written)
+    }
+
+    async fn take_over(&self, owner: &str, delivery_ids: &[i64], now_ms: i64) -> Result<u64> {
+        let events: Vec<(i64, Event)> = delivery_ids
+            .iter()
+            .map(|&id| (id, Event::LeaseExpired { taken_by: owner }))
+            .collect();
+        let mut tx = self.db.begin().await?;
+        let written = Self::transition_rows(&mut tx, &events, now_ms).await?.rows as u64;
         tx.finish().await?;
         Ok(written)
     }

@@ -210,6 +210,7 @@ fn every_carrier() -> Vec<(&'static str, Box<dyn fmt::Debug>)> {
                 attempts: 0,
                 hours_tenths: 20,
                 receipt_id: None,
+                taken_over: false,
             }),
         ),
         (
