@@ -92,7 +92,8 @@ async fn two_verifying_resyncs_beside_two_daemons_keep_to_the_registry_pace_and_
     );
     // Each lookup, 429s included, is in the record's history.
     let lookups: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM attempts WHERE action = 'lookup' AND result = 'found'",
+        "SELECT count(*) FROM request_records r JOIN requests q ON q.id = r.request
+         WHERE q.action = 'lookup' AND r.result = 'found'",
     )
     .fetch_one(&sqlx::PgPool::connect(&env.db_url).await.unwrap())
     .await

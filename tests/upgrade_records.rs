@@ -16,7 +16,7 @@ use hoursync::domain::{NationalId, RegistryKind};
 use hoursync::registry::RegistryClient;
 use hoursync::registry::adapter::idempotency_key;
 use hoursync::simulator::Faults;
-use hoursync::store::{SharedStore, State};
+use hoursync::store::{Attempt, SharedStore, State};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -177,9 +177,55 @@ fn old_learning_data() -> String {
     sql
 }
 
+/// The attempt history as an older hoursync kept it (one `attempts` row
+/// per record), by delivery, oldest first: what its `history` showed.
+async fn old_history(env: &TestEnv) -> BTreeMap<i64, Vec<Attempt>> {
+    type Row = (
+        i64,
+        i64,
+        i64,
+        String,
+        String,
+        Option<i64>,
+        String,
+        Option<String>,
+    );
+    const SQL: &str =
+        "SELECT delivery_id, at, revision, action, request_id, http_status, result, error
+                       FROM attempts ORDER BY id";
+    let rows: Vec<Row> = match env.backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&env.db_url).await.unwrap();
+            sqlx::query_as(SQL).fetch_all(&pool).await.unwrap()
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&env.db_url).await.unwrap();
+            sqlx::query_as(SQL).fetch_all(&pool).await.unwrap()
+        }
+    };
+    let mut history: BTreeMap<i64, Vec<Attempt>> = BTreeMap::new();
+    for (delivery_id, at, revision, action, request_id, status, result, error) in rows {
+        history.entry(delivery_id).or_default().push(Attempt {
+            delivery_id,
+            at,
+            revision,
+            action,
+            request_id,
+            http_status: status.map(|s| s as u16),
+            result,
+            error,
+        });
+    }
+    history
+}
+
 /// What a support person and an auditor can read: every learner's status,
-/// every delivery's attempt history, the audit trail.
-async fn everything_shown(store: &SharedStore) -> String {
+/// every delivery's attempt history (from `store`, or as `old` kept it),
+/// the audit trail.
+async fn everything_shown(
+    store: &SharedStore,
+    old: Option<&BTreeMap<i64, Vec<Attempt>>>,
+) -> String {
     let mut shown = BTreeMap::new();
     for n in 1..=10 {
         let nid = NationalId::parse(&id(n)).unwrap();
@@ -188,7 +234,11 @@ async fn everything_shown(store: &SharedStore) -> String {
                 .await
                 .unwrap();
         for l in &lines {
-            let attempts = store.attempts_of(l.delivery_id.unwrap()).await.unwrap();
+            let id = l.delivery_id.unwrap();
+            let attempts = match old {
+                Some(history) => history.get(&id).cloned().unwrap_or_default(),
+                None => store.attempts_of(id).await.unwrap(),
+            };
             shown.insert(
                 format!("history {}", l.delivery_id.unwrap()),
                 serde_json::to_string(&attempts).unwrap(),
@@ -322,9 +372,21 @@ async fn a_database_of_every_delivery_state_upgraded_in_place_shows_the_same_and
     env.migrate_to(BEFORE_RECORD_FACTS, Some(&sql)).await;
 
     let old = hoursync::store::open(&env.db_url, 2, 5_000).await.unwrap();
-    let before = everything_shown(&old).await;
+    // Today's status counts a record's kept requests in `request_records`;
+    // the old schema counted its `attempts` rows.
+    let view = "CREATE VIEW request_records AS SELECT delivery_id FROM attempts";
+    env.migrate_to(BEFORE_RECORD_FACTS, Some(view)).await;
+    let history = old_history(&env).await;
+    assert_eq!(
+        history.values().map(Vec::len).sum::<usize>(),
+        5,
+        "every attempt read"
+    );
+    let before = everything_shown(&old, Some(&history)).await;
+    env.migrate_to(BEFORE_RECORD_FACTS, Some("DROP VIEW request_records"))
+        .await;
     old.migrate().await.unwrap();
-    let after = everything_shown(&old).await;
+    let after = everything_shown(&old, None).await;
     assert_eq!(before, after, "what support and audit read is unchanged");
     drop(old);
 

@@ -17,11 +17,12 @@ pub enum CopyTable {
     Deliveries,
     CalendarYears,
     Audit,
-    Attempts,
+    Requests,
+    RequestRecords,
 }
 
 impl CopyTable {
-    pub const ALL: [CopyTable; 12] = [
+    pub const ALL: [CopyTable; 13] = [
         Self::ChangeSeq,
         Self::Cursors,
         Self::Units,
@@ -33,7 +34,8 @@ impl CopyTable {
         Self::Deliveries,
         Self::CalendarYears,
         Self::Audit,
-        Self::Attempts,
+        Self::Requests,
+        Self::RequestRecords,
     ];
 
     pub fn name(self) -> &'static str {
@@ -49,7 +51,8 @@ impl CopyTable {
             Self::Deliveries => "deliveries",
             Self::CalendarYears => "calendar_years",
             Self::Audit => "audit",
-            Self::Attempts => "attempts",
+            Self::Requests => "requests",
+            Self::RequestRecords => "request_records",
         }
     }
 
@@ -68,17 +71,8 @@ impl CopyTable {
                 "result",
                 "finished_at",
             ],
-            Self::Attempts => &[
-                "id",
-                "delivery_id",
-                "at",
-                "revision",
-                "action",
-                "request_id",
-                "http_status",
-                "result",
-                "error",
-            ],
+            Self::Requests => &["id", "at", "action", "request_id", "http_status", "error"],
+            Self::RequestRecords => &["delivery_id", "request", "revision", "result", "error"],
             Self::Cursors => &["name", "seq", "last_run_at"],
             Self::Units => &["code", "name", "seq", "changed_at"],
             Self::Persons => &[
@@ -158,11 +152,12 @@ impl CopyTable {
     }
 
     /// The primary key pages are ordered by: the first column, or the
-    /// first two for `course_hours`, whose rows share a course's code.
+    /// first two for `course_hours`, whose rows share a course's code, and
+    /// for `request_records`, a delivery's records of several requests.
     pub fn key(self) -> &'static [&'static str] {
         let cols = self.columns();
         match self {
-            Self::CourseHours => &cols[..2],
+            Self::CourseHours | Self::RequestRecords => &cols[..2],
             _ => &cols[..1],
         }
     }
@@ -181,7 +176,7 @@ impl CopyTable {
         (format!("({key}) > ({})", params.join(", ")), key)
     }
 
-    /// Whether the key is an integer (else text).
+    /// Whether the key is made of integers (else text).
     pub fn int_key(self) -> bool {
         matches!(
             self,
@@ -190,7 +185,8 @@ impl CopyTable {
                 | Self::Deliveries
                 | Self::CalendarYears
                 | Self::Audit
-                | Self::Attempts
+                | Self::Requests
+                | Self::RequestRecords
         )
     }
 }
@@ -203,6 +199,8 @@ pub enum PageKey {
     Text(String),
     /// A key of two text columns (a course and a registry).
     Pair(String, String),
+    /// A key of two integer columns (a delivery and a request).
+    IntPair(i64, i64),
 }
 
 /// The persons table is paged by national ID: a text key is shown masked.
@@ -220,6 +218,7 @@ impl std::fmt::Debug for PageKey {
                 .field(&crate::domain::mask_ids_in(a))
                 .field(&crate::domain::mask_ids_in(b))
                 .finish(),
+            Self::IntPair(a, b) => f.debug_tuple("IntPair").field(a).field(b).finish(),
         }
     }
 }
@@ -229,6 +228,10 @@ impl PageKey {
     pub fn of(table: CopyTable, row: &serde_json::Value) -> PageKey {
         let text = |col: &str| row[col].as_str().map(str::to_string);
         match table.key() {
+            [a, b] if table.int_key() => match (row[*a].as_i64(), row[*b].as_i64()) {
+                (Some(a), Some(b)) => PageKey::IntPair(a, b),
+                _ => PageKey::Start,
+            },
             [a, b] => match (text(a), text(b)) {
                 (Some(a), Some(b)) => PageKey::Pair(a, b),
                 _ => PageKey::Start,
@@ -246,10 +249,9 @@ impl PageKey {
     /// page, a key smaller than any stored one.
     pub fn binds(&self, table: CopyTable) -> PageBinds<'_> {
         match (self, table.int_key(), table.key().len()) {
-            (_, true, _) => PageBinds::Int(match self {
-                PageKey::Int(i) => *i,
-                _ => i64::MIN,
-            }),
+            (PageKey::Int(i), true, _) => PageBinds::Ints(vec![*i]),
+            (PageKey::IntPair(a, b), true, _) => PageBinds::Ints(vec![*a, *b]),
+            (_, true, n) => PageBinds::Ints(vec![i64::MIN; n]),
             (PageKey::Pair(a, b), _, _) => PageBinds::Text(vec![a, b]),
             (PageKey::Text(s), _, _) => PageBinds::Text(vec![s]),
             (_, false, n) => PageBinds::Text(vec![""; n]),
@@ -259,7 +261,7 @@ impl PageKey {
 
 /// The values a page's key is bound to.
 pub enum PageBinds<'a> {
-    Int(i64),
+    Ints(Vec<i64>),
     Text(Vec<&'a str>),
 }
 
@@ -272,7 +274,7 @@ pub(super) fn page_args<'a>(
     use super::sql::Arg;
     let mut args = vec![Arg::Int(limit as i64)];
     match after.binds(table) {
-        PageBinds::Int(i) => args.push(Arg::Int(i)),
+        PageBinds::Ints(keys) => args.extend(keys.into_iter().map(Arg::Int)),
         PageBinds::Text(keys) => args.extend(keys.into_iter().map(Arg::Text)),
     }
     args
@@ -309,8 +311,25 @@ mod tests {
     }
 
     #[test]
-    fn courses_come_before_their_hours() {
+    fn request_records_pages_continue_after_the_delivery_and_the_request() {
+        let table = CopyTable::RequestRecords;
+        let (after, order) = table.page_clauses(|i| format!("${i}"), 2);
+        assert_eq!(after, "(delivery_id, request) > ($2, $3)");
+        assert_eq!(order, "delivery_id, request");
+        let row = serde_json::json!({"delivery_id": 7, "request": 40, "revision": 1,
+                                     "result": "accepted", "error": null});
+        let key = PageKey::of(table, &row);
+        assert_eq!(key, PageKey::IntPair(7, 40));
+        assert!(matches!(key.binds(table), PageBinds::Ints(k) if k == [7, 40]));
+        assert!(
+            matches!(PageKey::Start.binds(table), PageBinds::Ints(k) if k == [i64::MIN, i64::MIN])
+        );
+    }
+
+    #[test]
+    fn courses_come_before_their_hours_and_requests_before_their_records() {
         let at = |t| CopyTable::ALL.iter().position(|&x| x == t).unwrap();
         assert!(at(CopyTable::Courses) < at(CopyTable::CourseHours));
+        assert!(at(CopyTable::Requests) < at(CopyTable::RequestRecords));
     }
 }

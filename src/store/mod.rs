@@ -13,6 +13,7 @@ mod copy;
 mod dialect;
 mod postgres;
 mod record_columns;
+mod request_log;
 mod rowmap;
 mod sql;
 mod sqlite;

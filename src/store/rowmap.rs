@@ -193,11 +193,6 @@ pub fn intake_rows(chunk: &IntakeChunk) -> [String; 5] {
     ]
 }
 
-/// Attempts as one JSON array, for one insert.
-pub fn attempt_rows(attempts: &[super::Attempt]) -> String {
-    serde_json::to_string(attempts).expect("attempts serialize")
-}
-
 /// A row of the history query.
 pub fn attempt(r: &impl ReadRow) -> Result<super::Attempt> {
     Ok(super::Attempt {

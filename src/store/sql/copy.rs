@@ -7,7 +7,7 @@ use crate::store::{CopyStore, Result};
 use async_trait::async_trait;
 
 /// The tables whose ids the copy carries over.
-const ID_TABLES: [&str; 4] = ["completions", "deliveries", "audit", "attempts"];
+const ID_TABLES: [&str; 4] = ["completions", "deliveries", "audit", "requests"];
 
 #[async_trait]
 impl<B: Backend> CopyStore for SqlStore<B> {

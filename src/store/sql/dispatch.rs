@@ -4,12 +4,10 @@ use super::{Backend, Run, SqlStore};
 use crate::domain::RegistryKind;
 use crate::store::bench_reference::CLAIMED;
 use crate::store::dialect::{Dialect, Sql};
-use crate::store::rowmap::{attempt_rows, claimed};
+use crate::store::rowmap::claimed;
 use crate::store::{Attempt, Claimed, DispatchStore, Outcome, Result};
 use crate::transition::Event;
 use async_trait::async_trait;
-
-use super::history::INSERT_ATTEMPTS;
 
 /// Leases due rows by writing only the lease columns, which no index
 /// holds: on PostgreSQL the claim is then a HOT update (no new entry in any
@@ -93,10 +91,7 @@ impl<B: Backend> DispatchStore for SqlStore<B> {
         let mut tx = self.db.begin().await?;
         let written = Self::transition_rows(&mut tx, &events, now_ms).await?.rows as u64;
         // What was asked and answered is history even when the lease was lost.
-        if !attempts.is_empty() {
-            tx.execute(Self::sql(&INSERT_ATTEMPTS), args![&attempt_rows(attempts)])
-                .await?;
-        }
+        Self::insert_history(&mut tx, attempts).await?;
         tx.finish().await?;
         Ok(written)
     }

@@ -2,42 +2,110 @@
 
 use super::{Backend, Run, SqlStore};
 use crate::store::dialect::{Dialect, Sql};
+use crate::store::request_log::{self, RequestKey};
+use crate::store::rowmap::ByName as _;
 use crate::store::rowmap::ReadRow as _;
-use crate::store::rowmap::{attempt, attempt_rows, audit_entry, reconcile_item};
+use crate::store::rowmap::{attempt, audit_entry, reconcile_item};
 use crate::store::transitions::applied_repairs;
 use crate::store::{
-    Attempt, AuditEntry, HistoryStore, ReconcileItem, ReconcileQuery, Repair, Result,
+    Attempt, AuditEntry, HistoryStore, ReconcileItem, ReconcileQuery, Repair, Result, StoreError,
 };
 use crate::transition::Event;
 use async_trait::async_trait;
+use std::collections::HashMap;
 
-/// The columns of an attempt, as the JSON of [`attempt_rows`] names them.
-const ATTEMPT_COLUMNS: [(&str, &str); 8] = [
-    ("delivery_id", "bigint"),
+/// The columns of a [`RequestRow`](crate::store::request_log::RequestRow).
+const REQUEST_COLUMNS: [(&str, &str); 5] = [
     ("at", "bigint"),
-    ("revision", "bigint"),
     ("action", "text"),
     ("request_id", "text"),
     ("http_status", "bigint"),
+    ("error", "text"),
+];
+
+/// The columns of a record of the history, as [`request_log::records`] names them.
+const RECORD_COLUMNS: [(&str, &str); 5] = [
+    ("delivery_id", "bigint"),
+    ("request", "bigint"),
+    ("revision", "bigint"),
     ("result", "text"),
     ("error", "text"),
 ];
 
-pub(super) static INSERT_ATTEMPTS: Sql = Sql::built(|d: Dialect| {
+static INSERT_REQUESTS: Sql = Sql::built(|d: Dialect| {
     format!(
-        "INSERT INTO attempts (delivery_id, at, revision, action, request_id, http_status, result, error)
-         SELECT delivery_id, at, revision, action, request_id, http_status, result, error
-         FROM {} WHERE true",
-        d.json_rows("$1", &ATTEMPT_COLUMNS, "r")
+        "INSERT INTO requests (at, action, request_id, http_status, error)
+         SELECT at, action, request_id, http_status, error FROM {} WHERE true
+         RETURNING id, at, action, request_id, http_status",
+        d.json_rows("$1", &REQUEST_COLUMNS, "r")
+    )
+});
+
+/// A request names a delivery once; a repeat is not history twice.
+static INSERT_RECORDS: Sql = Sql::built(|d: Dialect| {
+    format!(
+        "INSERT INTO request_records (delivery_id, request, revision, result, error)
+         SELECT delivery_id, request, revision, result, error FROM {} WHERE true
+         ON CONFLICT DO NOTHING",
+        d.json_rows("$1", &RECORD_COLUMNS, "r")
     )
 });
 
 static ATTEMPTS_OF: Sql = Sql::text(
-    "SELECT delivery_id, at, revision, action, request_id, http_status, result, error
-     FROM attempts WHERE delivery_id = $1 ORDER BY id",
+    "SELECT r.delivery_id, q.at, r.revision, q.action, q.request_id, q.http_status, r.result,
+            COALESCE(r.error, q.error)
+     FROM request_records r JOIN requests q ON q.id = r.request
+     WHERE r.delivery_id = $1 ORDER BY q.id",
 );
 
-static PURGE_ATTEMPTS: Sql = Sql::text("DELETE FROM attempts WHERE at < $1");
+static PURGE_RECORDS: Sql = Sql::text(
+    "DELETE FROM request_records WHERE request IN (SELECT id FROM requests WHERE at < $1)",
+);
+
+static PURGE_REQUESTS: Sql = Sql::text("DELETE FROM requests WHERE at < $1");
+
+impl<B: Backend> SqlStore<B> {
+    /// Writes `attempts` to the history in `tx`: their requests, then each
+    /// record under its request's id.
+    pub(super) async fn insert_history(tx: &mut B::Tx, attempts: &[Attempt]) -> Result<()> {
+        if attempts.is_empty() {
+            return Ok(());
+        }
+        let requests = request_log::requests(attempts);
+        let json = serde_json::to_string(&requests).expect("history rows serialize");
+        let stored = tx
+            .fetch_all(Self::sql(&INSERT_REQUESTS), args![&json])
+            .await?;
+        // RETURNING keeps no order: each stored row names its request.
+        let written: HashMap<RequestKey, usize> = requests
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.key(), i))
+            .collect();
+        let mut ids = HashMap::new();
+        for row in &stored {
+            let request_id = row.text_at("request_id")?;
+            let action = row.text_at("action")?;
+            let status = row.opt_int_at("http_status")?.map(|s| s as u16);
+            let key = (
+                request_id.as_str(),
+                row.int_at("at")?,
+                action.as_str(),
+                status,
+            );
+            let Some(&i) = written.get(&key) else {
+                return Err(StoreError::Fatal(
+                    "the history stored a request it was not given".into(),
+                ));
+            };
+            ids.insert(requests[i].key(), row.int_at("id")?);
+        }
+        let records = request_log::records(attempts, &requests, &ids)?;
+        tx.execute(Self::sql(&INSERT_RECORDS), args![&records])
+            .await?;
+        Ok(())
+    }
+}
 
 /// The end of the span after `$1`: an index-only walk of the primary key.
 static SPAN_END: Sql = Sql::text(
@@ -124,11 +192,12 @@ impl<B: Backend> HistoryStore for SqlStore<B> {
     }
 
     async fn add_attempts(&self, attempts: &[Attempt]) -> Result<()> {
-        if !attempts.is_empty() {
-            self.write(&INSERT_ATTEMPTS, args![&attempt_rows(attempts)])
-                .await?;
+        if attempts.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        let mut tx = self.db.begin().await?;
+        Self::insert_history(&mut tx, attempts).await?;
+        tx.finish().await
     }
 
     async fn attempts_of(&self, delivery_id: i64) -> Result<Vec<Attempt>> {
@@ -136,7 +205,14 @@ impl<B: Backend> HistoryStore for SqlStore<B> {
     }
 
     async fn purge_attempts(&self, before_ms: i64) -> Result<u64> {
-        self.write(&PURGE_ATTEMPTS, args![before_ms]).await
+        let mut tx = self.db.begin().await?;
+        let records = tx
+            .execute(Self::sql(&PURGE_RECORDS), args![before_ms])
+            .await?;
+        tx.execute(Self::sql(&PURGE_REQUESTS), args![before_ms])
+            .await?;
+        tx.finish().await?;
+        Ok(records)
     }
 
     async fn reconcile_span(

@@ -94,7 +94,7 @@ static LIST_DELIVERIES: Sql = Sql::built(|_| {
 static PERSON_RECORDS: Sql = Sql::text(
     "SELECT c.completion_id, c.course_code, d.id, d.registry, d.state, d.reason, d.hours_tenths,
             d.eligible_since, d.receipt_id,
-            (SELECT COUNT(*) FROM attempts t WHERE t.delivery_id = d.id), d.last_error, d.due_at, d.delivered_at,
+            (SELECT COUNT(*) FROM request_records t WHERE t.delivery_id = d.id), d.last_error, d.due_at, d.delivered_at,
             co.name, c.completed_on
      FROM completions c
      JOIN accounts a ON a.account_id = c.account_id

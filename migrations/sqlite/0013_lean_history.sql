@@ -1,0 +1,43 @@
+-- The history made lean: one row per request (when, what, its request id,
+-- its HTTP status, an error shared by all its records) and per record only
+-- what support reads (the delivery, its revision, the result, and an error
+-- of its own, such as a registry's rejection message). The old `attempts`
+-- repeated the request's columns on every record of a batch. A record is
+-- one entry of one b-tree: its key (delivery, request) is the table.
+CREATE TABLE requests (
+    id          INTEGER PRIMARY KEY,
+    at          BIGINT NOT NULL,
+    action      TEXT NOT NULL,
+    request_id  TEXT NOT NULL,
+    http_status INTEGER,
+    error       TEXT
+);
+CREATE TABLE request_records (
+    delivery_id BIGINT NOT NULL,
+    request     BIGINT NOT NULL,
+    revision    BIGINT NOT NULL,
+    result      TEXT NOT NULL,
+    error       TEXT,
+    -- A request names a delivery once.
+    PRIMARY KEY (delivery_id, request)
+) WITHOUT ROWID;
+
+-- Every kept attempt moves over, in its order; one request row per request
+-- (its records' errors stay theirs).
+INSERT INTO requests (at, action, request_id, http_status)
+SELECT at, action, request_id, http_status
+FROM (SELECT min(id) AS first, at, action, request_id, http_status
+      FROM attempts GROUP BY at, action, request_id, http_status) AS q
+ORDER BY first;
+-- Found by request id while records move (SQLite would join by scanning).
+CREATE INDEX requests_moving ON requests (request_id, at);
+INSERT INTO request_records (delivery_id, request, revision, result, error)
+SELECT a.delivery_id, q.id, a.revision, a.result, a.error
+FROM attempts a
+JOIN requests q ON q.request_id = a.request_id AND q.at = a.at AND q.action = a.action
+               AND q.http_status IS a.http_status
+WHERE true
+ORDER BY a.id
+ON CONFLICT DO NOTHING;
+DROP INDEX requests_moving;
+DROP TABLE attempts;
