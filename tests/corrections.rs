@@ -599,15 +599,7 @@ async fn hours_changed_while_an_upload_outcome_is_unknown_end_as_a_correction_no
     daemon.stop().await;
 
     for registry in registries {
-        let held = sim.credited(registry);
-        assert_eq!(held.len(), LEARNERS as usize, "{registry}: one record each");
-        let drifted: Vec<_> = held.iter().filter(|c| c.hours != "6.2").collect();
-        assert!(
-            drifted.is_empty(),
-            "{registry}: {} record(s) hold other hours than ours: {:?}",
-            drifted.len(),
-            drifted.iter().map(|c| &c.hours).collect::<Vec<_>>()
-        );
+        assert_holds_our_hours(&sim, registry, LEARNERS as usize, "6.2");
         assert_eq!(
             sim.stats().registry(registry).corrections,
             u64::from(LEARNERS),

@@ -179,6 +179,23 @@ async fn credited_by_a_daemon_that_died(env: &TestEnv, sim: &Simulator) -> Share
     store
 }
 
+/// Imports `lines` and judges them before any daemon runs (so that no
+/// resend of what may have landed comes first), then drains with a daemon.
+async fn judge_then_drain(
+    env: &TestEnv,
+    sim: &Simulator,
+    store: &SharedStore,
+    name: &str,
+    lines: &[String],
+) {
+    let report = import(store, &[env.write(name, lines)]).await;
+    assert_eq!(report.rejected, 0, "{:?}", report.errors);
+    scan_once(store.as_ref(), clock().as_ref()).await.unwrap();
+    let daemon = InProcessDaemon::start(env.config(sim));
+    wait_drained(store, LIMIT).await;
+    daemon.stop().await;
+}
+
 /// The course's hours change after the daemon died: what was sent under
 /// each key must stay what the registry holds, and the change must go out
 /// as a correction; never as the new hours resent under the old key, which
@@ -189,28 +206,11 @@ async fn hours_changed_after_a_daemon_died_awaiting_an_answer_go_out_as_correcti
     let env = TestEnv::new(backend).await;
     let sim = simulator(Faults::default()).await;
     let store = credited_by_a_daemon_that_died(&env, &sim).await;
-    let report = import(
-        &store,
-        &[env.write("fix.jsonl", &[course_with_hours("K", "6.2")])],
-    )
-    .await;
-    assert_eq!(report.rejected, 0, "{:?}", report.errors);
-    // Judged before any daemon resends what may have landed.
-    scan_once(store.as_ref(), clock().as_ref()).await.unwrap();
-    let daemon = InProcessDaemon::start(env.config(&sim));
-    wait_drained(&store, LIMIT).await;
-    daemon.stop().await;
+    let fix = [course_with_hours("K", "6.2")];
+    judge_then_drain(&env, &sim, &store, "fix.jsonl", &fix).await;
 
     for registry in REGISTRIES {
-        let held = sim.credited(registry);
-        assert_eq!(held.len(), LEARNERS as usize, "{registry}: one record each");
-        let drifted: Vec<_> = held.iter().filter(|c| c.hours != "6.2").collect();
-        assert!(
-            drifted.is_empty(),
-            "{registry}: {} record(s) hold other hours than ours: {:?}",
-            drifted.len(),
-            drifted.iter().map(|c| &c.hours).collect::<Vec<_>>()
-        );
+        assert_holds_our_hours(&sim, registry, LEARNERS as usize, "6.2");
         let stats = sim.stats().registry(registry);
         assert_eq!(stats.corrections, u64::from(LEARNERS), "{registry}");
         assert_eq!(stats.records_accepted, u64::from(LEARNERS), "{registry}");
@@ -234,13 +234,7 @@ async fn completions_revoked_after_a_daemon_died_awaiting_an_answer_are_withdraw
             .to_string()
         })
         .collect();
-    let report = import(&store, &[env.write("revoke.jsonl", &revoked)]).await;
-    assert_eq!(report.rejected, 0, "{:?}", report.errors);
-    // Judged before any daemon resends what may have landed.
-    scan_once(store.as_ref(), clock().as_ref()).await.unwrap();
-    let daemon = InProcessDaemon::start(env.config(&sim));
-    wait_drained(&store, LIMIT).await;
-    daemon.stop().await;
+    judge_then_drain(&env, &sim, &store, "revoke.jsonl", &revoked).await;
 
     for registry in REGISTRIES {
         assert_eq!(

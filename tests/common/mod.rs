@@ -444,6 +444,20 @@ pub async fn count_where(store: &SharedStore, f: impl Fn(State) -> bool) -> i64 
         .sum()
 }
 
+/// Asserts that `registry` holds one record each of `learners`, every one
+/// with `hours`: no record counted twice, none drifted from our figure.
+pub fn assert_holds_our_hours(sim: &Simulator, registry: &str, learners: usize, hours: &str) {
+    let held = sim.credited(registry);
+    assert_eq!(held.len(), learners, "{registry}: one record each");
+    let drifted: Vec<_> = held.iter().filter(|c| c.hours != hours).collect();
+    assert!(
+        drifted.is_empty(),
+        "{registry}: {} record(s) hold other hours than ours: {:?}",
+        drifted.len(),
+        drifted.iter().map(|c| &c.hours).collect::<Vec<_>>()
+    );
+}
+
 /// Drained: the scan has judged every change (its cursor reached the
 /// change sequence: a scan interrupted by a crash resumes later, and no row
 /// waits to be judged again) and nothing judged is left to send.
