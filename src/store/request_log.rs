@@ -74,7 +74,8 @@ pub(super) fn requests(attempts: &[Attempt]) -> Vec<RequestRow<'_>> {
 }
 
 /// The records of `attempts` as the JSON array the insert reads, each under
-/// the id its request was stored with (`ids`, by [`RequestRow::key`]).
+/// the id its request was stored with (`ids`, by [`RequestRow::key`]). A
+/// request names a delivery once (the table's key): a repeat is dropped.
 pub(super) fn records(
     attempts: &[Attempt],
     requests: &[RequestRow],
@@ -82,8 +83,10 @@ pub(super) fn records(
 ) -> Result<String> {
     let shared: HashMap<RequestKey, Option<&str>> =
         requests.iter().map(|r| (r.key(), r.error)).collect();
+    let mut seen = std::collections::HashSet::new();
     let rows = attempts
         .iter()
+        .filter(|a| seen.insert((key(a), a.delivery_id)))
         .map(|a| {
             let request = *ids.get(&key(a)).ok_or_else(|| {
                 StoreError::Fatal("a request of the history was not stored".into())
@@ -180,6 +183,15 @@ mod tests {
         assert_eq!(rows.len(), 3, "r-1, r-2 with 200, r-2 without a status");
         assert_eq!(rows[0].error, None, "r-1's records differ");
         assert_eq!(read_back(&attempts), attempts);
+    }
+
+    #[test]
+    fn a_delivery_named_twice_in_one_request_is_one_record() {
+        let attempts = vec![
+            attempt(1, "r-1", "accepted", None),
+            attempt(1, "r-1", "accepted", None),
+        ];
+        assert_eq!(read_back(&attempts), attempts[..1]);
     }
 
     #[test]

@@ -41,12 +41,13 @@ static INSERT_REQUESTS: Sql = Sql::built(|d: Dialect| {
     )
 });
 
-/// A request names a delivery once; a repeat is not history twice.
+/// A plain insert: [`request_log::records`] names a delivery once per
+/// request, and each request row is new. (`ON CONFLICT` would make
+/// PostgreSQL insert speculatively, a cost on every record.)
 static INSERT_RECORDS: Sql = Sql::built(|d: Dialect| {
     format!(
         "INSERT INTO request_records (delivery_id, request, revision, result, error)
-         SELECT delivery_id, request, revision, result, error FROM {} WHERE true
-         ON CONFLICT DO NOTHING",
+         SELECT delivery_id, request, revision, result, error FROM {} WHERE true",
         d.json_rows("$1", &RECORD_COLUMNS, "r")
     )
 });
