@@ -33,6 +33,45 @@ async fn require_gives_an_encrypted_connection_and_disable_a_plain_one() {
     assert_eq!(plain.encrypted().await.unwrap(), Some(false));
 }
 
+/// Every database connection sends each message at once: without
+/// `TCP_NODELAY` a transaction's next statement waits for the server's
+/// delayed ACK, up to 40 ms a round trip (sqlx 0.9.0 dropped the setting;
+/// `vendor/README.md`). Read off this process's own sockets to the server.
+#[tokio::test]
+async fn database_connections_send_each_message_without_waiting_for_an_ack() {
+    if !Backend::postgres_ready().await {
+        return;
+    }
+    let url = postgres_admin_url();
+    let port = url::Url::parse(&url).unwrap().port().unwrap_or(5432);
+    for mode in ["sslmode=disable", "sslmode=require"] {
+        let db = store::open(&with_params(&url, mode), 2, 5_000)
+            .await
+            .unwrap();
+        db.encrypted().await.unwrap(); // a connection is open
+        let mut checked = 0;
+        for entry in std::fs::read_dir("/proc/self/fd").unwrap() {
+            let Ok(fd) = entry.unwrap().file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            // SAFETY: the descriptor is only borrowed for two getsockopt
+            // calls, which fail harmlessly on one that is not a socket.
+            let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+            let socket = socket2::SockRef::from(&fd);
+            let to_server = socket
+                .peer_addr()
+                .ok()
+                .and_then(|a| a.as_socket())
+                .is_some_and(|a| a.port() == port);
+            if to_server {
+                assert!(socket.tcp_nodelay().unwrap(), "{mode}: Nagle is on");
+                checked += 1;
+            }
+        }
+        assert!(checked > 0, "{mode}: no connection to the server found");
+    }
+}
+
 #[tokio::test]
 async fn verify_full_trusts_our_ca_for_the_name_in_the_certificate_only() {
     let Some(server) = PrivateServer::start() else {
