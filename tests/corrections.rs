@@ -8,7 +8,7 @@
 #[macro_use]
 mod common;
 
-use common::fixture::{account, completion, id};
+use common::fixture::{account, completion, id, learners};
 use common::*;
 use hoursync::simulator::{Faults, Simulator};
 use hoursync::store::State;
@@ -548,25 +548,10 @@ async fn hours_changed_while_an_upload_outcome_is_unknown_end_as_a_correction_no
     })
     .await;
     let store = env.store().await;
-    let mut lines = vec![
-        json!({"type": "unit", "code": "U1", "name": "單位"}).to_string(),
+    let lines = learners(
+        LEARNERS,
         course("K1", Some("5.2"), Some("5.2"), Some("5.2")),
-    ];
-    for n in 1..=LEARNERS {
-        lines.push(
-            json!({"type": "person", "national_id": id(n), "personnel_category": "10",
-                   "enved_account": format!("EE-{n}"), "service_unit_code": "U1"})
-            .to_string(),
-        );
-        lines.push(account(&format!("a{n}"), n, "ecpa", Some("civil_servant")));
-        lines.push(completion(
-            &format!("c{n}"),
-            &format!("a{n}"),
-            "K1",
-            "2026-11-20T10:00:00+08:00",
-            "completed",
-        ));
-    }
+    );
     import_lines(&env, &store, "base.jsonl", &lines).await;
     let daemon = InProcessDaemon::start(env.config(&sim));
     let registries = ["lifelong", "teacher", "enved"];

@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::fixture::id;
+use common::fixture::learners;
 use common::*;
 use hoursync::domain::RegistryKind;
 use hoursync::registry::RegistryClient;
@@ -38,32 +38,6 @@ fn course_with_hours(name: &str, hours: &str) -> String {
     .to_string()
 }
 
-/// A unit, the course and [`LEARNERS`] learners who each completed it.
-fn learners(course_line: String) -> Vec<String> {
-    let mut lines = vec![
-        json!({"type": "unit", "code": "U1", "name": "單位"}).to_string(),
-        course_line,
-    ];
-    for n in 1..=LEARNERS {
-        lines.push(
-            json!({"type": "person", "national_id": id(n), "personnel_category": "10",
-                   "enved_account": format!("EE-{n}"), "service_unit_code": "U1"})
-            .to_string(),
-        );
-        lines.push(
-            json!({"type": "account", "account_id": format!("a{n}"), "national_id": id(n),
-                   "kind": "ecpa", "identity": "civil_servant"})
-            .to_string(),
-        );
-        lines.push(
-            json!({"type": "completion", "completion_id": format!("c{n}"), "account_id": format!("a{n}"),
-                   "course_code": "K1", "completed_at": "2026-11-20T10:00:00+08:00", "status": "completed"})
-            .to_string(),
-        );
-    }
-    lines
-}
-
 async fn a_record_resent_after_a_lost_answer_a_crash_and_an_expired_lease_carries_the_same_bytes(
     backend: Backend,
 ) {
@@ -75,7 +49,7 @@ async fn a_record_resent_after_a_lost_answer_a_crash_and_an_expired_lease_carrie
     })
     .await;
     let store = env.store().await;
-    let lines = learners(course("環境教育導論"));
+    let lines = learners(LEARNERS, course("環境教育導論"));
     let report = import(&store, &[env.write("base.jsonl", &lines)]).await;
     assert_eq!(report.rejected, 0, "{:?}", report.errors);
 
@@ -145,7 +119,10 @@ async fn credited_by_a_daemon_that_died(env: &TestEnv, sim: &Simulator) -> Share
     let clock = clock();
     let report = import(
         &store,
-        &[env.write("base.jsonl", &learners(course_with_hours("K", "5.2")))],
+        &[env.write(
+            "base.jsonl",
+            &learners(LEARNERS, course_with_hours("K", "5.2")),
+        )],
     )
     .await;
     assert_eq!(report.rejected, 0, "{:?}", report.errors);

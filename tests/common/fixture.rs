@@ -39,6 +39,32 @@ pub fn completion(cmp: &str, acc: &str, course: &str, at: &str, status: &str) ->
 
 pub const AT: &str = "2026-11-20T10:15:00+08:00";
 
+/// Unit `U1`, `course_line` (course `K1`), and `count` civil servants
+/// (IDs 1…`count`, personnel category 10, an environmental-education
+/// account) who each completed `K1` (completion `c{n}`, account `a{n}`).
+pub fn learners(count: u32, course_line: String) -> Vec<String> {
+    let mut lines = vec![
+        json!({"type": "unit", "code": "U1", "name": "單位"}).to_string(),
+        course_line,
+    ];
+    for n in 1..=count {
+        lines.push(
+            json!({"type": "person", "national_id": id(n), "personnel_category": "10",
+                   "enved_account": format!("EE-{n}"), "service_unit_code": "U1"})
+            .to_string(),
+        );
+        lines.push(account(&format!("a{n}"), n, "ecpa", Some("civil_servant")));
+        lines.push(completion(
+            &format!("c{n}"),
+            &format!("a{n}"),
+            "K1",
+            "2026-11-20T10:00:00+08:00",
+            "completed",
+        ));
+    }
+    lines
+}
+
 /// The data set. Courses: `ALL` certified 2.0 everywhere (digital);
 /// `LL` lifelong only, blended 1.0 + 1.5 = 2.5; `NONE` certified nowhere.
 pub fn lines() -> Vec<String> {
