@@ -299,7 +299,7 @@ impl Dispatcher {
         }
         let now = self.clock.now_ms();
         let lease_until = now + self.settings.lease_ms as i64;
-        let claimed = self
+        let mut claimed = self
             .store
             .claim(
                 self.settings.registry,
@@ -312,7 +312,6 @@ impl Dispatcher {
         if claimed.is_empty() {
             return Ok(DispatchOutcome::Idle);
         }
-        let mut claimed = claimed;
         self.take_over(&mut claimed, now).await?;
         let claimed_count = claimed.len();
         let (uploads, amends): (Vec<Claimed>, Vec<Claimed>) = claimed
