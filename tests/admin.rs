@@ -5,7 +5,7 @@
 #[macro_use]
 mod common;
 
-use common::console::{OPS, SUPPORT, tokens};
+use common::console::{OPS, SUPPORT, fixture_with_rejections, tokens};
 use common::fixture::{self, id};
 use common::*;
 use std::time::Duration;
@@ -335,14 +335,7 @@ async fn a_resync_sends_a_converted_learners_hours_and_verify_resends_exactly_wh
 
 async fn retry_pagination_and_malformed_requests(backend: Backend) {
     let env = TestEnv::new(backend).await;
-    tokens(&env);
-    let sim = simulator(hoursync::simulator::Faults {
-        reject_courses: vec!["LL".into()],
-        ..Default::default()
-    })
-    .await;
-    let store = env.store().await;
-    import(&store, &[env.write("fixture.jsonl", &fixture::lines())]).await;
+    let (sim, store) = fixture_with_rejections(&env).await;
     let (running, shutdown, base) = start_without_scans(&env, &sim).await;
     let http = reqwest::Client::new();
     wait_drained(&store, Duration::from_secs(60)).await;

@@ -7,8 +7,8 @@
 #[macro_use]
 mod common;
 
-use common::console::{OPS, SUPPORT, tokens};
-use common::fixture::{self, id};
+use common::console::{OPS, SUPPORT, fixture_with_rejections};
+use common::fixture::id;
 use common::*;
 use proptest::prelude::*;
 use proptest::strategy::Union;
@@ -54,15 +54,7 @@ struct Daemon {
 
 async fn daemon(backend: Backend) -> Daemon {
     let env = TestEnv::new(backend).await;
-    tokens(&env);
-    let sim = simulator(hoursync::simulator::Faults {
-        // Some rejected records, for retries to requeue.
-        reject_courses: vec!["LL".into()],
-        ..Default::default()
-    })
-    .await;
-    let store = env.store().await;
-    import(&store, &[env.write("fixture.jsonl", &fixture::lines())]).await;
+    let (sim, store) = fixture_with_rejections(&env).await;
     let mut config = env.config(&sim);
     config.schedule.scan = "0 0 0 1 1 *".into();
     let shutdown = tokio_util::sync::CancellationToken::new();

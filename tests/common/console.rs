@@ -19,6 +19,23 @@ pub fn tokens(env: &TestEnv) {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
+/// The sign-in tokens written, a simulator that rejects the fixture's `LL`
+/// records (rejected records for retries and requeues to act on), and the
+/// fixture imported.
+pub async fn fixture_with_rejections(
+    env: &TestEnv,
+) -> (hoursync::simulator::Simulator, hoursync::store::SharedStore) {
+    tokens(env);
+    let sim = simulator(hoursync::simulator::Faults {
+        reject_courses: vec!["LL".into()],
+        ..Default::default()
+    })
+    .await;
+    let store = env.store().await;
+    import(&store, &[env.write("fixture.jsonl", &fixture::lines())]).await;
+    (sim, store)
+}
+
 /// A daemon serving the console, with the fixture imported.
 pub struct Console {
     pub env: TestEnv,

@@ -1,7 +1,6 @@
 //! The console's ops tests' daemon, and a console session over plain HTTP.
 
-use super::console::{FormPairs, audit, sign_in, tokens};
-use super::fixture;
+use super::console::{FormPairs, audit, fixture_with_rejections, sign_in};
 use super::*;
 use hoursync::domain::RegistryKind;
 use hoursync::store::{Outcome, SharedStore, State};
@@ -26,14 +25,7 @@ pub struct Ops {
 impl Ops {
     pub async fn start() -> Ops {
         let env = TestEnv::new(Backend::Sqlite).await;
-        tokens(&env);
-        let sim = simulator(hoursync::simulator::Faults {
-            reject_courses: vec!["LL".into()],
-            ..Default::default()
-        })
-        .await;
-        let store = env.store().await;
-        import(&store, &[env.write("fixture.jsonl", &fixture::lines())]).await;
+        let (sim, store) = fixture_with_rejections(&env).await;
         let clock = clock();
         hoursync::scan::scan_once(store.as_ref(), clock.as_ref())
             .await
