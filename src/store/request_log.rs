@@ -49,46 +49,54 @@ fn key(a: &Attempt) -> RequestKey<'_> {
     (&a.request_id, a.at, &a.action, a.http_status)
 }
 
-/// The requests `attempts` were made in, in the order they first appear.
-pub(super) fn requests(attempts: &[Attempt]) -> Vec<RequestRow<'_>> {
-    let mut rows: Vec<RequestRow> = Vec::new();
+/// The attempts of one write, split into their requests.
+pub(super) struct Split<'a> {
+    /// The requests, in the order they first appear.
+    pub requests: Vec<RequestRow<'a>>,
+    /// Per attempt, the index of its request in `requests`.
+    request_of: Vec<usize>,
+}
+
+/// Splits `attempts` into the requests they were made in.
+pub(super) fn split(attempts: &[Attempt]) -> Split<'_> {
+    let mut requests: Vec<RequestRow> = Vec::new();
     let mut index: HashMap<RequestKey, usize> = HashMap::new();
+    let mut request_of = Vec::with_capacity(attempts.len());
     for a in attempts {
-        match index.get(&key(a)) {
-            None => {
-                index.insert(key(a), rows.len());
-                rows.push(RequestRow {
-                    at: a.at,
-                    action: &a.action,
-                    request_id: &a.request_id,
-                    http_status: a.http_status,
-                    error: a.error.as_deref(),
-                });
-            }
-            // Not shared by every record: each record keeps its own.
-            Some(&i) if rows[i].error != a.error.as_deref() => rows[i].error = None,
-            Some(_) => {}
+        let i = *index.entry(key(a)).or_insert_with(|| {
+            requests.push(RequestRow {
+                at: a.at,
+                action: &a.action,
+                request_id: &a.request_id,
+                http_status: a.http_status,
+                error: a.error.as_deref(),
+            });
+            requests.len() - 1
+        });
+        // Not shared by every record: each record keeps its own.
+        if requests[i].error != a.error.as_deref() {
+            requests[i].error = None;
         }
+        request_of.push(i);
     }
-    rows
+    Split {
+        requests,
+        request_of,
+    }
 }
 
 /// The records of `attempts` as the JSON array the insert reads, each under
-/// the id its request was stored with (`ids`, by [`RequestRow::key`]). A
-/// request names a delivery once (the table's key): a repeat is dropped.
-pub(super) fn records(
-    attempts: &[Attempt],
-    requests: &[RequestRow],
-    ids: &HashMap<RequestKey, i64>,
-) -> Result<String> {
-    let shared: HashMap<RequestKey, Option<&str>> =
-        requests.iter().map(|r| (r.key(), r.error)).collect();
+/// the id its request was stored with (`ids`, by index in
+/// [`Split::requests`]; `None`: not stored). A request names a delivery
+/// once (the table's key): a repeat is dropped.
+pub(super) fn records(attempts: &[Attempt], split: &Split, ids: &[Option<i64>]) -> Result<String> {
     let mut seen = std::collections::HashSet::new();
     let rows = attempts
         .iter()
-        .filter(|a| seen.insert((key(a), a.delivery_id)))
-        .map(|a| {
-            let request = *ids.get(&key(a)).ok_or_else(|| {
+        .zip(&split.request_of)
+        .filter(|&(a, &r)| seen.insert((r, a.delivery_id)))
+        .map(|(a, &r)| {
+            let request = ids.get(r).copied().flatten().ok_or_else(|| {
                 StoreError::Fatal("a request of the history was not stored".into())
             })?;
             let own = a.error.as_deref();
@@ -97,7 +105,7 @@ pub(super) fn records(
                 request,
                 revision: a.revision,
                 result: &a.result,
-                error: own.filter(|_| shared.get(&key(a)).copied().flatten() != own),
+                error: own.filter(|_| split.requests[r].error != own),
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -124,13 +132,10 @@ mod tests {
     /// What a read gives back for each attempt: its request's columns and
     /// its own error, else the request's.
     fn read_back(attempts: &[Attempt]) -> Vec<Attempt> {
-        let requests = requests(attempts);
-        let ids: HashMap<RequestKey, i64> = requests
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (r.key(), i as i64 + 1))
-            .collect();
-        let json = records(attempts, &requests, &ids).unwrap();
+        let split = split(attempts);
+        let requests = &split.requests;
+        let ids: Vec<Option<i64>> = (1..=requests.len() as i64).map(Some).collect();
+        let json = records(attempts, &split, &ids).unwrap();
         let rows: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
         rows.iter()
             .map(|r| {
@@ -155,11 +160,10 @@ mod tests {
         let batch: Vec<Attempt> = (1..=3)
             .map(|id| attempt(id, "r-1", "unknown", timeout))
             .collect();
-        let rows = requests(&batch);
-        assert_eq!(rows.len(), 1);
-        assert_eq!(rows[0].error, timeout);
-        let ids = HashMap::from([(rows[0].key(), 9)]);
-        let json = records(&batch, &rows, &ids).unwrap();
+        let split = split(&batch);
+        assert_eq!(split.requests.len(), 1);
+        assert_eq!(split.requests[0].error, timeout);
+        let json = records(&batch, &split, &[Some(9)]).unwrap();
         assert!(
             !json.contains("timed out"),
             "not repeated per record: {json}"
@@ -179,7 +183,7 @@ mod tests {
                 ..attempt(5, "r-2", "unknown", Some("reset"))
             },
         ];
-        let rows = requests(&attempts);
+        let rows = split(&attempts).requests;
         assert_eq!(rows.len(), 3, "r-1, r-2 with 200, r-2 without a status");
         assert_eq!(rows[0].error, None, "r-1's records differ");
         assert_eq!(read_back(&attempts), attempts);
@@ -197,7 +201,8 @@ mod tests {
     #[test]
     fn a_record_whose_request_was_not_stored_is_an_error_not_a_guess() {
         let attempts = vec![attempt(1, "r-1", "accepted", None)];
-        let rows = requests(&attempts);
-        assert!(records(&attempts, &rows, &HashMap::new()).is_err());
+        let split = split(&attempts);
+        assert!(records(&attempts, &split, &[None]).is_err());
+        assert!(records(&attempts, &split, &[]).is_err());
     }
 }

@@ -72,18 +72,19 @@ impl<B: Backend> SqlStore<B> {
         if attempts.is_empty() {
             return Ok(());
         }
-        let requests = request_log::requests(attempts);
-        let json = serde_json::to_string(&requests).expect("history rows serialize");
+        let split = request_log::split(attempts);
+        let json = serde_json::to_string(&split.requests).expect("history rows serialize");
         let stored = tx
             .fetch_all(Self::sql(&INSERT_REQUESTS), args![&json])
             .await?;
         // RETURNING keeps no order: each stored row names its request.
-        let written: HashMap<RequestKey, usize> = requests
+        let written: HashMap<RequestKey, usize> = split
+            .requests
             .iter()
             .enumerate()
             .map(|(i, r)| (r.key(), i))
             .collect();
-        let mut ids = HashMap::new();
+        let mut ids = vec![None; split.requests.len()];
         for row in &stored {
             let request_id = row.text_at("request_id")?;
             let action = row.text_at("action")?;
@@ -99,9 +100,9 @@ impl<B: Backend> SqlStore<B> {
                     "the history stored a request it was not given".into(),
                 ));
             };
-            ids.insert(requests[i].key(), row.int_at("id")?);
+            ids[i] = Some(row.int_at("id")?);
         }
-        let records = request_log::records(attempts, &requests, &ids)?;
+        let records = request_log::records(attempts, &split, &ids)?;
         tx.execute(Self::sql(&INSERT_RECORDS), args![&records])
             .await?;
         Ok(())
