@@ -463,9 +463,15 @@ pub fn assert_holds_our_hours(sim: &Simulator, registry: &str, learners: usize, 
 /// waits to be judged again) and nothing judged is left to send.
 pub async fn wait_drained(store: &SharedStore, limit: Duration) {
     wait_for(limit, "the backlog to drain", || async {
+        // In this order: a scan that judges a flagged row again clears its
+        // flag in the write that makes it due (a correction), so the
+        // counts read after the flags see that work. Read before them, a
+        // row could be counted `delivered` (flagged), then judged and
+        // unflagged before the flags are read: drained, with its
+        // correction not sent.
         let (cursor, changes) = store.scan_window().await.unwrap();
-        let counts = store.delivery_counts().await.unwrap();
         let judged_again = store.rescan_completions().await.unwrap().is_empty();
+        let counts = store.delivery_counts().await.unwrap();
         cursor == changes
             && judged_again
             && !counts.is_empty()
