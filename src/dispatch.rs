@@ -380,9 +380,17 @@ impl Dispatcher {
         if ids.is_empty() {
             return Ok(());
         }
-        self.store.take_over(&self.owner, &ids, now).await?;
-        for c in claimed.iter_mut().filter(|c| c.taken_over) {
-            c.attempts += 1;
+        // The attempt the earlier holder made counts towards giving up.
+        let counted: std::collections::HashMap<i64, i64> = self
+            .store
+            .take_over(&self.owner, &ids, now)
+            .await?
+            .into_iter()
+            .collect();
+        for c in claimed.iter_mut() {
+            if let Some(&attempts) = counted.get(&c.id) {
+                c.attempts = attempts;
+            }
         }
         warn!(registry = %self.settings.registry, records = ids.len(), "took over records whose earlier lease ended without an answer (a daemon stopped or stalled mid-request); resending them under the same keys");
         crate::metrics::leases_expired(self.settings.registry.as_str(), ids.len() as u64);

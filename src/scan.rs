@@ -2,13 +2,14 @@
 //! (completion, registry) those changes touch, and writes one delivery row
 //! per pair. Its cost follows what changed, not the size of the tables.
 //!
-//! What a decision does to an existing row is [`plan_pair`], a pure
-//! function, so the transitions of DOMAIN.md are tested without a database.
+//! What a decision does to a row is the state machine's
+//! ([`crate::transition`], through [`plan_pair`]), a pure function, so the
+//! transitions of DOMAIN.md are tested without a database.
 
 mod plan;
 pub mod stages;
 
-pub use plan::{facts, plan_pair, plan_rows, withdraws};
+pub use plan::{facts, plan_pair, plan_rows};
 use stages::{Stage, lap};
 
 use crate::clock::Clock;

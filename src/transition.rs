@@ -1,14 +1,11 @@
-//! The delivery state machine after a row was judged: what a registry's
-//! answer, a person's requeue and a reconcile repair do to a delivery row,
-//! as one pure function over (row, event, now). The store reads the rows,
-//! asks [`transition`], and writes what it returns with a compare-and-set
-//! on (id, revision, lease owner); no SQL expression decides a state.
-//!
-//! The scan's decisions (what changed facts do to a row) are the other half
-//! of the machine, in [`crate::scan::plan_pair`]. A lease that ends without
-//! an answer lets another dispatcher claim the row; what that claim learns
-//! ([`Event::LeaseExpired`]) is decided here. The retry schedule is
-//! [`crate::registry::retry`], whose result arrives here as
+//! The delivery state machine: every change of a delivery row's state, as
+//! one pure function over (row, event, now). A scan's judgement of changed
+//! facts, a registry's answer, a lease that ended without one, a person's
+//! requeue and a reconcile repair are its events. The store reads the rows,
+//! asks [`transition`], and writes what it returns: the scan's judgements
+//! with their facts, every other event with a compare-and-set on (id,
+//! revision, lease owner); no SQL expression decides a state. The retry
+//! schedule is [`crate::registry::retry`], whose result arrives here as
 //! [`Outcome::Failed`].
 //!
 //! Three promises hold for every row and event (property-tested below):
@@ -17,12 +14,26 @@
 //! - an answer about an older revision never overwrites the newer one's
 //!   record, key or outcome;
 //! - a correction or a withdrawal is never given up.
+//!
+//! And while a row's outcome is unknown, the facts sent under its key stay
+//! what they were: a change waits for the answer (see [`judged`]).
 
-use crate::store::{DeliveryRow, Outcome, Repair, State, lease_held};
+mod judged;
+
+use crate::domain::RegistryKind;
+use crate::eligibility::Decision;
+use crate::store::{DeliveryRow, Outcome, Repair, ScanRow, State, lease_held};
 
 /// What happened to a row.
 #[derive(Debug, Clone, Copy)]
 pub enum Event<'a> {
+    /// The scan judged the completion's facts for `registry` (`facts` as
+    /// they are now; `decision` what eligibility made of them).
+    Judged {
+        facts: &'a ScanRow,
+        registry: RegistryKind,
+        decision: Decision,
+    },
     /// A registry answered a request `owner` sent while holding the lease
     /// (or the request was not made: [`Outcome::Released`]).
     Answered {
@@ -45,14 +56,26 @@ pub const LEASE_EXPIRED: &str = "no answer was recorded before the sending daemo
     the same key";
 
 /// The row after `event`, or `None` when the event does not apply to it
-/// (the lease is someone else's, the row moved on since a lookup, a state
-/// that can not be requeued): then nothing is written.
-pub fn transition(row: &DeliveryRow, event: Event, now_ms: i64) -> Option<DeliveryRow> {
-    match event {
-        Event::Answered { owner, outcome } => {
+/// (nothing changed, the lease is someone else's, the row moved on since a
+/// lookup, a state that can not be requeued): then nothing is written.
+/// `row` is `None` for a pair the scan has never judged; only a judgement
+/// makes it a row.
+pub fn transition(row: Option<&DeliveryRow>, event: Event, now_ms: i64) -> Option<DeliveryRow> {
+    match (event, row) {
+        (
+            Event::Judged {
+                facts,
+                registry,
+                decision,
+            },
+            row,
+        ) => judged::judged(row, facts, registry, decision, now_ms),
+        // Nothing but a judgement happens to a pair without a row.
+        (_, None) => None,
+        (Event::Answered { owner, outcome }, Some(row)) => {
             (row.lease_owner.as_deref() == Some(owner)).then(|| answered(row, outcome, now_ms))?
         }
-        Event::Requeue => {
+        (Event::Requeue, Some(row)) => {
             let requeueable = matches!(
                 row.state,
                 State::Pending
@@ -63,8 +86,8 @@ pub fn transition(row: &DeliveryRow, event: Event, now_ms: i64) -> Option<Delive
             );
             (requeueable && !lease_held(row.lease_until, now_ms)).then(|| resend(row, now_ms))
         }
-        Event::Repaired(repair) => repaired(row, repair, now_ms),
-        Event::LeaseExpired { taken_by } => {
+        (Event::Repaired(repair), Some(row)) => repaired(row, repair, now_ms),
+        (Event::LeaseExpired { taken_by }, Some(row)) => {
             let claimable = matches!(
                 row.state,
                 State::Pending | State::Retrying | State::Correcting | State::Withdrawing
@@ -226,7 +249,7 @@ fn answered(row: &DeliveryRow, outcome: &Outcome, now_ms: i64) -> Option<Deliver
         }
         Outcome::Withdrawn { .. } if row.state == State::Withdrawing => {
             // Reinstated meanwhile: the row carries the next revision's record.
-            let reinstated = row.has_record;
+            let reinstated = row.record.is_some();
             DeliveryRow {
                 state: if reinstated {
                     State::Pending
@@ -265,7 +288,9 @@ fn repaired(row: &DeliveryRow, repair: &Repair, now_ms: i64) -> Option<DeliveryR
         return None;
     }
     Some(match repair {
-        Repair::Requeued { .. } => resend(row, now_ms),
+        // The lookup settled what an expired lease left unknown: the next
+        // claim is a fresh send, not a takeover.
+        Repair::Requeued { .. } => resend(&released(row), now_ms),
         Repair::Found {
             receipt_id,
             credited_tenths,
@@ -297,5 +322,7 @@ fn repaired(row: &DeliveryRow, repair: &Repair, now_ms: i64) -> Option<DeliveryR
     })
 }
 
+#[cfg(test)]
+pub(crate) mod fixture;
 #[cfg(test)]
 mod tests;

@@ -29,7 +29,7 @@ pub trait ScanStore: Send + Sync {
     async fn changed_completions(&self, from: i64, to: i64) -> Result<Vec<i64>>;
 
     /// Internal ids of completions with a delivery flagged to be judged
-    /// again ([`ExistingDelivery::rescan`]), in id order.
+    /// again ([`DeliveryRow::rescan`]), in id order.
     async fn rescan_completions(&self) -> Result<Vec<i64>>;
 
     /// Loads the facts of `ids` and their deliveries, lets `plan` decide the
@@ -76,8 +76,14 @@ pub trait DispatchStore: Send + Sync {
     /// Marks rows `owner` just claimed from leases that ended without an
     /// answer ([`Claimed::taken_over`]): the outcome of what the earlier
     /// holder sent is unknown ([`crate::transition::Event::LeaseExpired`]).
-    /// Returns how many rows changed.
-    async fn take_over(&self, owner: &str, delivery_ids: &[i64], now_ms: i64) -> Result<u64>;
+    /// Returns each changed row's id and attempt count, as the state
+    /// machine counted them.
+    async fn take_over(
+        &self,
+        owner: &str,
+        delivery_ids: &[i64],
+        now_ms: i64,
+    ) -> Result<Vec<(i64, i64)>>;
 
     /// Puts deliveries back to `pending`, due now, with a fresh attempt count:
     /// a record fixed by a person, or one a registry turned out not to have.

@@ -9,6 +9,11 @@ use super::Result;
 use super::rowmap::{ByName, corrupt, hours, nid};
 use crate::domain::{LearningMode, RecordDetail, RecordFacts, RegistryKind};
 
+/// The columns a record's facts are read from (besides `hours_tenths`).
+pub(super) const RECORD_COLUMNS: &str = "national_id, course_code, format, course_name, \
+    completed_on, learning_mode, digital_tenths, classroom_tenths, category_code, enved_account, \
+    service_unit_code";
+
 /// The facts of a row of `registry`, if it holds a record, read by the
 /// column names above (every query that reads a record selects them all).
 pub(super) fn record_from(r: &impl ByName, registry: RegistryKind) -> Result<Option<RecordFacts>> {

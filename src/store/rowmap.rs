@@ -325,24 +325,10 @@ pub fn scan_row(r: &impl ReadRow) -> Result<super::ScanRow> {
 }
 
 /// A row of `SCAN_DELIVERIES`, with its completion id.
-pub fn existing_delivery(r: &impl ByName) -> Result<(String, super::ExistingDelivery)> {
-    let registry = parse_registry(&r.text_at("registry")?)?;
+pub fn existing_delivery(r: &impl ByName) -> Result<(String, super::DeliveryRow)> {
     Ok((
         r.text_at("completion_id")?,
-        super::ExistingDelivery {
-            registry,
-            state: parse_state(&r.text_at("state")?)?,
-            reason: r.opt_text_at("reason")?,
-            record: super::record_columns::record_from(r, registry)?,
-            revision: r.int_at("revision")?,
-            eligible_since: r.opt_int_at("eligible_since")?,
-            next_attempt_at: r.opt_int_at("next_attempt_at")?,
-            hours_tenths: r.opt_int_at("hours_tenths")?.map(|t| t as u32),
-            credited_tenths: r.opt_int_at("credited_tenths")?.map(|t| t as u32),
-            awaiting_answer: r.opt_text_at("lease_owner")?.is_some(),
-            idempotency_key: r.opt_text_at("idempotency_key")?,
-            rescan: r.int_at("rescan")? != 0,
-        },
+        super::transitions::delivery_row(r)?,
     ))
 }
 

@@ -8,10 +8,11 @@ use super::{DeliveryRow, Result, State, rowmap::ByName};
 use crate::transition::{Event, transition};
 use std::collections::HashMap;
 
-/// The columns of a [`DeliveryRow`], in the read statements' order.
-pub(super) const ROW_COLUMNS: &str = "id, state, reason, revision, hours_tenths, credited_tenths, \
-    receipt_id, delivered_at, attempts, next_attempt_at, last_error, lease_owner, lease_until, \
-    idempotency_key, format";
+/// The columns of a [`DeliveryRow`] besides its record's
+/// ([`super::record_columns::RECORD_COLUMNS`]).
+pub(super) const ROW_COLUMNS: &str = "id, registry, state, reason, revision, hours_tenths, \
+    credited_tenths, receipt_id, delivered_at, attempts, next_attempt_at, last_error, \
+    lease_owner, lease_until, idempotency_key, eligible_since, rescan";
 
 /// One row's new values, with the compare-and-set guard. The key is sent
 /// only when it changed (a reconcile correction's new revision). The
@@ -67,6 +68,8 @@ pub(super) struct Decided {
     /// The writes, one per row that changed, as one JSON array.
     pub json: String,
     pub rows: usize,
+    /// Each written row's id and attempt count.
+    pub attempts: Vec<(i64, i64)>,
     /// Per event, whether it applied.
     pub applied: Vec<bool>,
 }
@@ -79,7 +82,7 @@ pub(super) fn decide(rows: Vec<DeliveryRow>, events: &[(i64, Event)], now_ms: i6
     let mut applied = vec![false; events.len()];
     for (i, (id, event)) in events.iter().enumerate() {
         if let Some((_, row)) = current.get_mut(id)
-            && let Some(next) = transition(row, *event, now_ms)
+            && let Some(next) = transition(Some(row), *event, now_ms)
         {
             *row = next;
             applied[i] = true;
@@ -93,15 +96,18 @@ pub(super) fn decide(rows: Vec<DeliveryRow>, events: &[(i64, Event)], now_ms: i6
     writes.sort_by_key(|w| w.id);
     Decided {
         rows: writes.len(),
+        attempts: writes.iter().map(|w| (w.id, w.attempts)).collect(),
         json: serde_json::to_string(&writes).expect("row writes serialize"),
         applied,
     }
 }
 
-/// A row of a `SELECT {ROW_COLUMNS}`.
+/// A row of a `SELECT {ROW_COLUMNS}, {RECORD_COLUMNS}`.
 pub(super) fn delivery_row(r: &impl ByName) -> Result<DeliveryRow> {
+    let registry = super::rowmap::parse_registry(&r.text_at("registry")?)?;
     Ok(DeliveryRow {
         id: r.int_at("id")?,
+        registry,
         state: super::rowmap::parse_state(&r.text_at("state")?)?,
         reason: r.opt_text_at("reason")?,
         revision: r.int_at("revision")?,
@@ -115,7 +121,9 @@ pub(super) fn delivery_row(r: &impl ByName) -> Result<DeliveryRow> {
         lease_owner: r.opt_text_at("lease_owner")?,
         lease_until: r.opt_int_at("lease_until")?,
         idempotency_key: r.opt_text_at("idempotency_key")?,
-        has_record: r.opt_int_at("format")?.is_some(),
+        record: super::record_columns::record_from(r, registry)?,
+        eligible_since: r.opt_int_at("eligible_since")?,
+        rescan: r.int_at("rescan")? != 0,
     })
 }
 

@@ -214,41 +214,9 @@ pub struct ScanRow {
     /// The latest `changed_at` among the rows above: when the newest fact
     /// this decision rests on arrived.
     pub latest_change_ms: i64,
-    pub deliveries: Vec<ExistingDelivery>,
+    /// The completion's delivery rows, one per registry judged before.
+    pub deliveries: Vec<DeliveryRow>,
 }
-
-/// A delivery row as the scan sees it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ExistingDelivery {
-    pub registry: RegistryKind,
-    pub state: State,
-    pub reason: Option<String>,
-    /// What the row's revision says (none if it was never eligible; for a
-    /// `withdrawing` row, the revision that follows the withdrawal, if
-    /// reinstated).
-    pub record: Option<RecordFacts>,
-    pub revision: i64,
-    pub eligible_since: Option<i64>,
-    pub next_attempt_at: Option<i64>,
-    /// The hours this revision carries.
-    pub hours_tenths: Option<u32>,
-    /// The hours the registry credited (for a credited row).
-    pub credited_tenths: Option<u32>,
-    /// A dispatcher took the row and no answer is recorded: a request may
-    /// be in flight, or may have landed before its sender died (its lease
-    /// expired). Either way the registry may hold what was sent.
-    pub awaiting_answer: bool,
-    /// The key the row's revision is sent under (none if never eligible).
-    pub idempotency_key: Option<String>,
-    /// The facts changed while an outcome was unknown: judge the row again
-    /// once the registry's answer is known.
-    pub rescan: bool,
-}
-
-debug_masking_ids!(struct ExistingDelivery {
-    registry, state, reason, record, revision, eligible_since, next_attempt_at, hours_tenths,
-    credited_tenths, awaiting_answer, idempotency_key, rescan,
-});
 
 /// Whether a dispatcher's lease ending at `lease_until` still holds at
 /// `now_ms`, so a request for the row may be in flight: a claim takes the
@@ -257,12 +225,16 @@ pub fn lease_held(lease_until: Option<i64>, now_ms: i64) -> bool {
     lease_until.is_some_and(|until| until >= now_ms)
 }
 
-/// The part of a delivery row that its state machine reads and writes
-/// ([`crate::transition`]): read whole, decided in Rust, written back with a
-/// compare-and-set on (`id`, `revision`, `lease_owner`) as they were read.
-#[derive(Clone, PartialEq, Eq, serde::Serialize)]
+/// A delivery row: the facts its revision carries and where it stands, as
+/// the state machine ([`crate::transition`]) reads and decides it. The scan
+/// reads it to judge a completion again; every other change reads it in
+/// the write transaction and writes the result back with a compare-and-set
+/// on (`id`, `revision`, `lease_owner`) as they were read.
+#[derive(Clone, PartialEq, Eq)]
 pub struct DeliveryRow {
+    /// [`UNSTORED`] for a pair the scan judges for the first time.
     pub id: i64,
+    pub registry: RegistryKind,
     pub state: State,
     pub reason: Option<String>,
     pub revision: i64,
@@ -275,18 +247,31 @@ pub struct DeliveryRow {
     pub attempts: i64,
     pub next_attempt_at: Option<i64>,
     pub last_error: Option<String>,
+    /// The dispatcher that took the row and has recorded no answer yet: a
+    /// request may be in flight, or may have landed before its sender died
+    /// (its lease expired). Either way the registry may hold what was sent.
     pub lease_owner: Option<String>,
     pub lease_until: Option<i64>,
+    /// The key the row's revision is sent under (none if never eligible).
     pub idempotency_key: Option<String>,
-    /// Whether the row holds a record's facts (for a `withdrawing` row: the
-    /// revision that follows the withdrawal, if reinstated). The state
-    /// machine never changes the facts: only the scan writes them.
-    pub has_record: bool,
+    /// The facts of the row's revision (none if it was never eligible; for
+    /// a `withdrawing` row, the revision that follows the withdrawal, if
+    /// reinstated). Only a scan's judgement changes them.
+    pub record: Option<RecordFacts>,
+    /// Since when the record is owed to its registry: the promise's clock.
+    pub eligible_since: Option<i64>,
+    /// The facts changed while an outcome was unknown: judge the row again
+    /// once the registry's answer is known.
+    pub rescan: bool,
 }
 
+/// The id of a [`DeliveryRow`] not stored yet.
+pub const UNSTORED: i64 = 0;
+
 debug_masking_ids!(struct DeliveryRow {
-    id, state, reason, revision, hours_tenths, credited_tenths, receipt_id, delivered_at,
-    attempts, next_attempt_at, last_error, lease_owner, lease_until, idempotency_key, has_record,
+    id, registry, state, reason, revision, hours_tenths, credited_tenths, receipt_id,
+    delivered_at, attempts, next_attempt_at, last_error, lease_owner, lease_until,
+    idempotency_key, record, eligible_since, rescan,
 });
 
 /// The scan's decision for one (completion, registry), written whole. Not
@@ -314,7 +299,7 @@ pub struct DeliveryWrite {
     pub next_attempt_at: Option<i64>,
     /// Reset attempts and last error (a new or changed record starts over).
     pub reset_attempts: bool,
-    /// Judge the row again once its outcome is known (see [`ExistingDelivery::rescan`]).
+    /// Judge the row again once its outcome is known (see [`DeliveryRow::rescan`]).
     pub rescan: bool,
 }
 

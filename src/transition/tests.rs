@@ -2,10 +2,25 @@
 //! rows and events.
 
 use super::*;
+use crate::domain::{CompletionStatus, RecordFacts};
+use crate::eligibility::evaluate;
+use crate::registry::adapter::record_facts;
+use crate::scan::facts;
+use crate::transition::fixture::{NOW, h, scan_row};
 use proptest::prelude::*;
 
-const NOW: i64 = 1_796_000_000_000;
 const ME: &str = "me";
+const L: RegistryKind = RegistryKind::Lifelong;
+
+/// The key revision `revision` of the fixture's lifelong row is sent under.
+fn key(revision: i64) -> String {
+    crate::registry::adapter::idempotency_key("c1", L, revision)
+}
+
+/// The record of a lifelong row carrying `tenths` hours, all online.
+fn record(tenths: u32) -> RecordFacts {
+    record_facts(L, &scan_row(tenths, tenths), h(tenths))
+}
 
 /// Every state, in the order of the table's columns.
 const STATES: [State; 9] = [
@@ -34,10 +49,12 @@ fn code(s: State) -> char {
     }
 }
 
-/// A row at revision 2 carrying a record, leased to [`ME`] or to no one.
+/// A row at revision 2 carrying a record of 3.0 hours (the registry
+/// credits 2.0 once it credits it), leased to [`ME`] or to no one.
 fn row(state: State, leased: bool) -> DeliveryRow {
     DeliveryRow {
         id: 7,
+        registry: L,
         state,
         reason: None,
         revision: 2,
@@ -50,8 +67,10 @@ fn row(state: State, leased: bool) -> DeliveryRow {
         last_error: Some("earlier".into()),
         lease_owner: leased.then(|| ME.to_string()),
         lease_until: leased.then_some(NOW + 60_000),
-        idempotency_key: Some("hs1-rev2".into()),
-        has_record: true,
+        idempotency_key: Some(key(2)),
+        record: Some(record(30)),
+        eligible_since: Some(NOW - 86_400_000),
+        rescan: false,
     }
 }
 
@@ -97,10 +116,21 @@ fn after(event: Event, leased: bool, record: bool) -> String {
         .iter()
         .map(|&s| {
             let mut r = row(s, leased);
-            r.has_record = record;
-            transition(&r, event, NOW).map_or('.', |n| code(n.state))
+            if !record {
+                r.record = None;
+            }
+            transition(Some(&r), event, NOW).map_or('.', |n| code(n.state))
         })
         .collect()
+}
+
+/// The scan's judgement of `facts` for the lifelong portal.
+fn judged(facts: &ScanRow) -> Event<'_> {
+    Event::Judged {
+        facts,
+        registry: L,
+        decision: evaluate(&self::facts(facts, L), L),
+    }
 }
 
 #[test]
@@ -129,8 +159,12 @@ fn every_state_meets_every_event_as_the_table_says() {
         Requeue,
         Repair(Repair),
         Expired(&'static str),
+        Judge(Box<ScanRow>),
     }
+    let mut revoked = scan_row(30, 30);
+    revoked.completion.status = CompletionStatus::Revoked;
     let answer = |outcome| Ev::Answer(ME, outcome);
+    let judge = |facts| Ev::Judge(Box::new(facts));
     #[rustfmt::skip]
     let table: Vec<(&str, Ev, bool, bool, &str)> = vec![
         // what happened                          event                                 leased record  IPRDJFCWN
@@ -157,6 +191,10 @@ fn every_state_meets_every_event_as_the_table_says() {
         ("lookup while in flight",                Ev::Repair(found.clone()),              true,  true,  "........."),
         ("taken over from an expired lease",      Ev::Expired(ME),                   true,  true,  ".RR...CW."),
         ("taken over, but by another since",      Ev::Expired("other"),              true,  true,  "........."),
+        ("judged: its facts, 2.0 h credited",     judge(scan_row(30, 30)),           false, true,  "P..C....P"),
+        ("judged: new hours",                     judge(scan_row(40, 40)),           false, true,  "PPRCPPCWP"),
+        ("judged: new hours, sent, unanswered",   judge(scan_row(40, 40)),           true,  true,  "PPRCJFCWP"),
+        ("judged: revoked",                       judge(revoked),                    false, true,  "IIWWIIWWN"),
     ];
     for (what, ev, leased, record, want) in &table {
         let event = match ev {
@@ -164,6 +202,7 @@ fn every_state_meets_every_event_as_the_table_says() {
             Ev::Requeue => Event::Requeue,
             Ev::Repair(repair) => Event::Repaired(repair),
             Ev::Expired(taken_by) => Event::LeaseExpired { taken_by },
+            Ev::Judge(facts) => judged(facts),
         };
         assert_eq!(after(event, *leased, *record), *want, "{what}");
     }
@@ -174,7 +213,7 @@ fn an_upload_accepted_after_the_scan_moved_on_keeps_its_receipt_and_corrects_it_
     let r = row(State::Pending, true);
     let outcome = delivered(1);
     let n = transition(
-        &r,
+        Some(&r),
         Event::Answered {
             owner: ME,
             outcome: &outcome,
@@ -186,10 +225,7 @@ fn an_upload_accepted_after_the_scan_moved_on_keeps_its_receipt_and_corrects_it_
     assert_eq!(n.receipt_id.as_deref(), Some("R-9"));
     assert_eq!((n.next_attempt_at, n.attempts), (Some(NOW), 0));
     assert_eq!((n.lease_owner, n.lease_until), (None, None));
-    assert_eq!(
-        (n.has_record, n.idempotency_key),
-        (r.has_record, r.idempotency_key)
-    );
+    assert_eq!((n.record, n.idempotency_key), (r.record, r.idempotency_key));
 }
 
 #[test]
@@ -201,9 +237,14 @@ fn a_reconcile_correction_carries_the_new_revision_and_what_the_registry_holds()
         idempotency_key: "hs1-rev3".into(),
         credited_tenths: 10,
     };
-    let n = transition(&row(State::Delivered, false), Event::Repaired(&fix), NOW).unwrap();
+    let n = transition(
+        Some(&row(State::Delivered, false)),
+        Event::Repaired(&fix),
+        NOW,
+    )
+    .unwrap();
     assert_eq!(
-        (n.revision, n.idempotency_key.as_deref(), n.has_record),
+        (n.revision, n.idempotency_key.as_deref(), n.record.is_some()),
         (3, Some("hs1-rev3"), true)
     );
     assert_eq!(
@@ -216,7 +257,7 @@ fn a_reconcile_correction_carries_the_new_revision_and_what_the_registry_holds()
 fn a_row_taken_over_from_an_expired_lease_counts_the_lost_attempt_and_keeps_its_new_lease_and_key()
 {
     let r = row(State::Pending, true);
-    let n = transition(&r, Event::LeaseExpired { taken_by: ME }, NOW).unwrap();
+    let n = transition(Some(&r), Event::LeaseExpired { taken_by: ME }, NOW).unwrap();
     assert_eq!(n.state, State::Retrying, "the outcome is unknown");
     assert_eq!(
         (n.attempts, n.last_error.as_deref()),
@@ -240,8 +281,18 @@ fn a_row_taken_over_from_an_expired_lease_counts_the_lost_attempt_and_keeps_its_
 }
 
 #[test]
+fn a_lookup_that_finds_the_record_missing_frees_an_expired_lease_so_the_resend_is_no_takeover() {
+    let mut r = row(State::Retrying, true);
+    r.lease_until = Some(NOW - 1);
+    let lacks = Repair::Requeued { id: 7, revision: 2 };
+    let n = transition(Some(&r), Event::Repaired(&lacks), NOW).unwrap();
+    assert_eq!((n.state, n.attempts), (State::Pending, 0));
+    assert_eq!((n.lease_owner, n.lease_until), (None, None));
+}
+
+#[test]
 fn a_requeue_starts_the_record_over_under_its_key() {
-    let n = transition(&row(State::Failed, false), Event::Requeue, NOW).unwrap();
+    let n = transition(Some(&row(State::Failed, false)), Event::Requeue, NOW).unwrap();
     assert_eq!(
         (n.state, n.attempts, n.next_attempt_at),
         (State::Pending, 0, Some(NOW))
@@ -252,7 +303,7 @@ fn a_requeue_starts_the_record_over_under_its_key() {
     );
     assert_eq!(
         (n.revision, n.idempotency_key.as_deref()),
-        (2, Some("hs1-rev2"))
+        (2, Some(key(2).as_str()))
     );
 }
 
@@ -273,11 +324,35 @@ prop_compose! {
             revision,
             lease_owner: owner.map(String::from),
             lease_until: owner.map(|_| NOW + lease_in),
-            has_record: record,
-            idempotency_key: Some(format!("hs1-rev{revision}")),
+            record: record.then(|| self::record(30)),
+            idempotency_key: Some(key(revision)),
             receipt_id: receipt.then(|| "R-1".to_string()),
             ..row(state, false)
         }
+    }
+}
+
+prop_compose! {
+    /// A lifelong completion as a scan may find it: any hours and split,
+    /// revoked, decertified or no longer a civil servant's, or not.
+    fn any_facts()(
+        tenths in 1u32..60,
+        digital_percent in 0u32..=100,
+        revoked in any::<bool>(),
+        decertified in any::<bool>(),
+        converted in any::<bool>(),
+    ) -> ScanRow {
+        let mut f = scan_row(tenths, tenths * digital_percent / 100);
+        if revoked {
+            f.completion.status = CompletionStatus::Revoked;
+        }
+        if decertified {
+            f.course.certified.clear();
+        }
+        if converted {
+            f.account.identity = Some(crate::domain::Identity::NaturalPerson);
+        }
+        f
     }
 }
 
@@ -331,15 +406,21 @@ proptest! {
     #[test]
     fn a_delivered_record_is_sent_again_only_under_another_revision(
         mut r in any_row(), o in any_outcome(), owner in proptest::sample::select(vec![ME, "other"]),
+        f in any_facts(),
     ) {
         r.state = State::Delivered;
-        if let Some(n) = transition(&r, Event::Answered { owner, outcome: &o }, NOW)
+        if let Some(n) = transition(Some(&r), Event::Answered { owner, outcome: &o }, NOW)
             && n.state.is_due_work()
         {
             prop_assert_eq!(n.state, State::Correcting);
             prop_assert_ne!(Some(n.revision), answered_revision(&o), "{:?}", o);
         }
-        prop_assert_eq!(transition(&r, Event::LeaseExpired { taken_by: owner }, NOW), None);
+        prop_assert_eq!(transition(Some(&r), Event::LeaseExpired { taken_by: owner }, NOW), None);
+        if let Some(n) = transition(Some(&r), judged(&f), NOW)
+            && matches!(n.state, State::Pending | State::Retrying | State::Correcting)
+        {
+            prop_assert!(n.revision > r.revision, "{:?} resent at {}", n.state, n.revision);
+        }
     }
 
     #[test]
@@ -348,9 +429,9 @@ proptest! {
     ) {
         let Some(about) = answered_revision(&o) else { return Ok(()) };
         prop_assume!(about < r.revision);
-        if let Some(n) = transition(&r, Event::Answered { owner: ME, outcome: &o }, NOW) {
+        if let Some(n) = transition(Some(&r), Event::Answered { owner: ME, outcome: &o }, NOW) {
             prop_assert_eq!(n.revision, r.revision);
-            prop_assert_eq!(n.has_record, r.has_record);
+            prop_assert_eq!(&n.record, &r.record);
             prop_assert_eq!(&n.idempotency_key, &r.idempotency_key);
             prop_assert!(
                 n.state == r.state || n.state == State::Correcting,
@@ -365,6 +446,7 @@ proptest! {
     #[test]
     fn a_correction_or_withdrawal_is_never_given_up(
         mut r in any_row(), o in any_outcome(), repair in any_repair(), correcting in any::<bool>(),
+        f in any_facts(),
     ) {
         r.state = if correcting { State::Correcting } else { State::Withdrawing };
         for event in [
@@ -372,8 +454,9 @@ proptest! {
             Event::Requeue,
             Event::Repaired(&repair),
             Event::LeaseExpired { taken_by: ME },
+            judged(&f),
         ] {
-            if let Some(n) = transition(&r, event, NOW) {
+            if let Some(n) = transition(Some(&r), event, NOW) {
                 prop_assert!(
                     !matches!(n.state, State::Failed | State::Rejected | State::Ineligible),
                     "{:?} became {:?} on {:?}", r.state, n.state, event
@@ -386,7 +469,7 @@ proptest! {
     fn only_the_lease_holder_records_an_answer_and_recording_it_frees_the_row(
         r in any_row(), o in any_outcome(), owner in proptest::sample::select(vec![ME, "other"]),
     ) {
-        match transition(&r, Event::Answered { owner, outcome: &o }, NOW) {
+        match transition(Some(&r), Event::Answered { owner, outcome: &o }, NOW) {
             Some(n) => {
                 prop_assert_eq!(r.lease_owner.as_deref(), Some(owner));
                 prop_assert_eq!((n.lease_owner, n.lease_until), (None, None));
@@ -399,13 +482,38 @@ proptest! {
     }
 
     #[test]
-    fn nothing_but_an_answer_touches_a_row_in_flight(
+    fn no_requeue_repair_or_takeover_touches_a_row_in_flight(
         mut r in any_row(), repair in any_repair(),
     ) {
         r.lease_owner = Some("other".into());
         r.lease_until = Some(NOW + 1);
-        prop_assert_eq!(transition(&r, Event::Requeue, NOW), None);
-        prop_assert_eq!(transition(&r, Event::Repaired(&repair), NOW), None);
-        prop_assert_eq!(transition(&r, Event::LeaseExpired { taken_by: ME }, NOW), None);
+        prop_assert_eq!(transition(Some(&r), Event::Requeue, NOW), None);
+        prop_assert_eq!(transition(Some(&r), Event::Repaired(&repair), NOW), None);
+        prop_assert_eq!(transition(Some(&r), Event::LeaseExpired { taken_by: ME }, NOW), None);
+    }
+
+    #[test]
+    fn a_judgement_leaves_the_lease_the_receipt_and_the_credit_alone(
+        r in any_row(), f in any_facts(),
+    ) {
+        if let Some(n) = transition(Some(&r), judged(&f), NOW) {
+            prop_assert_eq!((n.id, n.registry, &n.lease_owner, n.lease_until), (r.id, r.registry, &r.lease_owner, r.lease_until));
+            prop_assert_eq!((&n.receipt_id, n.credited_tenths, n.delivered_at), (&r.receipt_id, r.credited_tenths, r.delivered_at));
+        }
+    }
+
+    #[test]
+    fn while_an_upload_s_outcome_is_unknown_the_facts_sent_under_its_key_stay(
+        mut r in any_row(), f in any_facts(), retrying in any::<bool>(),
+    ) {
+        r.state = if retrying { State::Retrying } else { State::Pending };
+        prop_assume!(retrying || r.lease_owner.is_some());
+        if let Some(n) = transition(Some(&r), judged(&f), NOW)
+            && n.revision == r.revision
+            && n.record.is_some()
+        {
+            prop_assert_eq!(&n.idempotency_key, &r.idempotency_key);
+            prop_assert_eq!((&n.record, n.hours_tenths), (&r.record, r.hours_tenths));
+        }
     }
 }

@@ -1,75 +1,45 @@
 //! The transitions of a delivery row, one decision at a time.
 
 use super::*;
-use crate::domain::{
-    Account, AccountKind, Completion, CompletionStatus, Course, Identity, LearningMode, NationalId,
-    Person,
-};
+use crate::domain::{CompletionStatus, Identity};
+use crate::registry::adapter::idempotency_key;
+use crate::store::State;
+use crate::transition::fixture::{NOW, h, scan_row as row};
 
-const NOW: i64 = 1_796_000_000_000; // 2026-11-30, after the completion
 const L: RegistryKind = RegistryKind::Lifelong;
 
-fn h(t: u32) -> Hours {
-    Hours::from_tenths(t).unwrap()
-}
-
-fn row(lifelong: u32, digital: u32) -> ScanRow {
-    let nid = NationalId::parse("A123456789").unwrap();
-    ScanRow {
-        completion: Completion {
-            completion_id: "c1".into(),
-            account_id: "a1".into(),
-            course_code: "K1".into(),
-            completed_at: chrono::DateTime::parse_from_rfc3339("2026-11-20T10:00:00+08:00")
-                .unwrap(),
-            status: CompletionStatus::Completed,
-        },
-        completed_on: "2026-11-20".into(),
-        account: Account {
-            account_id: "a1".into(),
-            national_id: nid.clone(),
-            kind: AccountKind::Ecpa,
-            identity: Some(Identity::CivilServant),
-            bound_to: None,
-        },
-        bound: None,
-        person: Person {
-            national_id: nid,
-            personnel_category: Some("10".into()),
-            enved_account: None,
-            service_unit_code: None,
-        },
-        unit_known: false,
-        course: Course {
-            course_code: "K1".into(),
-            name: "K".into(),
-            learning_mode: LearningMode::Blended,
-            category_code: "A1".into(),
-            digital_hours: h(digital),
-            classroom_hours: h(lifelong - digital),
-            certified: [(RegistryKind::Lifelong, h(lifelong))].into(),
-        },
-        latest_change_ms: NOW - 1_000,
-        deliveries: vec![],
-    }
-}
-
-/// The row as stored after `w` was written and, for a credited state,
-/// credited with `credited` tenths.
-fn stored(w: &DeliveryWrite, state: State, credited: Option<u32>) -> ExistingDelivery {
-    ExistingDelivery {
+/// The row as stored after `w` was written, tried once and, for a
+/// credited state, credited with `credited` tenths.
+fn stored(w: &DeliveryWrite, state: State, credited: Option<u32>) -> DeliveryRow {
+    DeliveryRow {
+        id: 7,
         registry: w.registry,
         state,
         reason: w.reason.clone(),
-        record: w.record.clone(),
         revision: w.revision,
-        eligible_since: w.eligible_since,
-        next_attempt_at: w.next_attempt_at,
         hours_tenths: w.hours_tenths,
         credited_tenths: credited,
-        awaiting_answer: false,
+        receipt_id: credited.map(|_| "R-1".into()),
+        delivered_at: credited.map(|_| NOW - 5_000),
+        attempts: 1,
+        next_attempt_at: w.next_attempt_at,
+        last_error: Some("an earlier answer".into()),
+        lease_owner: None,
+        lease_until: None,
         idempotency_key: w.idempotency_key.clone(),
+        record: w.record.clone(),
+        eligible_since: w.eligible_since,
         rescan: w.rescan,
+    }
+}
+
+/// `e` taken by a dispatcher that has recorded no answer (in flight, or
+/// its sender died and the lease expired).
+fn sent_unanswered(e: DeliveryRow) -> DeliveryRow {
+    DeliveryRow {
+        lease_owner: Some("daemon-1".into()),
+        lease_until: Some(NOW - 1_000),
+        ..e
     }
 }
 
@@ -77,12 +47,12 @@ fn eligible(r: &ScanRow) -> Decision {
     evaluate(&facts(r, L), L)
 }
 
-fn plan(r: &ScanRow, e: Option<&ExistingDelivery>) -> Option<DeliveryWrite> {
+fn plan(r: &ScanRow, e: Option<&DeliveryRow>) -> Option<DeliveryWrite> {
     plan_pair(r, L, eligible(r), e, NOW)
 }
 
 /// A delivered row of `r` at revision 1.
-fn delivered(r: &ScanRow) -> ExistingDelivery {
+fn delivered(r: &ScanRow) -> DeliveryRow {
     let w = plan(r, None).unwrap();
     let t = w.hours_tenths;
     stored(&w, State::Delivered, t)
@@ -212,13 +182,13 @@ fn an_unknown_outcome_revoked_is_withdrawn_after_a_lookup_and_reinstated_resumes
     assert_eq!((back.state, back.revision), (State::Retrying, 1));
     assert_eq!(back.record, first.record);
 
-    let mut pending = stored(&first, State::Pending, None);
+    let pending = stored(&first, State::Pending, None);
     assert_eq!(
         plan(&revoked, Some(&pending)).unwrap().state,
         State::Ineligible,
         "never sent"
     );
-    pending.awaiting_answer = true;
+    let pending = sent_unanswered(pending);
     assert_eq!(
         plan(&revoked, Some(&pending)).unwrap().state,
         State::Withdrawing,
@@ -229,7 +199,7 @@ fn an_unknown_outcome_revoked_is_withdrawn_after_a_lookup_and_reinstated_resumes
 #[test]
 fn a_record_changed_while_sent_and_unanswered_keeps_the_bytes_sent_under_its_key_and_is_flagged() {
     let first = plan(&row(20, 20), None).unwrap();
-    let mut sent = stored(&first, State::Pending, None);
+    let sent = stored(&first, State::Pending, None);
     let changed = row(30, 30);
     let w = plan(&changed, Some(&sent)).unwrap();
     assert_eq!(
@@ -238,7 +208,7 @@ fn a_record_changed_while_sent_and_unanswered_keeps_the_bytes_sent_under_its_key
         "never sent: refreshed under the same key"
     );
     // In flight, or its sender died before the answer (the lease expired).
-    sent.awaiting_answer = true;
+    let sent = sent_unanswered(sent);
     let w = plan(&changed, Some(&sent)).unwrap();
     assert_eq!((w.state, w.revision), (State::Pending, 1));
     assert_eq!(
@@ -247,10 +217,7 @@ fn a_record_changed_while_sent_and_unanswered_keeps_the_bytes_sent_under_its_key
         "sent, unanswered: the sent bytes stay"
     );
     assert!(w.rescan, "judged again once the answer is known");
-    let flagged = ExistingDelivery {
-        awaiting_answer: true,
-        ..stored(&w, State::Pending, None)
-    };
+    let flagged = sent_unanswered(stored(&w, State::Pending, None));
     assert_eq!(plan(&changed, Some(&flagged)), None, "flagged once");
 }
 

@@ -96,15 +96,20 @@ impl<B: Backend> DispatchStore for SqlStore<B> {
         Ok(written)
     }
 
-    async fn take_over(&self, owner: &str, delivery_ids: &[i64], now_ms: i64) -> Result<u64> {
+    async fn take_over(
+        &self,
+        owner: &str,
+        delivery_ids: &[i64],
+        now_ms: i64,
+    ) -> Result<Vec<(i64, i64)>> {
         let events: Vec<(i64, Event)> = delivery_ids
             .iter()
             .map(|&id| (id, Event::LeaseExpired { taken_by: owner }))
             .collect();
         let mut tx = self.db.begin().await?;
-        let written = Self::transition_rows(&mut tx, &events, now_ms).await?.rows as u64;
+        let decided = Self::transition_rows(&mut tx, &events, now_ms).await?;
         tx.finish().await?;
-        Ok(written)
+        Ok(decided.attempts)
     }
 
     async fn requeue(&self, delivery_ids: &[i64], now_ms: i64) -> Result<u64> {

@@ -5,8 +5,9 @@ use super::{Arg, Backend, Run, SqlStore};
 use crate::domain::RegistryKind;
 use crate::scan::stages::{Stage, lap};
 use crate::store::dialect::{Dialect, Sql};
-use crate::store::record_columns::{WRITE_COLUMNS, WriteRow};
+use crate::store::record_columns::{RECORD_COLUMNS, WRITE_COLUMNS, WriteRow};
 use crate::store::rowmap::{ReadRow as _, existing_delivery, scan_row};
+use crate::store::transitions::ROW_COLUMNS;
 use crate::store::{DeliveryWrite, Result, ScanRow, ScanStore, StoreError};
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -79,15 +80,11 @@ static SCAN_FACTS: Sql = Sql::built(|d: Dialect| {
 /// leading column, whatever the table's statistics say.
 static SCAN_DELIVERIES: Sql = Sql::built(|d: Dialect| {
     format!(
-        "SELECT d.completion_id, d.registry, d.state, d.reason, d.revision, d.eligible_since,
-                d.next_attempt_at, d.hours_tenths, d.credited_tenths, d.lease_owner,
-                d.idempotency_key, d.rescan, d.national_id, d.course_code, d.format, d.course_name,
-                d.completed_on, d.learning_mode, d.digital_tenths, d.classroom_tenths,
-                d.category_code, d.enved_account, d.service_unit_code
-         FROM deliveries d
+        "SELECT completion_id, {ROW_COLUMNS}, {RECORD_COLUMNS}
+         FROM deliveries
          WHERE {}
-         ORDER BY d.id {}",
-        d.in_list("d.completion_id", "$1"),
+         ORDER BY id {}",
+        d.in_list("completion_id", "$1"),
         d.for_update()
     )
 });

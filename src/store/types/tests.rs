@@ -71,19 +71,27 @@ fn course() -> Course {
     }
 }
 
-fn existing() -> ExistingDelivery {
-    ExistingDelivery {
+/// A delivery row whose record names the learner and whose last error
+/// quotes the ID.
+fn delivery_row() -> DeliveryRow {
+    DeliveryRow {
+        id: 1,
         registry: RegistryKind::Lifelong,
         state: State::Retrying,
         reason: None,
-        record: Some(record()),
         revision: 1,
-        eligible_since: Some(1),
-        next_attempt_at: Some(2),
         hours_tenths: Some(20),
         credited_tenths: None,
-        awaiting_answer: false,
+        receipt_id: None,
+        delivered_at: None,
+        attempts: 1,
+        next_attempt_at: Some(2),
+        last_error: Some(quoting()),
+        lease_owner: None,
+        lease_until: None,
         idempotency_key: Some("hs1-k".into()),
+        record: Some(record()),
+        eligible_since: Some(1),
         rescan: false,
     }
 }
@@ -143,6 +151,7 @@ fn every_carrier() -> Vec<(&'static str, Box<dyn fmt::Debug>)> {
             }),
         ),
         ("KnownKeys", Box::new(known)),
+        ("DeliveryRow", Box::new(delivery_row())),
         ("IntakeChunk", Box::new(chunk)),
         (
             "ScanRow",
@@ -155,28 +164,7 @@ fn every_carrier() -> Vec<(&'static str, Box<dyn fmt::Debug>)> {
                 unit_known: true,
                 course: course(),
                 latest_change_ms: 1,
-                deliveries: vec![existing()],
-            }),
-        ),
-        ("ExistingDelivery", Box::new(existing())),
-        (
-            "DeliveryRow",
-            Box::new(DeliveryRow {
-                id: 1,
-                state: State::Retrying,
-                reason: None,
-                revision: 1,
-                hours_tenths: Some(20),
-                credited_tenths: None,
-                receipt_id: None,
-                delivered_at: None,
-                attempts: 1,
-                next_attempt_at: Some(2),
-                last_error: Some(quoting()),
-                lease_owner: None,
-                lease_until: None,
-                idempotency_key: Some("hs1-k".into()),
-                has_record: true,
+                deliveries: vec![delivery_row()],
             }),
         ),
         (
