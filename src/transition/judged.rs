@@ -35,14 +35,16 @@ fn withdraws(reason: Reason) -> bool {
 /// - `ineligible` → eligible: `pending`, eligible since the newest change
 ///   the decision rests on (the conversion, the fixed unit, …): backfill.
 /// - Record changed (data fixed): the new record replaces the old under the
-///   same key and starts its attempts over; `rejected`/`failed` go back to
+///   same key and starts its attempts over; `rejected` goes back to
 ///   `pending`. But while the registry may hold the record already (its
-///   last outcome unknown, `retrying`, or taken by a dispatcher that
-///   recorded no answer, in flight or dead), the facts sent under the key
-///   stay as they are: resent, they are credited once with the hours they
-///   carry, and the registry's `duplicate` answer then speaks for them.
-///   The row is flagged instead, and judged again once its outcome is
-///   known: a correction if it was credited, a refreshed upload if not.
+///   last outcome unknown: `retrying`, given up on (`failed`), or taken by
+///   a dispatcher that recorded no answer, in flight or dead), the facts
+///   sent under the key stay as they are: resent, they are credited once
+///   with the hours they carry, and the registry's `duplicate` answer then
+///   speaks for them. The row is flagged instead (a `failed` one also goes
+///   back to `retrying`, or nothing would resend it), and judged again once
+///   its outcome is known: a correction if it was credited, a refreshed
+///   upload if not.
 /// - Now ineligible: `ineligible`, except when the registry may already hold
 ///   it (an unknown outcome) and the reason withdraws: then
 ///   `withdrawing`, which looks the key up before deleting.
@@ -105,6 +107,15 @@ fn decide(d: &Draft, decision: Decision, existing: Option<&DeliveryRow>) -> Opti
             }
             if outcome_unknown(e) {
                 // What may have landed under the key stays what was sent.
+                if e.state == State::Failed {
+                    return Some(DeliveryRow {
+                        state: State::Retrying,
+                        attempts: 0,
+                        last_error: None,
+                        next_attempt_at: Some(d.now_ms),
+                        ..flagged(e, true)
+                    });
+                }
                 return (!e.rescan).then(|| flagged(e, true));
             }
             // The registry does not hold it: due now, attempts started
@@ -210,8 +221,12 @@ fn split_changed(d: &Draft, e: &DeliveryRow) -> bool {
 /// row and no answer is recorded. The lease's end does not settle it: a
 /// daemon killed after the registry credited its batch leaves the row
 /// `pending` under an expired lease, and what it sent may have landed.
+/// Nor does giving up: a `failed` upload's lost answers may have been
+/// credits. Only once it was resent after a change (and flagged) is its
+/// end taken as known: refused or given up on again, the new facts go out
+/// rather than wait for a person.
 fn outcome_unknown(e: &DeliveryRow) -> bool {
-    e.state == State::Retrying || e.lease_owner.is_some()
+    e.state == State::Retrying || (e.state == State::Failed && !e.rescan) || e.lease_owner.is_some()
 }
 
 /// The row as it stands, flagged (or no longer flagged) to be judged again.

@@ -192,9 +192,9 @@ fn every_state_meets_every_event_as_the_table_says() {
         ("taken over from an expired lease",      Ev::Expired(ME),                   true,  true,  ".RR...CW."),
         ("taken over, but by another since",      Ev::Expired("other"),              true,  true,  "........."),
         ("judged: its facts, 2.0 h credited",     judge(scan_row(30, 30)),           false, true,  "P..C....P"),
-        ("judged: new hours",                     judge(scan_row(40, 40)),           false, true,  "PPRCPPCWP"),
-        ("judged: new hours, sent, unanswered",   judge(scan_row(40, 40)),           true,  true,  "PPRCJFCWP"),
-        ("judged: revoked",                       judge(revoked),                    false, true,  "IIWWIIWWN"),
+        ("judged: new hours",                     judge(scan_row(40, 40)),           false, true,  "PPRCPRCWP"),
+        ("judged: new hours, sent, unanswered",   judge(scan_row(40, 40)),           true,  true,  "PPRCJRCWP"),
+        ("judged: revoked",                       judge(revoked),                    false, true,  "IIWWIWWWN"),
     ];
     for (what, ev, leased, record, want) in &table {
         let event = match ev {
@@ -504,10 +504,14 @@ proptest! {
 
     #[test]
     fn while_an_upload_s_outcome_is_unknown_the_facts_sent_under_its_key_stay(
-        mut r in any_row(), f in any_facts(), retrying in any::<bool>(),
+        mut r in any_row(), f in any_facts(), retrying in any::<bool>(), given_up in any::<bool>(),
     ) {
-        r.state = if retrying { State::Retrying } else { State::Pending };
-        prop_assume!(retrying || r.lease_owner.is_some());
+        r.state = match (retrying, given_up) {
+            (true, _) => State::Retrying,
+            (false, true) => State::Failed,
+            (false, false) => State::Pending,
+        };
+        prop_assume!(retrying || given_up || r.lease_owner.is_some());
         if let Some(n) = transition(Some(&r), judged(&f), NOW)
             && n.revision == r.revision
             && n.record.is_some()

@@ -283,3 +283,42 @@ fn new_hours_while_an_outcome_is_unknown_wait_for_it_then_become_a_correction() 
         (State::Delivered, 1, first.record, false)
     );
 }
+
+#[test]
+fn a_record_given_up_on_then_changed_is_resent_as_sent_and_the_change_follows_its_answer() {
+    let first = plan(&row(20, 20), None).unwrap();
+    let failed = stored(&first, State::Failed, None);
+    let changed = row(30, 30);
+    let w = plan(&changed, Some(&failed)).unwrap();
+    assert_eq!(
+        (w.state, w.revision, &w.record, w.hours_tenths, w.rescan),
+        (State::Retrying, 1, &first.record, Some(20), true),
+        "its lost answers may have been credits: the bytes sent go out again"
+    );
+    assert_eq!((w.next_attempt_at, w.reset_attempts), (Some(NOW), true));
+
+    // Answered `duplicate`: the registry held it, and the change is a correction.
+    let credited = stored(&w, State::Delivered, Some(20));
+    let correction = plan(&changed, Some(&credited)).unwrap();
+    assert_eq!(
+        (
+            correction.state,
+            correction.revision,
+            correction.hours_tenths
+        ),
+        (State::Correcting, 2, Some(30))
+    );
+
+    // Given up on again: the new facts go out rather than wait for a person.
+    let again = stored(&w, State::Failed, None);
+    let upload = plan(&changed, Some(&again)).unwrap();
+    assert_eq!(
+        (
+            upload.state,
+            upload.revision,
+            upload.hours_tenths,
+            upload.rescan
+        ),
+        (State::Pending, 1, Some(30), false)
+    );
+}
