@@ -249,7 +249,7 @@ fn answered(row: &DeliveryRow, outcome: &Outcome, now_ms: i64) -> Option<Deliver
         }
         Outcome::Withdrawn { .. } if row.state == State::Withdrawing => {
             // Reinstated meanwhile: the row carries the next revision's record.
-            let reinstated = row.record.is_some();
+            let reinstated = row.record.is_held();
             DeliveryRow {
                 state: if reinstated {
                     State::Pending

@@ -6,7 +6,7 @@
 
 use crate::domain::RegistryKind;
 use crate::eligibility::{AccountFacts, Decision, Facts, evaluate};
-use crate::store::{DeliveryRow, DeliveryWrite, ScanRow};
+use crate::store::{DeliveryRow, DeliveryWrite, Record, ScanRow};
 use crate::transition::{Event, transition};
 
 /// The writes for a chunk of completions, every registry each.
@@ -67,7 +67,12 @@ pub fn plan_pair(
 /// it has one. Attempts only ever start over or stay: `reset_attempts`
 /// says which.
 fn write_of(row: &ScanRow, next: DeliveryRow) -> DeliveryWrite {
-    let (national_id, course_code) = match &next.record {
+    debug_assert!(
+        next.record != Record::Unread,
+        "a judged row's facts are read"
+    );
+    let record = next.record.facts().cloned();
+    let (national_id, course_code) = match &record {
         Some(r) => (r.national_id.clone(), r.course_code.clone()),
         None => (
             row.person.national_id.clone(),
@@ -84,7 +89,7 @@ fn write_of(row: &ScanRow, next: DeliveryRow) -> DeliveryWrite {
         hours_tenths: next.hours_tenths,
         revision: next.revision,
         idempotency_key: next.idempotency_key,
-        record: next.record,
+        record,
         eligible_since: next.eligible_since,
         due_at: None,
         next_attempt_at: next.next_attempt_at,

@@ -9,9 +9,10 @@ use super::Result;
 use super::rowmap::{ByName, corrupt, hours, nid};
 use crate::domain::{LearningMode, RecordDetail, RecordFacts, RegistryKind};
 
-/// The columns a record's facts are read from (besides `hours_tenths`).
-pub(super) const RECORD_COLUMNS: &str = "national_id, course_code, format, course_name, \
-    completed_on, learning_mode, digital_tenths, classroom_tenths, category_code, enved_account, \
+/// The columns a record's facts are read from, besides `format` and
+/// `hours_tenths` (which every delivery row read has).
+pub(super) const RECORD_COLUMNS: &str = "national_id, course_code, course_name, completed_on, \
+    learning_mode, digital_tenths, classroom_tenths, category_code, enved_account, \
     service_unit_code";
 
 /// The facts of a row of `registry`, if it holds a record, read by the

@@ -328,7 +328,7 @@ pub fn scan_row(r: &impl ReadRow) -> Result<super::ScanRow> {
 pub fn existing_delivery(r: &impl ByName) -> Result<(String, super::DeliveryRow)> {
     Ok((
         r.text_at("completion_id")?,
-        super::transitions::delivery_row(r)?,
+        super::transitions::judged_row(r)?,
     ))
 }
 

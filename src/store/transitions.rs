@@ -4,15 +4,16 @@
 //! the (revision, lease owner) the row was read with. The backends only
 //! read the rows and run the one named write statement.
 
-use super::{DeliveryRow, Result, State, rowmap::ByName};
+use super::{DeliveryRow, Record, Result, State, rowmap::ByName};
 use crate::transition::{Event, transition};
 use std::collections::HashMap;
 
-/// The columns of a [`DeliveryRow`] besides its record's
-/// ([`super::record_columns::RECORD_COLUMNS`]).
+/// The columns of a [`DeliveryRow`] whose record is [`Record::Unread`]
+/// (`format` says whether there is one); with its facts, also
+/// [`super::record_columns::RECORD_COLUMNS`].
 pub(super) const ROW_COLUMNS: &str = "id, registry, state, reason, revision, hours_tenths, \
     credited_tenths, receipt_id, delivered_at, attempts, next_attempt_at, last_error, \
-    lease_owner, lease_until, idempotency_key, eligible_since, rescan";
+    lease_owner, lease_until, idempotency_key, eligible_since, rescan, format";
 
 /// One row's new values, with the compare-and-set guard. The key is sent
 /// only when it changed (a reconcile correction's new revision). The
@@ -102,7 +103,17 @@ pub(super) fn decide(rows: Vec<DeliveryRow>, events: &[(i64, Event)], now_ms: i6
     }
 }
 
-/// A row of a `SELECT {ROW_COLUMNS}, {RECORD_COLUMNS}`.
+/// A row of a `SELECT {ROW_COLUMNS}, {RECORD_COLUMNS}`: with its record's
+/// facts, as the scan judges it.
+pub(super) fn judged_row(r: &impl ByName) -> Result<DeliveryRow> {
+    let row = delivery_row(r)?;
+    Ok(DeliveryRow {
+        record: super::record_columns::record_from(r, row.registry)?.into(),
+        ..row
+    })
+}
+
+/// A row of a `SELECT {ROW_COLUMNS}`: its record, if any, unread.
 pub(super) fn delivery_row(r: &impl ByName) -> Result<DeliveryRow> {
     let registry = super::rowmap::parse_registry(&r.text_at("registry")?)?;
     Ok(DeliveryRow {
@@ -121,7 +132,10 @@ pub(super) fn delivery_row(r: &impl ByName) -> Result<DeliveryRow> {
         lease_owner: r.opt_text_at("lease_owner")?,
         lease_until: r.opt_int_at("lease_until")?,
         idempotency_key: r.opt_text_at("idempotency_key")?,
-        record: super::record_columns::record_from(r, registry)?,
+        record: match r.opt_int_at("format")? {
+            Some(_) => Record::Unread,
+            None => Record::None,
+        },
         eligible_since: r.opt_int_at("eligible_since")?,
         rescan: r.int_at("rescan")? != 0,
     })

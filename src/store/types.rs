@@ -254,15 +254,51 @@ pub struct DeliveryRow {
     pub lease_until: Option<i64>,
     /// The key the row's revision is sent under (none if never eligible).
     pub idempotency_key: Option<String>,
-    /// The facts of the row's revision (none if it was never eligible; for
-    /// a `withdrawing` row, the revision that follows the withdrawal, if
-    /// reinstated). Only a scan's judgement changes them.
-    pub record: Option<RecordFacts>,
+    /// The record of the row's revision (none if it was never eligible;
+    /// for a `withdrawing` row, the revision that follows the withdrawal,
+    /// if reinstated). Only a scan's judgement changes it.
+    pub record: Record,
     /// Since when the record is owed to its registry: the promise's clock.
     pub eligible_since: Option<i64>,
     /// The facts changed while an outcome was unknown: judge the row again
     /// once the registry's answer is known.
     pub rescan: bool,
+}
+
+/// The record a [`DeliveryRow`]'s revision carries, as far as it was read.
+/// The scan reads its facts, as it compares a change against them; an
+/// answer, a requeue, a repair or a lease expiry only asks whether there is
+/// one, and the drain, which reads every row it records an answer for,
+/// does not pay for the rest (about a sixth of the SQLite drain).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    /// Never eligible, or withdrawn and not reinstated.
+    None,
+    /// Its facts.
+    Facts(RecordFacts),
+    /// One is held; its facts were not read.
+    Unread,
+}
+
+impl Record {
+    /// Whether the row holds a record, read or not.
+    pub fn is_held(&self) -> bool {
+        !matches!(self, Record::None)
+    }
+
+    /// The facts, when they were read.
+    pub fn facts(&self) -> Option<&RecordFacts> {
+        match self {
+            Record::Facts(f) => Some(f),
+            _ => None,
+        }
+    }
+}
+
+impl From<Option<RecordFacts>> for Record {
+    fn from(facts: Option<RecordFacts>) -> Self {
+        facts.map_or(Record::None, Record::Facts)
+    }
 }
 
 /// The id of a [`DeliveryRow`] not stored yet.

@@ -14,7 +14,7 @@
 use crate::domain::{Hours, RecordDetail, RegistryKind};
 use crate::eligibility::{Decision, Reason};
 use crate::registry::adapter::{idempotency_key, record_facts};
-use crate::store::{DeliveryRow, ScanRow, State, UNSTORED};
+use crate::store::{DeliveryRow, Record, ScanRow, State, UNSTORED};
 
 /// Whether an ineligibility takes back hours a registry already credited:
 /// the completion was revoked, or the course lost its certification for the
@@ -57,6 +57,10 @@ pub(super) fn judged(
     decision: Decision,
     now_ms: i64,
 ) -> Option<DeliveryRow> {
+    debug_assert!(
+        row.is_none_or(|r| r.record != Record::Unread),
+        "the scan reads the facts of the rows it judges"
+    );
     let draft = Draft {
         facts,
         registry,
@@ -172,7 +176,7 @@ fn credited(d: &Draft, e: &DeliveryRow, decision: Decision) -> Option<DeliveryRo
         }),
         (State::Withdrawing, Decision::Eligible(hours)) => {
             // The revision after the credited one, made once.
-            let revision = if e.record.is_some() {
+            let revision = if e.record.is_held() {
                 e.revision
             } else {
                 e.revision + 1
@@ -187,7 +191,7 @@ fn credited(d: &Draft, e: &DeliveryRow, decision: Decision) -> Option<DeliveryRo
             })
         }
         (State::Withdrawing | State::Withdrawn, Decision::Ineligible(reason)) => {
-            if e.record.is_none() && e.reason.as_deref() == Some(reason.as_str()) {
+            if !e.record.is_held() && e.reason.as_deref() == Some(reason.as_str()) {
                 return None;
             }
             Some(DeliveryRow {
@@ -206,7 +210,7 @@ fn credited(d: &Draft, e: &DeliveryRow, decision: Decision) -> Option<DeliveryRo
 /// record last sent differs from the course's now: a correction too, even
 /// with the same total. The other registries' records carry no split.
 fn split_changed(d: &Draft, e: &DeliveryRow) -> bool {
-    match e.record.as_ref().map(|r| &r.detail) {
+    match e.record.facts().map(|r| &r.detail) {
         Some(RecordDetail::Lifelong {
             digital, classroom, ..
         }) => {
@@ -265,7 +269,7 @@ fn never_judged(registry: RegistryKind) -> DeliveryRow {
         lease_owner: None,
         lease_until: None,
         idempotency_key: None,
-        record: None,
+        record: Record::None,
         eligible_since: None,
         rescan: false,
     }
@@ -300,7 +304,7 @@ impl Draft<'_> {
                 self.registry,
                 revision,
             )),
-            record: None,
+            record: Record::None,
             eligible_since: None,
             rescan: false,
             ..kept
@@ -321,7 +325,7 @@ impl Draft<'_> {
     fn eligible(&self, state: State, revision: i64, hours: Hours, since: i64) -> DeliveryRow {
         DeliveryRow {
             hours_tenths: Some(hours.tenths()),
-            record: Some(record_facts(self.registry, self.facts, hours)),
+            record: Record::Facts(record_facts(self.registry, self.facts, hours)),
             eligible_since: Some(since),
             next_attempt_at: Some(self.now_ms),
             ..self.base(state, revision)

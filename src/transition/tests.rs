@@ -6,6 +6,7 @@ use crate::domain::{CompletionStatus, RecordFacts};
 use crate::eligibility::evaluate;
 use crate::registry::adapter::record_facts;
 use crate::scan::facts;
+use crate::store::Record;
 use crate::transition::fixture::{NOW, h, scan_row};
 use proptest::prelude::*;
 
@@ -68,7 +69,7 @@ fn row(state: State, leased: bool) -> DeliveryRow {
         lease_owner: leased.then(|| ME.to_string()),
         lease_until: leased.then_some(NOW + 60_000),
         idempotency_key: Some(key(2)),
-        record: Some(record(30)),
+        record: Record::Facts(record(30)),
         eligible_since: Some(NOW - 86_400_000),
         rescan: false,
     }
@@ -117,7 +118,7 @@ fn after(event: Event, leased: bool, record: bool) -> String {
         .map(|&s| {
             let mut r = row(s, leased);
             if !record {
-                r.record = None;
+                r.record = Record::None;
             }
             transition(Some(&r), event, NOW).map_or('.', |n| code(n.state))
         })
@@ -244,7 +245,7 @@ fn a_reconcile_correction_carries_the_new_revision_and_what_the_registry_holds()
     )
     .unwrap();
     assert_eq!(
-        (n.revision, n.idempotency_key.as_deref(), n.record.is_some()),
+        (n.revision, n.idempotency_key.as_deref(), n.record.is_held()),
         (3, Some("hs1-rev3"), true)
     );
     assert_eq!(
@@ -324,7 +325,7 @@ prop_compose! {
             revision,
             lease_owner: owner.map(String::from),
             lease_until: owner.map(|_| NOW + lease_in),
-            record: record.then(|| self::record(30)),
+            record: if record { Record::Facts(self::record(30)) } else { Record::None },
             idempotency_key: Some(key(revision)),
             receipt_id: receipt.then(|| "R-1".to_string()),
             ..row(state, false)
@@ -514,7 +515,7 @@ proptest! {
         prop_assume!(retrying || given_up || r.lease_owner.is_some());
         if let Some(n) = transition(Some(&r), judged(&f), NOW)
             && n.revision == r.revision
-            && n.record.is_some()
+            && n.record.is_held()
         {
             prop_assert_eq!(&n.idempotency_key, &r.idempotency_key);
             prop_assert_eq!((&n.record, n.hours_tenths), (&r.record, r.hours_tenths));

@@ -27,7 +27,7 @@ fn stored(w: &DeliveryWrite, state: State, credited: Option<u32>) -> DeliveryRow
         lease_owner: None,
         lease_until: None,
         idempotency_key: w.idempotency_key.clone(),
-        record: w.record.clone(),
+        record: w.record.clone().into(),
         eligible_since: w.eligible_since,
         rescan: w.rescan,
     }

@@ -3,7 +3,6 @@
 use super::{Backend, Run, SqlStore};
 use crate::store::Result;
 use crate::store::dialect::{Dialect, Sql};
-use crate::store::record_columns::RECORD_COLUMNS;
 use crate::store::transitions::{Decided, ROW_COLUMNS, decide, delivery_row, ids_of, written};
 use crate::transition::Event;
 
@@ -30,7 +29,7 @@ const WRITE_COLUMNS: [(&str, &str); 16] = [
 /// The rows events name, locked until the transaction ends.
 static READ_ROWS: Sql = Sql::built(|d: Dialect| {
     format!(
-        "SELECT {ROW_COLUMNS}, {RECORD_COLUMNS} FROM deliveries WHERE {} ORDER BY id {}",
+        "SELECT {ROW_COLUMNS} FROM deliveries WHERE {} ORDER BY id {}",
         d.in_list("id", "$1"),
         d.for_update()
     )

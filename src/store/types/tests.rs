@@ -90,7 +90,7 @@ fn delivery_row() -> DeliveryRow {
         lease_owner: None,
         lease_until: None,
         idempotency_key: Some("hs1-k".into()),
-        record: Some(record()),
+        record: Record::Facts(record()),
         eligible_since: Some(1),
         rescan: false,
     }
