@@ -152,6 +152,7 @@ fn every_carrier() -> Vec<(&'static str, Box<dyn fmt::Debug>)> {
         ),
         ("KnownKeys", Box::new(known)),
         ("DeliveryRow", Box::new(delivery_row())),
+        ("Record", Box::new(Record::Facts(record()))),
         ("IntakeChunk", Box::new(chunk)),
         (
             "ScanRow",
