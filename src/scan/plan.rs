@@ -71,7 +71,7 @@ fn write_of(row: &ScanRow, next: DeliveryRow) -> DeliveryWrite {
         next.record != Record::Unread,
         "a judged row's facts are read"
     );
-    let record = next.record.facts().cloned();
+    let record = next.record.into_facts();
     let (national_id, course_code) = match &record {
         Some(r) => (r.national_id.clone(), r.course_code.clone()),
         None => (

@@ -286,6 +286,14 @@ impl Record {
         !matches!(self, Record::None)
     }
 
+    /// The facts, when they were read, taken out.
+    pub fn into_facts(self) -> Option<RecordFacts> {
+        match self {
+            Record::Facts(f) => Some(f),
+            _ => None,
+        }
+    }
+
     /// The facts, when they were read.
     pub fn facts(&self) -> Option<&RecordFacts> {
         match self {

@@ -251,30 +251,6 @@ fn keeping_attempts(next: DeliveryRow, e: &DeliveryRow) -> DeliveryRow {
     }
 }
 
-/// A pair the scan has not judged yet: no row.
-fn never_judged(registry: RegistryKind) -> DeliveryRow {
-    DeliveryRow {
-        id: UNSTORED,
-        registry,
-        state: State::Ineligible,
-        reason: None,
-        revision: 1,
-        hours_tenths: None,
-        credited_tenths: None,
-        receipt_id: None,
-        delivered_at: None,
-        attempts: 0,
-        next_attempt_at: None,
-        last_error: None,
-        lease_owner: None,
-        lease_until: None,
-        idempotency_key: None,
-        record: Record::None,
-        eligible_since: None,
-        rescan: false,
-    }
-}
-
 /// What every transition of a judgement shares.
 struct Draft<'a> {
     facts: &'a ScanRow,
@@ -287,18 +263,24 @@ impl Draft<'_> {
     /// The row at `state` and `revision`, attempts started over, with what
     /// a judgement does not change (its id, lease, receipt, credit) kept.
     fn base(&self, state: State, revision: i64) -> DeliveryRow {
-        let kept = self
-            .prior
-            .cloned()
-            .unwrap_or_else(|| never_judged(self.registry));
+        // Only these are read from the prior row: cloning it whole would
+        // copy its record's facts for every transition built.
+        let p = self.prior;
         DeliveryRow {
+            id: p.map_or(UNSTORED, |p| p.id),
+            registry: self.registry,
             state,
             reason: None,
             revision,
             hours_tenths: None,
+            credited_tenths: p.and_then(|p| p.credited_tenths),
+            receipt_id: p.and_then(|p| p.receipt_id.clone()),
+            delivered_at: p.and_then(|p| p.delivered_at),
             attempts: 0,
             next_attempt_at: None,
             last_error: None,
+            lease_owner: p.and_then(|p| p.lease_owner.clone()),
+            lease_until: p.and_then(|p| p.lease_until),
             idempotency_key: Some(idempotency_key(
                 &self.facts.completion.completion_id,
                 self.registry,
@@ -307,7 +289,6 @@ impl Draft<'_> {
             record: Record::None,
             eligible_since: None,
             rescan: false,
-            ..kept
         }
     }
 
